@@ -1,0 +1,55 @@
+"""blockforge: compile declarative model specs into runnable PyTorch Transformers.
+
+The top-level API is lazy: importing ``blockforge`` (or validating a spec) does not import torch.
+
+    >>> import blockforge
+    >>> model = blockforge.build_model("specs/tiny.yaml", seed=0)   # doctest: +SKIP
+    >>> report = blockforge.summarize("specs/seed.yaml")            # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "load_spec": "blockforge.spec",
+    "load_document": "blockforge.spec",
+    "default_spec_path": "blockforge.spec",
+    "canonical": "blockforge.spec",
+    "spec_hash": "blockforge.spec",
+    "Params": "blockforge.spec",
+    "SpecFile": "blockforge.spec",
+    "Ref": "blockforge.spec",
+    "SpecError": "blockforge.errors",
+    "SpecIssue": "blockforge.errors",
+    "BlockforgeError": "blockforge.errors",
+    "hookimpl": "blockforge.registry",
+    "Kind": "blockforge.registry",
+    "Registries": "blockforge.registry",
+    "Registry": "blockforge.registry",
+    "BuildContext": "blockforge.registry",
+    "load_plugins": "blockforge.registry",
+    "default_registries": "blockforge.registry",
+    "build_model": "blockforge.build",
+    "BuildError": "blockforge.build",
+    "summarize": "blockforge.inspect",
+    "Summary": "blockforge.inspect",
+}
+
+__all__ = ["__version__", *sorted(_LAZY)]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'blockforge' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return __all__

@@ -1,0 +1,201 @@
+"""Spec -> plan -> nn.Module. The only place where registry, spec and torch meet.
+
+Construction happens on the meta device (no memory, no initialisation); the model is then
+materialised on the requested device and every parameter is initialised exactly once from the seed.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import torch
+from pydantic import BaseModel
+from torch import nn
+
+from blockforge.errors import BlockforgeError, SpecError, SpecIssue
+from blockforge.registry.context import BuildContext
+from blockforge.registry.registry import Registries
+from blockforge.spec import SpecSource, canonical, load_spec, spec_hash
+
+
+class BuildError(BlockforgeError, RuntimeError):
+    """A valid spec could not be built (a factory failed, or the model does not fit)."""
+
+
+def _factory_for(registries: Registries):
+    def build_ref(ref: Any, ctx: BuildContext) -> nn.Module:
+        kind = type(ref).__blockforge_kind__
+        name = type(ref).__blockforge_name__
+        if kind is None or name is None:
+            raise BuildError(f"not a component reference: {ref!r}")
+        comp = registries[kind].get(name)
+        try:
+            module = comp.factory(ref, ctx)
+        except BlockforgeError:
+            raise
+        except Exception as exc:
+            raise BuildError(f"building {kind} component {name!r} (from {comp.owner}) failed: {exc}") from exc
+        if not isinstance(module, nn.Module):
+            raise BuildError(
+                f"{kind} component {name!r} (from {comp.owner}) returned {type(module).__name__}, not nn.Module"
+            )
+        return module
+
+    return build_ref
+
+
+def _available_bytes() -> int | None:
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def initialize(model: nn.Module, *, std: float | None) -> None:
+    """Initialise every parameter and buffer once, in module order.
+
+    Args:
+        model: a materialised (non-meta) model.
+        std: N(0, std) for ``nn.Linear``/``nn.Embedding`` weights with zero biases; None keeps each
+            module's own ``reset_parameters``.
+    """
+    with torch.no_grad():
+        for m in model.modules():
+            if std is not None and isinstance(m, (nn.Linear, nn.Embedding)):
+                nn.init.normal_(m.weight, mean=0.0, std=std)
+                bias = getattr(m, "bias", None)
+                if bias is not None:
+                    nn.init.zeros_(bias)
+            elif hasattr(m, "reset_parameters"):
+                m.reset_parameters()
+
+
+def build_model(
+    spec: SpecSource = None,
+    *,
+    registries: Registries | None = None,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype | None = None,
+    seed: int = 0,
+) -> nn.Module:
+    """Compile a spec into a model.
+
+    Args:
+        spec: a path, mapping or validated spec; None builds the default (the seed's Transformer).
+        registries: registries to resolve names in; defaults to built-ins plus installed plugins.
+        device: where the weights live; ``meta`` builds any size without allocating.
+        dtype: parameter dtype (default: torch's default, float32).
+        seed: initialisation seed; the same seed gives the same weights.
+
+    Returns:
+        The model. ``model.blockforge_spec`` is the canonical spec and ``model.blockforge_hash`` its hash.
+
+    Raises:
+        SpecError: the spec is invalid (every problem, located).
+        BuildError: a component failed to build, or the weights would not fit in memory.
+    """
+    if registries is None:
+        from blockforge.registry.plugins import default_registries
+
+        registries = default_registries()
+    validated: BaseModel = load_spec(spec, registries=registries)
+    model_params = validated.model  # type: ignore[attr-defined]
+    ctx = model_params.build_context()
+    ctx = BuildContext(**{**ctx.__dict__, "build": _factory_for(registries)})
+    device = torch.device(device)
+
+    model = _materialize(
+        lambda: ctx.child(model_params),
+        device=device,
+        dtype=dtype,
+        seed=seed,
+        std=getattr(model_params, "init_std", None),
+    )
+    model.blockforge_spec = canonical(validated)
+    model.blockforge_hash = spec_hash(validated)
+    return model
+
+
+def _materialize(
+    construct: Any, *, device: torch.device, dtype: torch.dtype | None, seed: int, std: float | None
+) -> nn.Module:
+    """Construct on meta (free), then allocate on ``device`` and initialise every tensor once."""
+    with torch.device("meta"):
+        model = construct()
+    if dtype is not None:
+        model = model.to(dtype=dtype)
+    if device.type == "meta":
+        return model
+    nbytes = sum(t.numel() * t.element_size() for t in (*model.parameters(), *model.buffers()))
+    avail = _available_bytes()
+    if device.type == "cpu" and avail is not None and nbytes > avail:
+        raise BuildError(
+            f"the model needs {nbytes / 2**30:.1f} GiB for its weights but only {avail / 2**30:.1f} GiB "
+            "is available; inspect it with `blockforge summary` (meta device) instead"
+        )
+    model = model.to_empty(device=device)
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        initialize(model, std=std)
+    return model
+
+
+def build_component(
+    kind: str,
+    spec: str | dict[str, Any],
+    *,
+    d_model: int,
+    vocab_size: int = 1,
+    max_len: int = 1,
+    n_layers: int = 1,
+    registries: Registries | None = None,
+    device: str | torch.device = "cpu",
+    seed: int = 0,
+) -> nn.Module:
+    """Build one component from its reference, outside any model (tests, notebooks, plugins).
+
+    Args:
+        kind: the component kind (``attention``, ``norm``, ...).
+        spec: ``{type: name, ...params}`` or a bare name.
+        d_model: width passed in the build context; likewise ``vocab_size``, ``max_len``, ``n_layers``.
+        registries: registries to resolve names in; defaults to built-ins plus installed plugins.
+        device: where to allocate (``meta`` for none).
+        seed: initialisation seed.
+
+    Returns:
+        The built module.
+
+    Raises:
+        SpecError: the reference is invalid or breaks a shape contract in this context.
+    """
+    from pydantic import TypeAdapter, ValidationError
+
+    from blockforge.errors import Location
+    from blockforge.spec.binding import Binder
+    from blockforge.spec.validate import _components
+
+    if registries is None:
+        from blockforge.registry.plugins import default_registries
+
+        registries = default_registries()
+    adapter = TypeAdapter(Binder(registries).slot(registries[kind].kind))
+    try:
+        ref = adapter.validate_python(spec)
+    except ValidationError as exc:
+        raise SpecError(
+            [SpecIssue(tuple(e["loc"]), e["msg"], Location("<component>"), None, e["type"]) for e in exc.errors()]
+        ) from None
+    ctx = BuildContext(d_model=d_model, vocab_size=vocab_size, max_len=max_len, n_layers=n_layers,
+                       build=_factory_for(registries))
+    issues = [
+        SpecIssue((*p, f) if f else p, msg, Location("<component>"), None, "contract")
+        for p, params in _components(ref, ())
+        for f, msg in params.check(ctx)
+    ]
+    if issues:
+        raise SpecError(issues)
+    return _materialize(lambda: ctx.child(ref), device=torch.device(device), dtype=None, seed=seed, std=None)
+
+
+__all__ = ["BuildError", "SpecError", "SpecIssue", "build_component", "build_model", "initialize"]

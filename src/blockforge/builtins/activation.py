@@ -1,0 +1,68 @@
+"""Built-in activations: parameter models and factories (torch's own modules)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Literal
+
+from pydantic import Field
+
+from blockforge.registry.context import BuildContext
+from blockforge.registry.registry import Registrar
+from blockforge.spec.params import Params
+
+if TYPE_CHECKING:
+    from torch import nn
+
+
+class ReLUParams(Params):
+    """ReLU: max(0, x). The seed's activation."""
+
+
+class LeakyReLUParams(Params):
+    """Leaky ReLU: x for x >= 0, negative_slope * x otherwise (keeps 'dead' units alive)."""
+
+    negative_slope: float = Field(default=0.01, ge=0.0, lt=1.0)
+    """Slope for negative inputs."""
+
+
+class GELUParams(Params):
+    """GELU: x * Phi(x); exact (erf) or the tanh approximation (GPT-2)."""
+
+    approximate: Literal["none", "tanh"] = "none"
+    """``none`` for the exact erf form, ``tanh`` for the tanh approximation."""
+
+
+class SiLUParams(Params):
+    """SiLU / swish: x * sigmoid(x)."""
+
+
+def build_relu(p: ReLUParams, ctx: BuildContext) -> nn.Module:
+    from torch import nn
+
+    return nn.ReLU()
+
+
+def build_leaky_relu(p: LeakyReLUParams, ctx: BuildContext) -> nn.Module:
+    from torch import nn
+
+    return nn.LeakyReLU(negative_slope=p.negative_slope)
+
+
+def build_gelu(p: GELUParams, ctx: BuildContext) -> nn.Module:
+    from torch import nn
+
+    return nn.GELU(approximate=p.approximate)
+
+
+def build_silu(p: SiLUParams, ctx: BuildContext) -> nn.Module:
+    from torch import nn
+
+    return nn.SiLU()
+
+
+def register(registry: Registrar) -> None:
+    """Register the built-in activations."""
+    registry.register("activation", "relu", params=ReLUParams, factory=build_relu)
+    registry.register("activation", "leaky_relu", params=LeakyReLUParams, factory=build_leaky_relu)
+    registry.register("activation", "gelu", params=GELUParams, factory=build_gelu)
+    registry.register("activation", "silu", params=SiLUParams, factory=build_silu)

@@ -1,0 +1,46 @@
+"""``blockforge validate``: check specs without importing torch."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from blockforge.cli._app import EXIT_INVALID, Format, FormatOpt, app, err, out
+
+
+@app.command()
+def validate(
+    specs: Annotated[
+        Optional[list[Path]],  # noqa: UP007
+        typer.Argument(help="Spec files to check. Default: the packaged seed Transformer.", show_default=False),
+    ] = None,
+    fmt: FormatOpt = Format.text,
+) -> None:
+    """Validate specs: every problem, located, in one report. Never imports torch."""
+    from blockforge.diagnostics import print_issues
+    from blockforge.errors import SpecError
+    from blockforge.spec import load_spec, spec_hash
+
+    results: list[dict[str, object]] = []
+    failed = False
+    for spec in specs or [None]:
+        label = str(spec) if spec is not None else "<default seed spec>"
+        try:
+            validated = load_spec(spec)
+        except SpecError as exc:
+            failed = True
+            results.append({"spec": label, "ok": False, "errors": [i.to_dict() for i in exc.issues]})
+            if fmt == Format.text:
+                print_issues(exc.issues, err)
+            continue
+        h = spec_hash(validated)
+        results.append({"spec": label, "ok": True, "name": validated.name, "hash": h})
+        if fmt == Format.text:
+            out.print(f"[green]ok[/] {label}: {validated.name or '(unnamed)'} [dim](hash {h[:12]})[/]")
+    if fmt == Format.json:
+        out.print_json(json.dumps({"ok": not failed, "specs": results}))
+    if failed:
+        raise typer.Exit(EXIT_INVALID)

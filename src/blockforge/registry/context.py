@@ -1,0 +1,54 @@
+"""What the builder hands every component factory besides its own parameters.
+
+Torch-free at import: factories import their torch modules lazily, inside the function body.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import torch.nn as nn
+
+
+@dataclass(frozen=True)
+class BuildContext:
+    """Shared, explicit build context (the user's spec is never edited to carry it).
+
+    Attributes:
+        d_model: the residual stream width.
+        vocab_size: the token vocabulary size.
+        max_len: the longest sequence the model accepts.
+        n_layers: how many blocks the stack has.
+        layer: the index of the block being built, or None outside the stack.
+        build: builds a nested component reference (``ctx.build(params.attention)``).
+    """
+
+    d_model: int
+    vocab_size: int
+    max_len: int
+    n_layers: int
+    layer: int | None = None
+    build: Callable[[Any, BuildContext], nn.Module] | None = None
+
+    def child(self, ref: Any) -> nn.Module:
+        """Build a nested component reference with this same context.
+
+        Args:
+            ref: a validated component reference (a bound parameter model instance).
+
+        Returns:
+            The built module.
+
+        Raises:
+            RuntimeError: if the context was made without a builder.
+        """
+        if self.build is None:
+            raise RuntimeError("this BuildContext has no builder attached")
+        return self.build(ref, self)
+
+    def at_layer(self, layer: int) -> BuildContext:
+        """Return a copy of this context for block ``layer``."""
+        return replace(self, layer=layer)

@@ -1,0 +1,108 @@
+"""Spec loading and validation. Torch-free: ``blockforge validate`` imports only this side."""
+
+from __future__ import annotations
+
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel
+
+from blockforge.errors import Location, SpecError, SpecIssue
+from blockforge.registry.registry import Registries
+from blockforge.spec.canonical import canonical, spec_hash
+from blockforge.spec.loader import Document, load_file, load_text
+from blockforge.spec.models import FORMAT_VERSION, SpecFile
+from blockforge.spec.params import (
+    ActivationRef,
+    AttentionRef,
+    BlockRef,
+    ComponentSlot,
+    EmbeddingRef,
+    FeedForwardRef,
+    HeadRef,
+    ModelRef,
+    NormRef,
+    Params,
+    PositionalRef,
+    Ref,
+)
+from blockforge.spec.validate import validate_document
+
+SpecSource = str | Path | dict[str, Any] | BaseModel | None
+"""What :func:`load_spec` accepts: a path, a mapping, an already validated spec, or None (the default)."""
+
+DEFAULT_SPEC = "seed.yaml"
+
+
+def default_spec_path() -> Path:
+    """The packaged default spec: the seed guide's Transformer (50,199,354 parameters)."""
+    return Path(str(resources.files("blockforge") / "specs" / DEFAULT_SPEC))
+
+
+def load_document(source: SpecSource) -> Document:
+    """Read ``source`` into a :class:`Document` (plain values plus locations).
+
+    Raises:
+        SpecError: unreadable or malformed input.
+    """
+    if source is None:
+        return load_file(default_spec_path())
+    if isinstance(source, dict):
+        return Document(source, "<dict>", {(): Location("<dict>")})
+    if isinstance(source, (str, Path)):
+        return load_file(source)
+    raise TypeError(f"cannot load a spec from {type(source).__name__}")
+
+
+def load_spec(source: SpecSource = None, *, registries: Registries | None = None) -> BaseModel:
+    """Load and validate a spec.
+
+    Args:
+        source: a YAML/JSON path, a mapping, a validated spec (returned as is), or None for the
+            packaged default (the seed's Transformer).
+        registries: the registries to resolve component names in; defaults to the built-ins plus
+            installed plugins.
+
+    Returns:
+        The validated spec: an instance of :class:`SpecFile` bound to the registries.
+
+    Raises:
+        SpecError: every problem found, each with file:line:col and spec path.
+    """
+    if isinstance(source, BaseModel):
+        return source
+    if registries is None:
+        from blockforge.registry.plugins import default_registries
+
+        registries = default_registries()
+    return validate_document(load_document(source), registries)
+
+
+__all__ = [
+    "FORMAT_VERSION",
+    "ActivationRef",
+    "AttentionRef",
+    "BlockRef",
+    "ComponentSlot",
+    "Document",
+    "EmbeddingRef",
+    "FeedForwardRef",
+    "HeadRef",
+    "ModelRef",
+    "NormRef",
+    "Params",
+    "PositionalRef",
+    "Ref",
+    "SpecError",
+    "SpecFile",
+    "SpecIssue",
+    "canonical",
+    "default_spec_path",
+    "load_document",
+    "load_file",
+    "load_spec",
+    "load_text",
+    "spec_hash",
+    "validate_document",
+]

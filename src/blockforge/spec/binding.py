@@ -1,0 +1,216 @@
+"""Bind component slots to a registry set: every slot becomes a union discriminated by ``type``.
+
+Binding derives, for a registry set, concrete subclasses of the parameter models in which each
+``ComponentSlot`` field is the tagged union of the registered components of its kind. Pydantic then
+validates a whole spec in one pass (all errors at once) and exports the JSON Schema of exactly what
+is installed. Torch-free.
+"""
+
+from __future__ import annotations
+
+import collections.abc
+import types
+import typing
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Tag
+from pydantic.fields import FieldInfo
+from pydantic_core import PydanticCustomError
+
+from blockforge.registry.kinds import Kind
+from blockforge.registry.registry import Component, Registries
+from blockforge.spec.params import ComponentSlot
+
+
+def _shorthand(value: Any) -> Any:
+    """A bare string ``relu`` is shorthand for ``{type: relu}``."""
+    return {"type": value} if isinstance(value, str) else value
+
+
+def _type_of(value: Any) -> str | None:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, dict):
+        t = value.get("type")
+        return t if isinstance(t, str) else None
+    return getattr(value, "type", None)
+
+
+def _empty_kind(kind: Kind) -> Any:
+    def refuse(value: Any) -> Any:
+        raise PydanticCustomError(
+            "no_components", "no {kind} components are registered", {"kind": kind.value}
+        )
+
+    return Annotated[Any, BeforeValidator(refuse)]
+
+
+@dataclass(frozen=True)
+class Shape:
+    """What an annotation is, as far as walking a spec goes."""
+
+    what: str  # "slot", "model", "list", "dict", "other"
+    kind: Kind | None = None
+    model: type[BaseModel] | None = None
+    item: Any = None
+
+
+def field_annotation(info: FieldInfo) -> Any:
+    """A field's annotation with its ``Annotated`` metadata put back."""
+    if info.metadata:
+        return Annotated[(info.annotation, *info.metadata)]  # type: ignore[valid-type]
+    return info.annotation
+
+
+def shape_of(tp: Any) -> Shape:
+    """Classify an (unbound) annotation: a component slot, a model, a container, or a leaf."""
+    origin = get_origin(tp)
+    if origin is Annotated:
+        base, *meta = get_args(tp)
+        for m in meta:
+            if isinstance(m, ComponentSlot):
+                return Shape("slot", kind=m.kind)
+        return shape_of(base)
+    if origin in (Union, types.UnionType):
+        args = [a for a in get_args(tp) if a is not type(None)]
+        shapes = [shape_of(a) for a in args]
+        for s in shapes:  # Optional[X] and X | Y: the first structured member decides
+            if s.what != "other":
+                return s
+        return Shape("other")
+    if origin in (list, tuple, typing.Sequence, collections.abc.Sequence):
+        args = get_args(tp)
+        return Shape("list", item=args[0] if args else Any)
+    if origin in (dict, typing.Mapping, collections.abc.Mapping):
+        args = get_args(tp)
+        return Shape("dict", item=args[1] if len(args) == 2 else Any)
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return Shape("model", model=tp)
+    return Shape("other")
+
+
+class Binder:
+    """Derives bound parameter models for one registry set (memoised per original model).
+
+    Args:
+        registries: the registries whose components the slots may name.
+    """
+
+    def __init__(self, registries: Registries) -> None:
+        self.registries = registries
+        self._models: dict[type[BaseModel], type[BaseModel]] = {}
+        self._components: dict[tuple[str, str], type[BaseModel]] = {}
+        self._slots: dict[Kind, Any] = {}
+        self._in_progress: set[type[BaseModel]] = set()
+
+    def component_model(self, comp: Component) -> type[BaseModel]:
+        """The bound parameter model of ``comp``, with ``type: Literal[name]`` added."""
+        key = (comp.kind.value, comp.name)
+        if key not in self._components:
+            base = self.model(comp.params)
+            ns: dict[str, Any] = {
+                "__module__": comp.params.__module__,
+                "__qualname__": f"{comp.params.__qualname__}[{comp.name}]",
+                "__doc__": comp.params.__doc__,
+                "__annotations__": {"type": Literal[comp.name]},
+                "type": FieldInfo(default=comp.name, description=f"`{comp.name}`: {comp.description}"),
+                "model_config": ConfigDict(extra="forbid", frozen=True, validate_default=True),
+                "__blockforge_kind__": comp.kind.value,
+                "__blockforge_name__": comp.name,
+            }
+            self._components[key] = type(f"{comp.kind.value}.{comp.name}", (base,), ns)
+        return self._components[key]
+
+    def slot(self, kind: Kind) -> Any:
+        """The annotation a slot of ``kind`` is bound to."""
+        if kind not in self._slots:
+            choices = [Annotated[self.component_model(c), Tag(c.name)] for c in self.registries[kind]]
+            if not choices:
+                self._slots[kind] = _empty_kind(kind)
+            else:
+                union = choices[0] if len(choices) == 1 else Union[tuple(choices)]  # noqa: UP007
+                self._slots[kind] = Annotated[
+                    union,  # type: ignore[valid-type]
+                    Discriminator(_type_of),
+                    BeforeValidator(_shorthand),
+                ]
+        return self._slots[kind]
+
+    def annotation(self, tp: Any) -> Any:
+        """Rewrite an annotation, replacing slots and models by their bound versions."""
+        origin = get_origin(tp)
+        if origin is Annotated:
+            base, *meta = get_args(tp)
+            for m in meta:
+                if isinstance(m, ComponentSlot):
+                    return self.slot(m.kind)
+            new = self.annotation(base)
+            return tp if new is base else Annotated[(new, *meta)]  # type: ignore[valid-type]
+        if origin in (Union, types.UnionType):
+            args = get_args(tp)
+            new_args = tuple(self.annotation(a) for a in args)
+            return tp if new_args == args else Union[new_args]  # noqa: UP007
+        if origin in (list, dict, tuple):
+            args = get_args(tp)
+            new_args = tuple(self.annotation(a) if a is not Ellipsis else a for a in args)
+            return tp if new_args == args else origin[new_args]
+        if isinstance(tp, type) and issubclass(tp, BaseModel):
+            return self.model(tp)
+        return tp
+
+    def model(self, cls: type[BaseModel]) -> type[BaseModel]:
+        """``cls`` with every slot-typed field (at any depth) bound; ``cls`` itself if it has none."""
+        if cls in self._models:
+            return self._models[cls]
+        if cls in self._in_progress:
+            raise TypeError(f"{cls.__name__} refers to itself through component slots; not supported")
+        self._in_progress.add(cls)
+        try:
+            annotations: dict[str, Any] = {}
+            fields: dict[str, Any] = {}
+            for name, info in cls.model_fields.items():
+                tp = field_annotation(info)
+                new = self.annotation(tp)
+                if new is not tp:
+                    annotations[name] = new
+                    kept = {
+                        k: v
+                        for k, v in info._attributes_set.items()  # defaults, descriptions, aliases
+                        if k not in ("annotation", "metadata")
+                    }
+                    fields[name] = FieldInfo(**kept)
+            if not annotations:
+                bound = cls
+            else:
+                ns: dict[str, Any] = {
+                    "__module__": cls.__module__,
+                    "__qualname__": cls.__qualname__,
+                    "__doc__": cls.__doc__,
+                    "__annotations__": annotations,
+                    **fields,
+                }
+                bound = type(cls.__name__, (cls,), ns)
+            self._models[cls] = bound
+            return bound
+        finally:
+            self._in_progress.discard(cls)
+
+
+def bind(cls: type[BaseModel], registries: Registries) -> type[BaseModel]:
+    """Return ``cls`` bound to ``registries`` (cached on the registry set).
+
+    Args:
+        cls: an unbound model, typically :class:`blockforge.spec.models.SpecFile`.
+        registries: the registries the spec's component names resolve against.
+
+    Returns:
+        A subclass of ``cls`` that pydantic can validate a whole spec with.
+    """
+    cache: dict[Any, Binder] = registries.__dict__.setdefault("_binders", {})
+    fp = registries.fingerprint()
+    binder = cache.get(fp)
+    if binder is None:
+        cache.clear()
+        binder = cache[fp] = Binder(registries)
+    return binder.model(cls)

@@ -1,0 +1,111 @@
+"""The builder: the seed's parameter count, determinism, meta builds, tying, and clear errors."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from blockforge.build import build_model
+from blockforge.errors import SpecError
+from tests.conftest import SPECS_DIR
+
+SEED = SPECS_DIR / "seed.yaml"
+TINY = SPECS_DIR / "tiny.yaml"
+
+
+def n_params(model) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+def test_seed_has_exactly_the_guides_parameter_count():
+    model = build_model(SEED, device="meta")
+    assert n_params(model) == 50_199_354
+
+
+def test_default_spec_is_the_seed():
+    model = build_model(None, device="meta")
+    assert n_params(model) == 50_199_354
+    assert model.blockforge_hash == build_model(SEED, device="meta").blockforge_hash
+
+
+def test_seed_parameter_count_matches_the_guides_own_code():
+    # The guide's construction, counted from its layer sizes (embedding, 6 blocks, fc_out).
+    e, h, ff, n, v = 512, 8, 2048, 6, 30522
+    attn = 4 * (e * e + e)
+    block = attn + 2 * (2 * e) + (e * ff + ff) + (ff * e + e)
+    assert v * e + n * block + (e * v + v) == n_params(build_model(SEED, device="meta"))
+
+
+def test_same_seed_same_weights_different_seed_different():
+    a, b, c = (build_model(TINY, seed=s) for s in (7, 7, 8))
+    for (name, pa), (_, pb), (_, pc) in zip(a.state_dict().items(), b.state_dict().items(), c.state_dict().items()):
+        assert torch.equal(pa, pb), name
+    assert any(not torch.equal(pa, pc) for pa, pc in zip(a.state_dict().values(), c.state_dict().values()))
+
+
+def test_building_does_not_disturb_the_global_rng():
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    build_model(TINY, seed=5)
+    assert torch.equal(torch.rand(3), expected)
+
+
+def test_forward_shapes_and_padding_mask():
+    model = build_model(TINY).eval()
+    ids = torch.randint(0, 97, (3, 10))
+    mask = torch.ones(3, 10, dtype=torch.long)
+    mask[2, 6:] = 0
+    logits = model(ids, mask)
+    assert logits.shape == (3, 10, 97)
+    assert torch.isfinite(logits).all()
+    # padding after a token does not change that token's logits (causal model, right padding)
+    alone = model(ids[2:3, :6])
+    torch.testing.assert_close(logits[2, :6], alone[0], atol=1e-5, rtol=0)
+
+
+def test_sequence_longer_than_max_len_is_a_clear_error():
+    model = build_model(TINY)
+    with pytest.raises(ValueError, match="sequence length 17 exceeds max_len=16"):
+        model(torch.zeros(1, 17, dtype=torch.long))
+
+
+def test_meta_build_allocates_nothing():
+    model = build_model(SEED, device="meta")
+    assert all(p.is_meta for p in model.parameters())
+
+
+def test_tied_head_shares_the_embedding_and_counts_once():
+    model = build_model(TINY)
+    names = [n for n, _ in model.named_parameters()]
+    assert not any(n.startswith("head.") for n in names)
+    spec = dict(model.blockforge_spec)
+    spec["model"] = {**spec["model"], "head": {"type": "lm", "tied": False}}
+    untied = build_model(spec)
+    assert n_params(untied) - n_params(model) == 97 * 32
+
+
+def test_init_std_is_applied_once():
+    model = build_model(TINY, seed=0)
+    w = model.blocks[0].attention.qkv.weight
+    assert abs(w.std().item() - 0.02) < 0.003
+    assert torch.count_nonzero(model.blocks[0].attention.qkv.bias) == 0
+
+
+def test_dtype():
+    model = build_model(TINY, dtype=torch.float64)
+    assert all(p.dtype == torch.float64 for p in model.parameters())
+    assert model(torch.zeros(1, 4, dtype=torch.long)).dtype == torch.float64
+
+
+def test_invalid_spec_raises_spec_error(tmp_path):
+    p = tmp_path / "bad.yaml"
+    p.write_text(TINY.read_text().replace("heads: 4", "heads: 5"))
+    with pytest.raises(SpecError, match="not divisible"):
+        build_model(p)
+
+
+def test_the_model_carries_its_canonical_spec():
+    model = build_model(TINY, device="meta")
+    assert model.blockforge_spec["model"]["block"]["attention"]["heads"] == 4
+    assert build_model(model.blockforge_spec, device="meta").blockforge_hash == model.blockforge_hash
