@@ -9,13 +9,14 @@ from pydantic import ConfigDict, Field
 from blockforge.builtins._limits import MAX_LAYERS, MAX_LEN, MAX_VOCAB, Probability, Width
 from blockforge.registry.context import BuildContext
 from blockforge.registry.registry import Registrar
-from blockforge.spec.params import BlockRef, EmbeddingRef, HeadRef, NormRef, Params, PositionalRef
+from blockforge.spec.params import BlockRef, EmbeddingRef, HeadRef, NormRef, PositionalRef
+from blockforge.spec.plan import LayerPlan, LayerStack
 
 if TYPE_CHECKING:
     from torch import nn
 
 
-class LMParams(Params):
+class LMParams(LayerStack):
     """Token ids to logits: embedding, positional encoding, n_layers blocks, optional final norm, head."""
 
     model_config = ConfigDict(
@@ -45,7 +46,7 @@ class LMParams(Params):
     max_len: Annotated[int, Field(gt=0, le=MAX_LEN)]
     """Longest sequence the model accepts."""
     block: BlockRef
-    """The block every layer is built from."""
+    """The block every layer is built from (the base that ``plan`` varies per layer)."""
     embedding: EmbeddingRef = "token"
     """Token embedding."""
     positional: PositionalRef = "sinusoidal"
@@ -56,6 +57,9 @@ class LMParams(Params):
     """Output head."""
     dropout: Probability = 0.0
     """Dropout on the summed embeddings."""
+    plan: LayerPlan | None = None
+    """Per-layer variation of ``block``: named variants, a repeating pattern, overrides by index,
+    range or step (see ``blockforge plan``); null: every layer is ``block``."""
     init_std: Annotated[float, Field(gt=0.0, le=1.0)] | None = None
     """Initialise linear and embedding weights from N(0, init_std) with zero biases; null keeps
     PyTorch's default initialisation of each module."""
@@ -64,10 +68,6 @@ class LMParams(Params):
         """The context every component of this model is checked and built with."""
         return BuildContext(d_model=self.d_model, vocab_size=self.vocab_size, max_len=self.max_len,
                             n_layers=self.n_layers)
-
-    def layers(self) -> list[object]:
-        """The per-layer plan: the block spec of each layer, in order."""
-        return [self.block] * self.n_layers
 
 
 def build_lm(p: LMParams, ctx: BuildContext) -> nn.Module:
