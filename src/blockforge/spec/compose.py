@@ -62,7 +62,7 @@ def _check_directives(doc: Document) -> None:
 
 
 def _check_version(doc: Document) -> None:
-    if isinstance(doc.data, dict) and EXTENDS in doc.data and "blockforge" in doc.data:
+    if isinstance(doc.data, dict) and "blockforge" in doc.data:
         v = doc.data["blockforge"]
         if v != FORMAT_VERSION or isinstance(v, bool):
             raise SpecError([SpecIssue(("blockforge",), f"unsupported spec format version {v!r}",
@@ -114,6 +114,7 @@ def extend(doc: Document, base_dir: Path | None, chain: Sequence[str] = ()) -> D
                 raise SpecError([SpecIssue(at, f"'extends' target not found: {p}", doc.locate(at), None,
                                            "extends")]) from None
             raise
+        _check_version(loaded)
         sub = extend(loaded, p.parent, chain)
         if merged is None:
             merged, base_doc = Merged(sub.data), sub

@@ -359,6 +359,13 @@ def validate_document(doc: Document, registries: Registries) -> BaseModel:
         raise SpecError([SpecIssue((), f"a spec must be a mapping at the top level, got {kind}",
                                    doc.locate(()) or Location(doc.source), "mapping at the top level with "
                                    "'blockforge: 1' and 'model:'", "top_level")])
+    version = doc.data.get("blockforge")
+    if "blockforge" in doc.data and (version != FORMAT_VERSION or isinstance(version, bool)):
+        # a spec of another format version means something else: report only that
+        raise SpecError([SpecIssue(("blockforge",), f"unsupported spec format version {_short(version)}",
+                                   doc.locate(("blockforge",)),
+                                   f"this blockforge reads `blockforge: {FORMAT_VERSION}`; see README "
+                                   "'Format versions'", "format_version")])
     bound = bind(SpecFile, registries)
     try:
         spec = bound.model_validate(doc.data)
