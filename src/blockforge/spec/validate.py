@@ -301,17 +301,15 @@ def check_stack(
 
 
 def check_plans(spec: BaseModel, doc: Document, registries: Registries) -> list[SpecIssue]:
-    """Validate the layer plan of every stack in ``spec`` and cache its resolved layers."""
+    """Validate the layer plan of every stack in ``spec`` (every resolved layer, located)."""
     issues: list[SpecIssue] = []
     for path, params in _components(spec, ()):
         if isinstance(params, LayerStack) and getattr(params, "plan", None) is not None:
             make_ctx = getattr(params, "build_context", None)
             ctx = make_ctx() if make_ctx is not None else None
-            got, layers = check_stack(doc, registries, path, type(params), params.block,  # type: ignore[attr-defined]
-                                      params.plan, params.n_layers, ctx)  # type: ignore[attr-defined]
+            got, _ = check_stack(doc, registries, path, type(params), params.block,  # type: ignore[attr-defined]
+                                 params.plan, params.n_layers, ctx)  # type: ignore[attr-defined]
             issues.extend(got)
-            if not got:
-                params.set_layers(layers)
     return issues
 
 
