@@ -207,3 +207,18 @@ def test_python_api_build_with_overrides(tmp_path, registries):
     model = build_model(path, registries=registries, overrides=["model.n_layers=3"], device="meta")
     assert model.blockforge_spec["model"]["n_layers"] == 3
     assert isinstance(next(model.parameters()), torch.Tensor)
+
+
+def test_set_error_rendering_puts_the_caret_under_the_override(tmp_path, registries):
+    from rich.console import Console
+
+    from blockforge.diagnostics import issue_text
+
+    path = write(tmp_path, "s.yaml", BASE)
+    (issue,) = issues(path, registries, overrides=["model.block.attention.heads=abc"])
+    console = Console(width=200, record=True, color_system=None)
+    console.print(issue_text(issue))
+    lines = console.export_text().splitlines()
+    src = next(i for i, line in enumerate(lines) if line.endswith("--set model.block.attention.heads=abc"))
+    caret = lines[src + 1]
+    assert caret.index("^") == lines[src].index("abc") and caret.count("^") == 3
