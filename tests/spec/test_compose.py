@@ -222,3 +222,14 @@ def test_set_error_rendering_puts_the_caret_under_the_override(tmp_path, registr
     src = next(i for i, line in enumerate(lines) if line.endswith("--set model.block.attention.heads=abc"))
     caret = lines[src + 1]
     assert caret.index("^") == lines[src].index("abc") and caret.count("^") == 3
+
+
+def test_override_reference_and_validation_errors_in_one_report(tmp_path, registries):
+    path = write(tmp_path, "s.yaml", BASE.replace("hidden: 32", "hidden: '${model.d_modl}'").replace(
+        "vocab_size: 50", "vocab_size: fifty"))
+    got = issues(path, registries, overrides=["model.n_layers", "model.block.attention.heads=x"])
+    codes = sorted(i.code for i in got)
+    assert codes == ["int_parsing", "int_parsing", "reference", "set"]
+    # the unresolved reference is reported once, as a reference error, not again as a type error
+    assert [i.path for i in got if i.code == "reference"] == [("model", "block", "feedforward", "hidden")]
+    assert not any(i.path == ("model", "block", "feedforward", "hidden") and i.code != "reference" for i in got)

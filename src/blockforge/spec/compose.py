@@ -159,8 +159,8 @@ def apply_overrides(doc: Document, overrides: Iterable[str]) -> Document:
 
     Each value set keeps the override as its location, so an error in it names the ``--set``.
 
-    Raises:
-        SpecError: a malformed override (every one reported).
+    Malformed overrides are skipped and recorded in the returned document's ``issues`` (reported with
+    the validation errors).
     """
     overrides = list(overrides)
     if not overrides:
@@ -189,10 +189,9 @@ def apply_overrides(doc: Document, overrides: Iterable[str]) -> Document:
             merge_into(merged, vdoc.data, tag=id(vdoc), at=path)
         except (TypeError, IndexError) as exc:
             issues.append(SpecIssue(path, f"cannot set {format_path(path)}: {exc}", loc, None, "set"))
-    if issues:
-        raise SpecError(issues)
     out = _relocate(merged.value, merged, doc, docs)
     out.source = doc.source
+    out.issues = [*doc.issues, *issues]
     return out
 
 
@@ -207,8 +206,11 @@ def resolve_references(doc: Document) -> Document:
     is an int); a reference inside longer text is replaced by the value's text. Nothing is evaluated:
     a reference names a value, it is not an expression.
 
+    An unknown path (with the nearest keys), a cycle, or a mapping referenced inside text is recorded
+    in the returned document's ``issues`` and the reference left as written.
+
     Raises:
-        SpecError: an unknown path (with the nearest keys), a cycle, or a reference to a mapping inside text.
+        SpecError: references that expand the spec past the size limit.
     """
     if not _has_ref(doc.data):
         return doc
@@ -280,13 +282,11 @@ def resolve_references(doc: Document) -> Document:
         return value
 
     data = walk(root, ())
-    if issues:
-        raise SpecError(issues)
     if _count(data, MAX_NODES) > MAX_NODES:
         raise SpecError([SpecIssue((), f"references expand the spec to more than {MAX_NODES} values",
                                    doc.locate(()), "a reference copies the value it names; do not nest them "
                                    "to multiply a spec", "too_large")])
-    return Document(data, doc.source, doc.values, doc.keys, doc.lines)
+    return Document(data, doc.source, doc.values, doc.keys, doc.lines, [*doc.issues, *issues])
 
 
 def _count(value: Any, limit: int) -> int:

@@ -357,6 +357,15 @@ def validate_document(doc: Document, registries: Registries) -> BaseModel:
         raise SpecError([SpecIssue((), f"a spec must be a mapping at the top level, got {kind}",
                                    doc.locate(()) or Location(doc.source), "mapping at the top level with "
                                    "'blockforge: 1' and 'model:'", "top_level")])
+    early = list(doc.issues)
+
+    def report(found: list[SpecIssue]) -> SpecError:
+        # a value already reported while composing (an unresolved reference) is not reported again
+        def covered(i: SpecIssue) -> bool:
+            return any(e.path and tuple(i.path[: len(e.path)]) == tuple(e.path) for e in early)
+
+        return SpecError(sorted([*early, *(i for i in found if not covered(i))], key=_sort_key))
+
     version = doc.data.get("blockforge")
     if "blockforge" in doc.data and (version != FORMAT_VERSION or isinstance(version, bool)):
         # a spec of another format version means something else: report only that
@@ -370,9 +379,9 @@ def validate_document(doc: Document, registries: Registries) -> BaseModel:
     except ValidationError as exc:
         issues = [_convert(e, doc, registries) for e in exc.errors(include_url=False)]
         issues.extend(_raw_plan_issues(doc, registries))
-        raise SpecError(sorted(issues, key=_sort_key)) from None
+        raise report(issues) from None
     issues = check_contracts(spec, doc)
     issues.extend(check_plans(spec, doc, registries))
-    if issues:
-        raise SpecError(sorted(issues, key=_sort_key))
+    if issues or early:
+        raise report(issues)
     return spec
