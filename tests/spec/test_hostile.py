@@ -108,3 +108,13 @@ def test_unknown_format_version_in_a_base_is_refused(tmp_path, registries):
         load_spec(p, registries=registries)
     (issue,) = info.value.issues
     assert issue.code == "format_version" and issue.location.source.endswith("b.yaml")
+
+
+def test_duplicate_key_in_json_is_located(tmp_path, registries):
+    p = tmp_path / "d.json"
+    p.write_text('{"blockforge": 1,\n "model": {"type": "lm",\n   "type": "x"}}\n')
+    with pytest.raises(SpecError) as info:
+        load_spec(p, registries=registries)
+    (issue,) = info.value.issues
+    assert issue.code == "duplicate_key" and (issue.location.line, issue.location.col) == (3, 4)
+    assert "line 2" in issue.message

@@ -181,7 +181,12 @@ def load_text(text: str, *, source: str = "<input>", fmt: str = "yaml") -> Docum
                                    code="too_large")])
     lines = text.splitlines()
     if fmt == "json":
-        data = _load_json(text, source)
+        try:
+            data = _load_json(text, source)
+        except SpecError as exc:
+            if exc.issues[0].code == "duplicate_key":
+                _compose_yaml(text, source)  # JSON is (nearly) YAML: this raises the same error, located
+            raise
         try:
             _, walker = _compose_yaml(text, source)  # positions only; JSON is (nearly) YAML
             values, keys = walker.values, walker.keys
