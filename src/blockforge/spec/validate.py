@@ -339,6 +339,47 @@ def _raw_plan_issues(doc: Document, registries: Registries) -> list[SpecIssue]:
     return check_stack(doc, registries, ("model",), params, block, plan, n, None)[0]
 
 
+_CTX_FIELDS = ("d_model", "vocab_size", "max_len", "n_layers")
+
+
+def _partial_contracts(doc: Document, registries: Registries) -> list[SpecIssue]:
+    """Shape contracts of the components that are valid on their own, when the spec as a whole is not
+    (so that a typo elsewhere does not hide a broken contract: all errors in one report)."""
+    from blockforge.registry.kinds import Kind
+
+    model = doc.data.get("model") if isinstance(doc.data, dict) else None
+    if not isinstance(model, dict) or not all(
+        isinstance(model.get(k), int) and not isinstance(model.get(k), bool) and model.get(k) > 0
+        for k in _CTX_FIELDS
+    ):
+        return []
+    ctx = BuildContext(**{k: model[k] for k in _CTX_FIELDS})
+    issues: list[SpecIssue] = []
+
+    def visit(raw: Any, kind: Kind, path: SpecPath, depth: int) -> None:
+        if depth > 16:
+            return
+        try:
+            value = slot_adapter(registries, kind).validate_python(raw)
+        except ValidationError:
+            name = _type_of(raw)
+            if not isinstance(raw, dict) or name is None or name not in registries[kind]:
+                return
+            params = registries[kind].get(name).params
+            for field, info in params.model_fields.items():
+                shape = shape_of(field_annotation(info))
+                if shape.what == "slot" and shape.kind is not None and field in raw:
+                    visit(raw[field], shape.kind, (*path, field), depth + 1)
+            return
+        for p, comp in _components(value, ()):
+            for f, message in comp.check(ctx):
+                full = (*path, *p, f) if f else (*path, *p)
+                issues.append(SpecIssue(full, message, doc.locate(full), None, "contract"))
+
+    visit(model, Kind.MODEL, ("model",), 0)
+    return issues
+
+
 def validate_document(doc: Document, registries: Registries) -> BaseModel:
     """Validate ``doc`` against ``registries``: structure, shape contracts and every layer of each plan.
 
@@ -379,6 +420,7 @@ def validate_document(doc: Document, registries: Registries) -> BaseModel:
     except ValidationError as exc:
         issues = [_convert(e, doc, registries) for e in exc.errors(include_url=False)]
         issues.extend(_raw_plan_issues(doc, registries))
+        issues.extend(_partial_contracts(doc, registries))
         raise report(issues) from None
     issues = check_contracts(spec, doc)
     issues.extend(check_plans(spec, doc, registries))
