@@ -319,7 +319,7 @@ _DEFAULT: PluginSet | None = None
 
 
 def configure_default(*, disable: Iterable[str] = (), strict: bool | None = None) -> None:
-    """Set how :func:`default_plugins` loads (and forget a set already loaded).
+    """Set how :func:`default_plugins` loads (and forget a set already loaded, if the options change).
 
     Args:
         disable: plugin names to skip (``all`` for every third-party plugin), in addition to
@@ -327,8 +327,9 @@ def configure_default(*, disable: Iterable[str] = (), strict: bool | None = None
         strict: True makes any plugin failure fatal; None defers to ``BLOCKFORGE_STRICT_PLUGINS``.
     """
     global _OPTIONS, _DEFAULT
-    _OPTIONS = PluginOptions(frozenset(disable), strict)
-    _DEFAULT = None
+    options = PluginOptions(frozenset(disable), strict)
+    if options != _OPTIONS:
+        _OPTIONS, _DEFAULT = options, None
 
 
 def default_plugins() -> PluginSet:
