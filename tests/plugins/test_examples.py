@@ -55,6 +55,8 @@ def test_components_show_their_owner(plugin_site):
     lin = next(c for c in data["attention"] if c["name"] == "linformer")
     assert {p["name"] for p in lin["params"]} >= {"heads", "seq_len", "k", "share_kv"}
     assert re.search(r"linformer\s+│\s+linformer", run([CLI, "components", "attention"], plugin_site).stdout)
+    only = json.loads(run([CLI, "components", "--plugin", "dyt", "--format", "json"], plugin_site).stdout)
+    assert {k: [c["name"] for c in v] for k, v in only.items() if v} == {"norm": ["dyt"]}
 
 
 @pytest.fixture(scope="module")

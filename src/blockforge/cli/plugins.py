@@ -42,8 +42,7 @@ def apply_plugin_options(*, no_plugins: bool, disable: list[str], strict: bool) 
 
 @app.command()
 def plugins(fmt: FormatOpt = Format.text) -> None:
-    """List plugins: name, distribution and version, status (loaded, failed or disabled, and why),
-    and the components each contributes."""
+    """List plugins: version, status (loaded, failed or disabled, and why), components contributed."""
     from blockforge.registry.plugins import default_plugins
 
     infos = default_plugins().plugins
