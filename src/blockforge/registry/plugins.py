@@ -245,8 +245,8 @@ def _load_one(
 def check_component(comp: Component, registries: Registries) -> None:
     """Check what :meth:`Registry.register` cannot see alone: that a spec can use the component.
 
-    The component's parameter model must bind against the registries (so it can take part in the
-    discriminated union a spec is validated with), and every example it declares must validate.
+    The component's parameter model must bind against the registries (its component slots, if it
+    has any, become unions of the registered components), and every example it declares must validate.
 
     Raises:
         ComponentCheckError: naming the component and what is wrong.
@@ -257,7 +257,9 @@ def check_component(comp: Component, registries: Registries) -> None:
     from blockforge.spec.params import examples_of
 
     try:
-        model = Binder(registries).component_model(comp)
+        # binds the component slots (if any) of the params model; a model without slots is returned
+        # as is, so this costs nothing for most components (no class is derived)
+        model = Binder(registries).model(comp.params)
     except Exception as exc:  # noqa: BLE001 - pydantic raises several types here
         raise ComponentCheckError(
             f"{comp.qualified_name}: its params model {comp.params.__name__} cannot be used in a spec: "
@@ -265,7 +267,7 @@ def check_component(comp: Component, registries: Registries) -> None:
         ) from exc
     for i, example in enumerate(examples_of(comp.params)):
         try:
-            model.model_validate({"type": comp.name, **example})
+            model.model_validate(example)
         except ValidationError as exc:
             raise ComponentCheckError(
                 f"{comp.qualified_name}: example {i} {example!r} does not validate: "
