@@ -138,3 +138,11 @@ def test_moe_model_exposes_its_load_balancing_loss():
     assert len(per_layer) == 2  # the plan puts a MoE on every other of the 4 layers
     assert loss is not None and loss.dim() == 0
     torch.testing.assert_close(loss, per_layer[0] + per_layer[1])
+
+
+def test_kv_heads_that_do_not_divide_heads_are_a_contract_error(tmp_path):
+    p = tmp_path / "bad.yaml"
+    p.write_text(TINY.read_text().replace("{type: mha, heads: 4, causal: true}",
+                                          "{type: mha, heads: 4, kv_heads: 3, causal: true}"))
+    with pytest.raises(SpecError, match="kv_heads=3 does not divide heads=4"):
+        build_model(p)
