@@ -1,0 +1,198 @@
+"""One training step on a probe batch, measured at the dispatch level: shapes, FLOPs, saved tensors.
+
+The probe runs wherever the model lives; on the ``meta`` device nothing is allocated, so a 70B model
+is measured in seconds. Attention is routed through one fused kernel on meta and CPU so that the FLOPs
+and the saved tensors do not depend on which kernel torch would pick there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.overrides import TorchFunctionMode
+from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
+
+aten = torch.ops.aten
+
+
+def _sdpa_forward_flop(q_shape, k_shape, v_shape, *args: Any, out_shape: Any = None, **kwargs: Any) -> int:
+    return sdpa_flop_count(q_shape, k_shape, v_shape)
+
+
+def _sdpa_backward_flop(g_shape, q_shape, k_shape, v_shape, *args: Any, out_shape: Any = None, **kw: Any) -> int:
+    # dS = dO V^T, dV = P^T dO, dQ = dS K, dK = dS^T Q: twice the forward's two matmuls.
+    return 2 * sdpa_flop_count(q_shape, k_shape, v_shape)
+
+
+#: Formulas for the fused attention kernels torch's counter misses (CPU) or counts with recomputation.
+FLOP_FORMULAS = {
+    aten._scaled_dot_product_flash_attention_for_cpu: _sdpa_forward_flop,
+    aten._scaled_dot_product_flash_attention_for_cpu_backward: _sdpa_backward_flop,
+    aten._scaled_dot_product_flash_attention_backward: _sdpa_backward_flop,
+    aten._scaled_dot_product_efficient_attention_backward: _sdpa_backward_flop,
+    aten._scaled_dot_product_cudnn_attention_backward: _sdpa_backward_flop,
+}
+
+
+class FusedAttention(TorchFunctionMode):
+    """Routes ``scaled_dot_product_attention`` on meta/CPU tensors through the fused flash kernel,
+    and records the K/V each causal call would cache.
+
+    On meta, torch would otherwise pick the math path (saving the ``T x T`` matrix); on CPU it picks
+    flash or math depending on dropout and masks. Dropout inside the kernel saves no mask (flash
+    kernels keep the RNG state), so the fused call runs with ``dropout_p=0``.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.kv_bytes_per_token = 0
+        self.causal_calls = 0
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
+        kwargs = kwargs or {}
+        if func is F.scaled_dot_product_attention:
+            return self._sdpa(*args, **kwargs)
+        return func(*args, **kwargs)
+
+    def _sdpa(
+        self,
+        q: Tensor,
+        k: Tensor,
+        v: Tensor,
+        attn_mask: Tensor | None = None,
+        dropout_p: float = 0.0,
+        is_causal: bool = False,
+        scale: float | None = None,
+        enable_gqa: bool = False,
+    ) -> Tensor:
+        if is_causal and k.dim() == 4:
+            # (B, Hkv, T, D): one K and one V row of Hkv x D per token and layer, before any GQA repeat.
+            self.causal_calls += 1
+            self.kv_bytes_per_token += (k.shape[1] * k.shape[3] * k.element_size()
+                                        + v.shape[1] * v.shape[3] * v.element_size())
+        if q.device.type not in ("meta", "cpu") or q.dim() != 4:
+            return F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, dropout_p=dropout_p,
+                                                  is_causal=is_causal, scale=scale, enable_gqa=enable_gqa)
+        if k.shape[1] != q.shape[1]:
+            k = k.repeat_interleave(q.shape[1] // k.shape[1], dim=1)  # (B, H, S, D)
+            v = v.repeat_interleave(q.shape[1] // v.shape[1], dim=1)  # (B, H, S, D)
+        if attn_mask is not None and attn_mask.dtype == torch.bool:
+            attn_mask = torch.zeros(attn_mask.shape, dtype=q.dtype, device=q.device).masked_fill(
+                ~attn_mask, float("-inf"))
+        out, _lse = aten._scaled_dot_product_flash_attention_for_cpu(
+            q, k, v, 0.0, is_causal, attn_mask=attn_mask, scale=scale)
+        return out  # (B, H, T, D)
+
+
+@dataclass
+class Probe:
+    """What one probed training step measured.
+
+    Attributes:
+        shapes: module name -> output shape of its first call.
+        module_flops: module name -> forward FLOPs of its subtree.
+        forward: forward FLOPs.
+        forward_backward: forward + backward FLOPs.
+        activations: bytes of the unique non-parameter storages saved for backward.
+        kv_bytes_per_token: K/V bytes per token of causal attention calls (0 if none).
+        causal_calls: number of causal attention calls.
+    """
+
+    shapes: dict[str, list[int] | None] = field(default_factory=dict)
+    module_flops: dict[str, int] = field(default_factory=dict)
+    forward: int = 0
+    forward_backward: int = 0
+    activations: int = 0
+    kv_bytes_per_token: int = 0
+    causal_calls: int = 0
+
+
+def _shape(out: Any) -> list[int] | None:
+    if isinstance(out, torch.Tensor):
+        return list(out.shape)
+    if isinstance(out, (tuple, list)) and out and isinstance(out[0], torch.Tensor):
+        return list(out[0].shape)
+    return None
+
+
+@contextmanager
+def _shape_hooks(model: nn.Module, shapes: dict[str, list[int] | None]) -> Iterator[None]:
+    def record(name: str):
+        def hook(_m: nn.Module, _i: Any, o: Any) -> None:
+            shapes.setdefault(name, _shape(o))
+        return hook
+
+    handles = [m.register_forward_hook(record(n)) for n, m in model.named_modules()]
+    try:
+        yield
+    finally:
+        for h in handles:
+            h.remove()
+
+
+def _storage_key(t: Tensor) -> tuple[int, int]:
+    s = t.untyped_storage()
+    return s._cdata, s.nbytes()
+
+
+def probe(model: nn.Module, ids: Tensor) -> Probe:
+    """Run one training step (forward, cross-entropy, backward) on ``ids`` and measure it.
+
+    The model is left as it was: its training flag is restored, no ``.grad`` is written (gradients
+    come from ``torch.autograd.grad``) and the global RNG is untouched.
+
+    Args:
+        model: token ids -> logits ``(B, T, V)``.
+        ids: ``(B, T)`` token ids on the model's device.
+
+    Returns:
+        The measurements.
+    """
+    result = Probe()
+    params = list(model.parameters())
+    trainable = [p for p in params if p.requires_grad]
+    param_storages = {_storage_key(p)[0] for p in params}
+    saved: dict[int, int] = {}
+    keep: list[Tensor] = []  # holds saved tensors so storage ids are not reused while counting
+
+    def pack(t: Tensor) -> Tensor:
+        key, nbytes = _storage_key(t)
+        if key not in param_storages:
+            saved.setdefault(key, nbytes)
+            keep.append(t)
+        return t
+
+    root = type(model).__name__
+    was_training = model.training
+    fused = FusedAttention()
+    counter = FlopCounterMode(display=False, custom_mapping=FLOP_FORMULAS)
+    devices = [ids.device] if ids.device.type == "cuda" else []
+    try:
+        model.train()
+        with torch.random.fork_rng(devices=devices), torch.enable_grad(), fused, counter:
+            with _shape_hooks(model, result.shapes), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+                logits = model(ids)  # (B, T, V)
+                loss = F.cross_entropy(logits.flatten(0, 1), torch.zeros_like(ids).flatten())
+            result.forward = counter.get_total_flops()
+            for mod, ops in counter.get_flop_counts().items():
+                if mod == root or mod.startswith(root + "."):
+                    result.module_flops[mod[len(root) + 1:]] = sum(ops.values())
+            result.activations = sum(saved.values())
+            keep.clear()
+            if trainable or loss.requires_grad:
+                torch.autograd.grad(loss, trainable or [logits], allow_unused=True)
+            result.forward_backward = counter.get_total_flops()
+    finally:
+        model.train(was_training)
+    result.kv_bytes_per_token = fused.kv_bytes_per_token
+    result.causal_calls = fused.causal_calls
+    return result
+
+
+__all__ = ["FLOP_FORMULAS", "FusedAttention", "Probe", "probe"]
