@@ -51,18 +51,21 @@ def _title(s: Summary) -> str:
 
 
 def summary_table(s: Summary, *, depth: int = 3) -> Table:
-    """The module tree down to ``depth``: name, type, kind, output shape, parameters, forward FLOPs."""
-    table = Table(title=_title(s), title_justify="left")
-    table.add_column("module", no_wrap=True)
-    table.add_column("type", style="cyan")
-    table.add_column("kind", style="magenta")
-    table.add_column("output shape", style="green", no_wrap=True)
-    table.add_column("params", justify="right", no_wrap=True)
-    table.add_column("fwd FLOPs", justify="right", no_wrap=True)
-    for r in _visible(s, depth):
-        label = "(model)" if not r.name else "  " * (r.depth - 1) + r.name.rsplit(".", 1)[-1]
-        table.add_row(label, r.type, r.kind or "", _shape(r), f"{r.params:,}" if r.params else "-",
-                      human_count(r.flops) if r.flops else "-")
+    """The module tree down to ``depth``: name, type, output shape, parameters, forward FLOPs."""
+    table = Table(title=_title(s), title_justify="left", show_edge=False)
+    rows = [
+        ("(model)" if not r.name else "  " * (r.depth - 1) + r.name.rsplit(".", 1)[-1], r.type, _shape(r),
+         f"{r.params:,}" if r.params else "-", human_count(r.flops) if r.flops else "-")
+        for r in _visible(s, depth)
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    table.add_column("module", overflow="fold")
+    table.add_column("type", style="cyan", overflow="fold", min_width=min(widths[1], 18))
+    table.add_column("output shape", style="green", min_width=widths[2], no_wrap=True)
+    table.add_column("params", justify="right", min_width=widths[3], no_wrap=True)
+    table.add_column("fwd FLOPs", justify="right", min_width=widths[4], no_wrap=True)
+    for row in rows:
+        table.add_row(*row)
     return table
 
 
