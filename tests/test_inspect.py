@@ -170,3 +170,25 @@ def test_untagged_models_fall_back_to_class_and_names():
     assert s.kinds["embedding"].params == 88 and s.kinds["norm"].params == 16
     assert s.kinds["feedforward"].flops == 2 * 4 * (8 * 16 + 16 * 8)
     assert s.kinds["head"].params == 8 * 11 + 11
+
+
+def test_folding_repeated_layers_is_exact(tmp_path):
+    from blockforge.inspect.probe import probe, repeated_stacks
+
+    spec = tmp_path / "deep.yaml"
+    spec.write_text(TINY.read_text().replace("n_layers: 2", "n_layers: 5"))
+    model = blockforge.build_model(spec, device="meta")
+    model.embedding.weight.requires_grad_(False)  # layer 0 then differs: its input needs no gradient
+    assert list(repeated_stacks(model)) == ["blocks"]
+    ids = torch.zeros(2, 16, dtype=torch.long, device="meta")
+    assert probe(model, ids, fold_repeats=True) == probe(model, ids, fold_repeats=False)
+
+
+def test_layers_that_differ_are_not_folded():
+    from blockforge.inspect.probe import repeated_stacks
+
+    model = blockforge.build_model(TINY, device="meta")
+    model.blocks.append(blockforge.build_model(TINY, device="meta").blocks[0])
+    assert list(repeated_stacks(model)) == ["blocks"]
+    model.blocks[2].attention.causal = False  # a plain attribute decides what the layer computes
+    assert repeated_stacks(model) == {}
