@@ -192,3 +192,25 @@ def test_layers_that_differ_are_not_folded():
     assert list(repeated_stacks(model)) == ["blocks"]
     model.blocks[2].attention.causal = False  # a plain attribute decides what the layer computes
     assert repeated_stacks(model) == {}
+
+
+def test_grouped_query_attention_caches_only_its_kv_heads(tmp_path):
+    spec = tmp_path / "gqa.yaml"
+    spec.write_text(
+        TINY.read_text()
+        .replace("positional: learned", "positional: {type: rope, theta: 500000.0}")
+        .replace("{type: mha, heads: 4, causal: true}", "{type: mha, heads: 4, kv_heads: 2, causal: true}")
+    )
+    s = summarize(spec, batch=2, seq_len=16)
+    head_dim = 32 // 4
+    assert s.memory.kv_cache_per_token == 2 * 2 * (2 * head_dim) * 4  # layers x (K + V) x kv_heads*D x fp32
+    # attention FLOPs still cover all 4 query heads: projections + QK^T and PV over the full T x T
+    proj = 2 * 2 * 32 * (32 * 32 + 2 * 32 * 2 * head_dim + 32 * 32)  # 2 x layers x tokens x (q + kv + out)
+    assert s.kinds["attention"].flops == proj + 2 * 2 * 4 * 16 * 16 * 32
+
+
+def test_llama_70b_spec_on_meta():
+    s = summarize(SPECS_DIR / "llama-70b.yaml", seq_len=128)
+    assert s.total_params == 70_553_706_496
+    assert s.memory.kv_cache_per_token == 80 * 2 * 8 * 128 * 4  # 80 layers, K+V, 8 kv heads x 128, fp32
+    assert s.kinds["feedforward"].params == 80 * 3 * 8192 * 28672
