@@ -10,7 +10,7 @@ from torch import nn
 
 import blockforge
 from blockforge.inspect import summarize
-from tests.conftest import SPECS_DIR
+from tests.conftest import SPEC_FILES, SPECS_DIR
 
 TINY = SPECS_DIR / "tiny.yaml"
 GPT2 = SPECS_DIR / "gpt2-small.yaml"
@@ -214,3 +214,31 @@ def test_llama_70b_spec_on_meta():
     assert s.total_params == 70_553_706_496
     assert s.memory.kv_cache_per_token == 80 * 2 * 8 * 128 * 4  # 80 layers, K+V, 8 kv heads x 128, fp32
     assert s.kinds["feedforward"].params == 80 * 3 * 8192 * 28672
+
+
+#: Specs whose components take a different kernel path on meta than on CPU; there the meta and CPU
+#: summaries agree on parameters and shapes, and FLOPs/activations are those of the meta path.
+KERNEL_DEPENDENT = {
+    # CPU runs nn.LSTM as one fused mkldnn op that the FLOP counter does not see; meta runs its matmuls
+    "hybrid-lstm-attention.yaml",
+    # the MoE component computes every expert densely on meta but routes tokens to top-k on CPU
+    "tiny-moe-parallel.yaml",
+}
+
+
+@pytest.mark.parametrize("path", SPEC_FILES, ids=lambda p: p.name)
+def test_every_spec_summarises_on_meta_and_small_ones_equal_cpu(path):
+    meta = summarize(path, batch=2, seq_len=8)
+    model = blockforge.build_model(path, device="meta")
+    assert meta.total_params == sum(p.numel() for p in model.parameters())
+    assert meta.flops.forward_backward > meta.flops.forward > 0
+    assert sum(k.params for k in meta.kinds.values()) == meta.total_params
+    assert sum(k.flops for k in meta.kinds.values()) == meta.flops.forward
+    if meta.total_params <= 2_000_000:
+        cpu = summarize(blockforge.build_model(path, device="cpu", seed=0), batch=2, seq_len=8)
+        if path.name in KERNEL_DEPENDENT:
+            # (routing on CPU can leave an expert without tokens, so it has no output shape there)
+            assert [(r.name, r.params) for r in cpu.rows] == [(r.name, r.params) for r in meta.rows]
+            assert cpu.rows[0].output_shape == meta.rows[0].output_shape
+        else:
+            assert cpu.to_dict() == meta.to_dict()

@@ -134,6 +134,22 @@ def _shape_hooks(model: nn.Module, shapes: dict[str, list[int] | None]) -> Itera
             h.remove()
 
 
+def _first_tensor(out: Any) -> Tensor:
+    if isinstance(out, Tensor):
+        return out
+    if isinstance(out, (tuple, list)) and out and isinstance(out[0], Tensor):
+        return out[0]
+    raise TypeError(f"the model returned {type(out).__name__}, not a tensor; cannot probe it")
+
+
+def _loss(out: Tensor) -> Tensor:
+    """Cross-entropy over the last dimension (class 0 as target), as training a classifier or LM would."""
+    if out.dim() < 2 or not out.is_floating_point():
+        return out.float().sum()
+    targets = torch.zeros(out.shape[:-1].numel(), dtype=torch.long, device=out.device)
+    return F.cross_entropy(out.flatten(0, -2), targets)
+
+
 def _storage_key(t: Tensor) -> tuple[int, int]:
     s = t.untyped_storage()
     return s._cdata, s.nbytes()
@@ -164,8 +180,8 @@ def _run(model: nn.Module, ids: Tensor) -> Probe:
         model.train()
         with torch.random.fork_rng(devices=devices), torch.enable_grad(), fused, counter:
             with _shape_hooks(model, result.shapes), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-                logits = model(ids)  # (B, T, V)
-                loss = F.cross_entropy(logits.flatten(0, 1), torch.zeros_like(ids).flatten())
+                logits = _first_tensor(model(ids))  # (B, T, V) logits, (B, K) classes, (B, T, C) states
+                loss = _loss(logits)
             result.forward = counter.get_total_flops()
             for mod, ops in counter.get_flop_counts().items():
                 if mod == root or mod.startswith(root + "."):
@@ -201,10 +217,12 @@ def _signature(module: nn.Module) -> tuple:
 
 
 def repeated_stacks(model: nn.Module) -> dict[str, nn.ModuleList]:
-    """``nn.ModuleList``s of three or more structurally identical modules (the layers of a stack)."""
+    """Stacks of three or more structurally identical layers: ``nn.ModuleList``s of modules the builder
+    made as ``block`` components (a list of MoE experts is not a stack: it is not run in sequence)."""
     stacks = {}
     for name, mod in model.named_modules():
-        if isinstance(mod, nn.ModuleList) and len(mod) >= 3 and not any(name.startswith(s + ".") for s in stacks):
+        if (isinstance(mod, nn.ModuleList) and len(mod) >= 3 and not any(name.startswith(s + ".") for s in stacks)
+                and all(getattr(m, "blockforge_kind", None) == "block" for m in mod)):
             first = _signature(mod[0])
             if all(_signature(m) == first for m in list(mod)[1:]):
                 stacks[name] = mod
@@ -253,6 +271,13 @@ def probe(model: nn.Module, ids: Tensor, *, fold_repeats: bool = True) -> Probe:
     stacks = repeated_stacks(model) if fold_repeats else {}
     if not stacks:
         return _run(model, ids)
+    try:
+        return _folded(model, ids, stacks)
+    except Exception:  # noqa: BLE001 - a model that needs all its layers is measured whole
+        return _run(model, ids)
+
+
+def _folded(model: nn.Module, ids: Tensor, stacks: dict[str, nn.ModuleList]) -> Probe:
     ones = dict.fromkeys(stacks, 1)
     with _truncated(stacks, ones):
         base = _run(model, ids)
