@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from blockforge.cli._app import Format, SpecArg, app, out, user_errors
+from blockforge.cli._app import Format, SetOpt, SpecArg, app, out, user_errors
 
 
 class SummaryFormat(StrEnum):
@@ -34,13 +34,14 @@ def _error_format(fmt: SummaryFormat) -> Format:
     return Format.json if fmt == SummaryFormat.json else Format.text
 
 
-def summarize_spec(spec, *, batch: int, seq_len: int | None, label: str | None = None):  # noqa: ANN001, ANN201
+def summarize_spec(spec, *, batch: int, seq_len: int | None, label: str | None = None,  # noqa: ANN001, ANN201
+                   overrides: list[str] | tuple[str, ...] = ()):
     """Load, validate and summarise one spec, turning a bad probe size into a user error."""
     from blockforge.errors import BlockforgeError
     from blockforge.inspect import summarize
     from blockforge.spec import load_spec
 
-    validated = load_spec(spec)
+    validated = load_spec(spec, overrides=overrides) if overrides else load_spec(spec)
     try:
         return summarize(validated, batch=batch, seq_len=seq_len)
     except ValueError as exc:
@@ -55,11 +56,12 @@ def summary(
     seq_len: SeqLenOpt = None,
     view: Annotated[View, typer.Option(help="Module tree as a table or a tree (text format).")] = View.table,
     fmt: SummaryFormatOpt = SummaryFormat.text,
+    overrides: SetOpt = None,
 ) -> None:
     """Summarise a spec without allocating weights: module tree, output shapes, parameters, FLOPs
     (forward and forward + backward), KV cache per token and the training memory footprint."""
     with user_errors(_error_format(fmt)):
-        s = summarize_spec(spec, batch=batch, seq_len=seq_len)
+        s = summarize_spec(spec, batch=batch, seq_len=seq_len, overrides=overrides or ())
     if fmt == SummaryFormat.json:
         data = s.to_dict()
         data["modules"] = [r for r in data["modules"] if r["depth"] <= depth]
