@@ -44,7 +44,7 @@ def build(
 
         t0 = time.perf_counter()
         with Progress(console=out, transient=True, disable=device == "meta") as bar:
-            task = bar.add_task(f"building on {device}", total=validated.model.n_layers)
+            task = bar.add_task(f"building on {device}", total=getattr(validated.model, "n_layers", None))
             model = build_model(validated, device=device, dtype=getattr(torch, dtype), seed=seed,
                                 progress=lambda done, total: bar.update(task, completed=done, total=total))
         t_build = time.perf_counter() - t0
