@@ -42,8 +42,6 @@ GENERIC_IGNORED = frozenset(
         "forced_decoder_ids", "constraints", "penalty_alpha", "top_a", "output_logits",
         # chunked feed-forward computes the same values
         "chunk_size_feed_forward",
-        # initialisation only (the imported model's weights come from a checkpoint)
-        "initializer_range",
     }
 )
 """Config keys every family ignores: they do not change what the model computes."""
@@ -122,9 +120,10 @@ class ConfigReader:
                 self.problems.append(ConfigProblem(key, None, "required key is missing"))
             return None if default is ... else default
         value = self.config[key]
-        if types is not None and (not isinstance(value, types) or isinstance(value, bool) and bool not in (
-                types if isinstance(types, tuple) else (types,))):
-            names = types.__name__ if isinstance(types, type) else " or ".join(t.__name__ for t in types)
+        allowed = types if isinstance(types, tuple) else (types,)
+        # bool is an int subclass: accept True/False only where bool itself is allowed
+        if types is not None and (not isinstance(value, allowed) or isinstance(value, bool) and bool not in allowed):
+            names = " or ".join("null" if t is type(None) else t.__name__ for t in allowed)
             self.problems.append(ConfigProblem(key, value, f"expected {names}"))
             return None if default is ... else default
         return value
@@ -208,6 +207,11 @@ def activation(r: ConfigReader, key: str, default: str) -> Any:
     return dict(ACTIVATIONS[name])
 
 
+def init_std(r: ConfigReader) -> float:
+    """``initializer_range`` becomes ``init_std`` (initialisation only: imported weights replace it)."""
+    return float(r.take("initializer_range", 0.02, types=(float, int)))
+
+
 @converter("gpt2")
 def gpt2(r: ConfigReader) -> dict[str, Any]:
     """GPT-2: pre-norm, learned positions, fused QKV with biases, tanh-GELU MLP, LayerNorm, tied head."""
@@ -243,6 +247,7 @@ def gpt2(r: ConfigReader) -> dict[str, Any]:
         },
         "final_norm": dict(norm),
         "head": {"type": "lm", "bias": False, "tied": tied},
+        "init_std": init_std(r),
     }
 
 

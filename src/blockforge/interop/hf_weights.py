@@ -264,12 +264,16 @@ def load_hf_state_dict(
             report.loaded.extend(rule.theirs)
     for alias, target in lay.aliases.items():
         used.add(alias)
-        if alias in sd and target in sd and sd[target].shape == sd[alias].shape:
-            if not torch.equal(sd[alias].to(sd[target].dtype), sd[target]):
-                report.mismatched.append((alias, tuple(sd[alias].shape),
-                                          f"this model ties it to {target}, but the values differ"))
-        elif alias in sd and target in sd:
-            report.mismatched.append((alias, tuple(sd[alias].shape), expected[target]))
+        if alias not in sd:
+            continue  # transformers re-ties it; so does this model
+        if tuple(sd[alias].shape) != expected[alias]:
+            report.mismatched.append((alias, tuple(sd[alias].shape), expected[alias]))
+        elif target in sd and tuple(sd[target].shape) == expected[target] and not torch.equal(
+            sd[alias].to(sd[target].dtype), sd[target]
+        ):
+            report.mismatched.append(
+                (alias, tuple(sd[alias].shape), f"this model ties it to {target}, but the values differ")
+            )
     patterns = [re.compile(p) for p in lay.ignored]
     for key, t in sd.items():
         if key not in used and not any(p.fullmatch(key) for p in patterns):
