@@ -16,7 +16,7 @@ class Family:
     """A family under test.
 
     Attributes:
-        name: the transformers ``model_type``.
+        name: the transformers ``model_type`` (the layout family).
         config: keyword arguments -> a transformers config object (needs transformers).
         model_class: the transformers class name whose state dict the layout describes.
         causal: whether logits at position t depend only on tokens <= t.
@@ -39,6 +39,28 @@ def _gpt2(**overrides: Any) -> Any:
     return GPT2Config(**{**kw, **overrides})
 
 
+def _llama_like(cls: str, **fixed: Any) -> Callable[..., Any]:
+    def make(**overrides: Any) -> Any:
+        import transformers
+
+        kw = dict(vocab_size=VOCAB, max_position_embeddings=MAX_LEN, hidden_size=32, intermediate_size=48,
+                  num_hidden_layers=2, num_attention_heads=4, rms_norm_eps=1e-5, attn_implementation="sdpa")
+        return getattr(transformers, cls)(**{**kw, **fixed, **overrides})
+
+    return make
+
+
 FAMILIES: dict[str, Family] = {
     "gpt2": Family("gpt2", _gpt2, "GPT2LMHeadModel"),
+    # as many kv heads as query heads (fused qkv), non-default theta, linear RoPE scaling
+    "llama": Family("llama", _llama_like("LlamaConfig", num_key_value_heads=4, rope_parameters={
+        "rope_type": "linear", "factor": 2.0, "rope_theta": 500000.0}), "LlamaForCausalLM"),
+    # grouped-query attention, tied embeddings, biases everywhere
+    "llama-gqa": Family("llama", _llama_like("LlamaConfig", num_key_value_heads=2, tie_word_embeddings=True,
+                                             attention_bias=True, mlp_bias=True), "LlamaForCausalLM"),
+    # grouped-query attention and a sliding window shorter than the sequences
+    "mistral": Family("mistral", _llama_like("MistralConfig", num_key_value_heads=2, sliding_window=5),
+                      "MistralForCausalLM"),
+    # q/k/v biases without an output bias; multi-query attention
+    "qwen2": Family("qwen2", _llama_like("Qwen2Config", num_key_value_heads=1), "Qwen2ForCausalLM"),
 }

@@ -26,8 +26,22 @@ DTYPES = [pytest.param(torch.float32, id="float32"), pytest.param(torch.float64,
 def hf_model(family: str, dtype: torch.dtype, seed: int = 0, **overrides):
     torch.manual_seed(seed)
     fam = FAMILIES[family]
-    model = getattr(transformers, fam.model_class)(fam.config(**overrides))
-    return model.to(dtype).eval()
+    model = getattr(transformers, fam.model_class)(fam.config(**overrides)).to(dtype).eval()
+    if dtype == torch.float64:
+        full_precision_rmsnorm(model)
+    return model
+
+
+def full_precision_rmsnorm(model) -> None:
+    """transformers' Llama-family RMSNorm computes in float32 even for float64 inputs
+    (``hidden_states.to(torch.float32)``), so its float64 models are only float32-accurate there. For
+    the float64 comparison the reference's RMSNorm runs the same formula in the input's dtype."""
+    def forward(self, x):
+        return self.weight * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.variance_epsilon))
+
+    for m in model.modules():
+        if type(m).__name__.endswith("RMSNorm"):
+            m.forward = forward.__get__(m)
 
 
 def hf_logits(model, ids, mask=None):

@@ -28,7 +28,8 @@ TOL32 = 1e-4
 
 
 @pytest.fixture(params=sorted(FAMILIES))
-def family(request) -> str:
+def case(request) -> str:
+    """A key of FAMILIES (several cases may share one transformers family)."""
     return request.param
 
 
@@ -47,9 +48,10 @@ def logits_close(ref, ours) -> float:
         return (ref(input_ids=ids).logits - ours(ids)).abs().max().item()
 
 
-def test_export_loads_strictly_into_transformers(family):
+def test_export_loads_strictly_into_transformers(case):
     """blockforge -> transformers: every key transformers expects, nothing else, same outputs."""
-    ref, ours = hf_pair(family)
+    family = FAMILIES[case].name
+    ref, ours = hf_pair(case)
     assert logits_close(ref, ours) > 1e-2  # different weights before the transfer
     exported = export_hf_state_dict(ours, family=family)
     result = ref.load_state_dict(exported, strict=True)
@@ -57,8 +59,9 @@ def test_export_loads_strictly_into_transformers(family):
     assert logits_close(ref, ours) <= TOL32
 
 
-def test_import_then_export_is_identity(family):
-    ref, ours = hf_pair(family)
+def test_import_then_export_is_identity(case):
+    family = FAMILIES[case].name
+    ref, ours = hf_pair(case)
     theirs = ref.state_dict()
     report = load_hf_state_dict(ours, theirs, family=family)
     assert report.ok
@@ -69,9 +72,10 @@ def test_import_then_export_is_identity(family):
         assert torch.equal(t, theirs[key]), key
 
 
-def test_safetensors_round_trip(family, tmp_path):
+def test_safetensors_round_trip(case, tmp_path):
     """blockforge -> .safetensors -> transformers and -> blockforge, via the safetensors package."""
-    ref, ours = hf_pair(family)
+    family = FAMILIES[case].name
+    ref, ours = hf_pair(case)
     path = tmp_path / "model.safetensors"
     save_hf_weights(ours, path, family=family)
     assert not list(tmp_path.glob(".*.tmp"))  # written atomically, nothing left behind
@@ -88,8 +92,9 @@ def test_safetensors_round_trip(family, tmp_path):
         assert torch.equal(a, b), k
 
 
-def test_report_names_missing_unexpected_and_mismatched_tensors(family):
-    ref, ours = hf_pair(family)
+def test_report_names_missing_unexpected_and_mismatched_tensors(case):
+    family = FAMILIES[case].name
+    ref, ours = hf_pair(case)
     sd = dict(ref.state_dict())
     own = export_hf_state_dict(ours, family=family, include_aliases=False)
     keys = [k for k, v in sd.items() if v.dim() == 2 and k in own]

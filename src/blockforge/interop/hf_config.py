@@ -251,6 +251,108 @@ def gpt2(r: ConfigReader) -> dict[str, Any]:
     }
 
 
+def rope(r: ConfigReader) -> dict[str, Any]:
+    """RoPE from ``rope_parameters`` (transformers 5) or ``rope_theta``/``rope_scaling`` (4.x).
+
+    Only the ``default`` and ``linear`` rope types are exact in blockforge; others are refused.
+    """
+    params = r.take("rope_parameters", None, types=(dict, type(None))) or {}
+    legacy_theta = r.take("rope_theta", None, types=(float, int, type(None)))
+    scaling_cfg = r.take("rope_scaling", None, types=(dict, type(None))) or {}
+    merged = {**scaling_cfg, **params}
+    kind = merged.get("rope_type", merged.get("type", "default"))
+    theta = merged.get("rope_theta", legacy_theta if legacy_theta is not None else 10000.0)
+    fraction = merged.get("partial_rotary_factor", r.take("partial_rotary_factor", 1.0, types=(float, int)))
+    out: dict[str, Any] = {"type": "rope", "theta": float(theta)}
+    if fraction != 1.0:
+        out["fraction"] = float(fraction)
+    known = {"rope_type", "type", "rope_theta", "partial_rotary_factor"}
+    if kind == "linear":
+        out["scaling"] = float(merged.get("factor", 1.0))
+        known.add("factor")
+    elif kind != "default":
+        r.refuse("rope_parameters" if params else "rope_scaling",
+                 f"rope type {kind!r} has no exact blockforge equivalent; supported: 'default', 'linear'")
+    for key in sorted(set(merged) - known):
+        r.refuse("rope_parameters" if key in params else "rope_scaling", f"unknown rope setting {key!r}")
+    return out
+
+
+def rope_decoder(
+    r: ConfigReader, *, qkv_bias: bool, out_bias: bool, mlp_bias: bool, window: int | None
+) -> dict[str, Any]:
+    """The Llama-style decoder shared by Llama, Mistral and Qwen2: pre-RMSNorm, RoPE, (grouped-query)
+    attention, gated feed-forward (SwiGLU for ``silu``)."""
+    d = r.take("hidden_size", types=int)
+    heads = r.take("num_attention_heads", types=int)
+    kv = r.take("num_key_value_heads", None, types=(int, type(None)))
+    head_dim = r.take("head_dim", None, types=(int, type(None)))
+    attention: dict[str, Any] = {"type": "mha", "heads": heads}
+    if kv is not None and kv != heads:
+        attention["kv_heads"] = kv
+    if head_dim is not None and (d is None or heads is None or head_dim * heads != d or d % heads):
+        attention["head_dim"] = head_dim
+    attention.update(causal=True, bias=qkv_bias, out_bias=out_bias,
+                     dropout=r.take("attention_dropout", 0.0, types=(float, int)))
+    if window is not None:
+        attention["window"] = window
+    hidden = r.take("intermediate_size", types=int)
+    act = activation(r, "hidden_act", "silu")
+    ff: dict[str, Any] = (
+        {"type": "swiglu", "hidden": hidden, "bias": mlp_bias}
+        if act == {"type": "silu"}
+        else {"type": "glu", "hidden": hidden, "activation": act, "bias": mlp_bias}
+    )
+    norm = {"type": "rmsnorm", "eps": float(r.take("rms_norm_eps", 1e-6, types=(float, int)))}
+    return {
+        "type": "lm",
+        "vocab_size": r.take("vocab_size", types=int),
+        "d_model": d,
+        "n_layers": r.take("num_hidden_layers", types=int),
+        "max_len": r.take("max_position_embeddings", types=int),
+        "positional": rope(r),
+        "block": {"type": "transformer", "norm_position": "pre", "norm": norm, "attention": attention,
+                  "feedforward": ff},
+        "final_norm": dict(norm),
+        "head": {"type": "lm", "bias": False, "tied": r.take("tie_word_embeddings", False, types=bool)},
+        "init_std": init_std(r),
+    }
+
+
+def full_attention_layers(r: ConfigReader) -> None:
+    """Require every entry of ``layer_types`` (when present) to be full attention."""
+    types = r.take("layer_types", None, types=(list, type(None)))
+    if types and any(t != "full_attention" for t in types):
+        r.refuse("layer_types", "per-layer attention types other than 'full_attention' are not supported here")
+
+
+@converter("llama")
+def llama(r: ConfigReader) -> dict[str, Any]:
+    """Llama: no biases unless ``attention_bias`` / ``mlp_bias``."""
+    r.expect("pretraining_tp", 1, "tensor-parallel slicing of the projections changes the rounding")
+    bias = r.take("attention_bias", False, types=bool)
+    full_attention_layers(r)
+    return rope_decoder(r, qkv_bias=bias, out_bias=bias, mlp_bias=r.take("mlp_bias", False, types=bool),
+                        window=None)
+
+
+@converter("mistral")
+def mistral(r: ConfigReader) -> dict[str, Any]:
+    """Mistral: Llama with grouped-query attention and a sliding window on every layer."""
+    window = r.take("sliding_window", None, types=(int, type(None)))
+    full_attention_layers(r)
+    return rope_decoder(r, qkv_bias=False, out_bias=False, mlp_bias=False, window=window)
+
+
+@converter("qwen2")
+def qwen2(r: ConfigReader) -> dict[str, Any]:
+    """Qwen2: Llama with biases on the q/k/v projections (none on the output projection)."""
+    r.expect("use_sliding_window", False, "Qwen2's per-layer sliding window is not supported")
+    r.ignore("sliding_window", "max_window_layers")  # unused while use_sliding_window is False
+    full_attention_layers(r)
+    return rope_decoder(r, qkv_bias=True, out_bias=False, mlp_bias=False, window=None)
+
+
 def config_to_spec(
     config: Mapping[str, Any] | Any, *, name: str | None = None, source: str = "<config>"
 ) -> dict[str, Any]:

@@ -114,9 +114,10 @@ class WeightMismatchError(InteropError):
         super().__init__(f"the {family} state dict does not fit this model:\n{report}")
 
 
-LayoutFn = Callable[[dict[str, Any]], Layout]
+LayoutFn = Callable[[dict[str, Any], Mapping[str, Shape]], Layout]
 LAYOUTS: dict[str, LayoutFn] = {}
-"""Layout builders by transformers ``model_type``; each takes the canonical ``model`` spec dict."""
+"""Layout builders by transformers ``model_type``; each takes the canonical ``model`` spec dict and the
+shapes of the compiled model's state dict (biases are mapped where the model has them)."""
 
 
 def layout_for(*families: str) -> Callable[[LayoutFn], LayoutFn]:
@@ -131,7 +132,7 @@ def layout_for(*families: str) -> Callable[[LayoutFn], LayoutFn]:
 
 
 @layout_for("gpt2")
-def gpt2_layout(m: dict[str, Any]) -> Layout:
+def gpt2_layout(m: dict[str, Any], ours: Mapping[str, Shape]) -> Layout:
     """GPT2LMHeadModel. ``Conv1D`` weights (c_attn, c_proj, c_fc) are stored ``[in, out]``."""
     p = "transformer."
     rules = [Rule("embedding.weight", (p + "wte.weight",)), Rule("positional.weight", (p + "wpe.weight",))]
@@ -153,6 +154,58 @@ def gpt2_layout(m: dict[str, Any]) -> Layout:
     return Layout(tuple(rules), aliases, (r"transformer\.h\.\d+\.attn\.(bias|masked_bias)",), p)
 
 
+def linear(ours: Mapping[str, Shape], mine: str, theirs: str, transform: Transform = "copy") -> list[Rule]:
+    """``weight`` (and ``bias`` where this model has one) of a linear layer or norm."""
+    rules = [Rule(f"{mine}.weight", (f"{theirs}.weight",), transform)]
+    if f"{mine}.bias" in ours:
+        rules.append(Rule(f"{mine}.bias", (f"{theirs}.bias",)))
+    return rules
+
+
+def fused(ours: Mapping[str, Shape], mine: str, theirs: tuple[str, ...], split: tuple[int, ...]) -> list[Rule]:
+    """A fused projection (rows of the parts stacked in order), with its bias where present."""
+    rules = [Rule(f"{mine}.weight", tuple(f"{t}.weight" for t in theirs), "cat", split)]
+    if f"{mine}.bias" in ours:
+        rules.append(Rule(f"{mine}.bias", tuple(f"{t}.bias" for t in theirs), "cat", split))
+    return rules
+
+
+@layout_for("llama", "mistral", "qwen2")
+def llama_layout(m: dict[str, Any], ours: Mapping[str, Shape]) -> Layout:
+    """LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM (identical naming).
+
+    Separate ``q_proj``/``k_proj``/``v_proj`` become blockforge's fused ``qkv`` (rows ``[q; k; v]``)
+    when there are as many key/value heads as query heads, else ``q`` plus ``kv`` (rows ``[k; v]``).
+    """
+    p = "model."
+    attn = m["block"]["attention"]
+    heads = attn["heads"]
+    head_dim = attn.get("head_dim") or m["d_model"] // heads
+    kv_heads = attn.get("kv_heads") or heads
+    q, kv = heads * head_dim, kv_heads * head_dim
+    rules = [Rule("embedding.weight", (p + "embed_tokens.weight",))]
+    for i in range(m["n_layers"]):
+        h, b = f"{p}layers.{i}.", f"blocks.{i}."
+        a = f"{h}self_attn."
+        rules += linear(ours, f"{b}attn_norm", f"{h}input_layernorm")
+        if f"{b}attention.qkv.weight" in ours:
+            rules += fused(ours, f"{b}attention.qkv", (f"{a}q_proj", f"{a}k_proj", f"{a}v_proj"), (q, kv, kv))
+        else:
+            rules += linear(ours, f"{b}attention.q", f"{a}q_proj")
+            rules += fused(ours, f"{b}attention.kv", (f"{a}k_proj", f"{a}v_proj"), (kv, kv))
+        rules += linear(ours, f"{b}attention.out", f"{a}o_proj")
+        rules += linear(ours, f"{b}ff_norm", f"{h}post_attention_layernorm")
+        for part in ("gate", "up", "down"):
+            rules += linear(ours, f"{b}feedforward.{part}", f"{h}mlp.{part}_proj")
+    rules += linear(ours, "final_norm", p + "norm")
+    aliases: dict[str, str] = {}
+    if m["head"].get("tied"):
+        aliases["lm_head.weight"] = p + "embed_tokens.weight"
+    else:
+        rules += linear(ours, "head.proj", "lm_head")
+    return Layout(tuple(rules), aliases, (r"model\.layers\.\d+\.self_attn\.rotary_emb\.inv_freq",), p)
+
+
 def _spec_model(model: nn.Module) -> dict[str, Any]:
     spec = getattr(model, "blockforge_spec", None)
     if not isinstance(spec, dict):
@@ -171,7 +224,7 @@ def layout(model: nn.Module, family: str) -> Layout:
     if fn is None:
         raise InteropError(f"no weight layout for family {family!r}; supported: {', '.join(sorted(LAYOUTS))}")
     try:
-        lay = fn(_spec_model(model))
+        lay = fn(_spec_model(model), {k: tuple(v.shape) for k, v in model.state_dict().items()})
     except (KeyError, TypeError) as exc:
         raise InteropError(f"this model's spec is not a {family} model: {exc}") from None
     ours = set(model.state_dict())
