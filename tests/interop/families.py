@@ -7,7 +7,7 @@ from it; nothing is downloaded) and the transformers class of its LM/encoder mod
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -19,13 +19,27 @@ class Family:
         name: the transformers ``model_type`` (the layout family).
         config: keyword arguments -> a transformers config object (needs transformers).
         model_class: the transformers class name whose state dict the layout describes.
-        causal: whether logits at position t depend only on tokens <= t.
+        causal: whether outputs at position t depend only on tokens <= t.
+        output: the attribute of the transformers output compared with blockforge's output.
+        per_token: the output has one row per token (``(B, T, ...)``), not one per sequence.
+        lm: the model is a causal LM (next-token loss).
+        kwargs: extra keyword arguments of the transformers model constructor.
     """
 
     name: str
     config: Callable[..., Any]
     model_class: str
     causal: bool = True
+    output: str = "logits"
+    per_token: bool = True
+    lm: bool = True
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def make(self, **overrides: Any) -> Any:
+        """A random-initialised transformers model of this family (the global RNG decides the weights)."""
+        import transformers
+
+        return getattr(transformers, self.model_class)(self.config(**overrides), **self.kwargs)
 
 
 VOCAB, MAX_LEN = 97, 16
@@ -50,6 +64,14 @@ def _llama_like(cls: str, **fixed: Any) -> Callable[..., Any]:
     return make
 
 
+def _bert(**overrides: Any) -> Any:
+    from transformers import BertConfig
+
+    kw = dict(vocab_size=VOCAB, max_position_embeddings=MAX_LEN, hidden_size=32, intermediate_size=48,
+              num_hidden_layers=2, num_attention_heads=4, type_vocab_size=2, attn_implementation="sdpa")
+    return BertConfig(**{**kw, **overrides})
+
+
 FAMILIES: dict[str, Family] = {
     "gpt2": Family("gpt2", _gpt2, "GPT2LMHeadModel"),
     # as many kv heads as query heads (fused qkv), non-default theta, linear RoPE scaling
@@ -63,4 +85,11 @@ FAMILIES: dict[str, Family] = {
                       "MistralForCausalLM"),
     # q/k/v biases without an output bias; multi-query attention
     "qwen2": Family("qwen2", _llama_like("Qwen2Config", num_key_value_heads=1), "Qwen2ForCausalLM"),
+    # encoder: bidirectional, post-norm, token types; hidden states (pooler off so export is exact)
+    "bert": Family("bert", _bert, "BertModel", causal=False, output="last_hidden_state", lm=False,
+                   kwargs={"add_pooling_layer": False}),
+    # encoder with a sequence-classification head (CLS token, tanh pooler)
+    "bert-cls": Family("bert", lambda **o: _bert(**{"architectures": ["BertForSequenceClassification"],
+                                                    "num_labels": 3, **o}),
+                       "BertForSequenceClassification", causal=False, per_token=False, lm=False),
 }

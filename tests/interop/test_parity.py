@@ -25,8 +25,7 @@ DTYPES = [pytest.param(torch.float32, id="float32"), pytest.param(torch.float64,
 
 def hf_model(family: str, dtype: torch.dtype, seed: int = 0, **overrides):
     torch.manual_seed(seed)
-    fam = FAMILIES[family]
-    model = getattr(transformers, fam.model_class)(fam.config(**overrides)).to(dtype).eval()
+    model = FAMILIES[family].make(**overrides).to(dtype).eval()
     if dtype == torch.float64:
         full_precision_rmsnorm(model)
     return model
@@ -45,8 +44,10 @@ def full_precision_rmsnorm(model) -> None:
 
 
 def hf_logits(model, ids, mask=None):
+    """The output compared: logits, or the last hidden states of a headless encoder."""
     with torch.no_grad():
-        return model(input_ids=ids, attention_mask=mask).logits
+        out = model(input_ids=ids, attention_mask=mask)
+    return out.logits if hasattr(out, "logits") else out.last_hidden_state
 
 
 def bf_logits(model, ids, mask=None):
@@ -66,6 +67,10 @@ def right_padded(lengths: list[int], t: int, seed: int = 2) -> tuple[torch.Tenso
     for i, n in enumerate(lengths):
         mask[i, :n] = 1
     return ids * mask, mask
+
+
+PER_TOKEN = sorted(k for k, f in FAMILIES.items() if f.per_token)
+LM = sorted(k for k, f in FAMILIES.items() if f.lm)
 
 
 @pytest.fixture(params=sorted(FAMILIES))
@@ -91,6 +96,7 @@ def test_different_weights_do_differ(family):
     assert (hf_logits(ref, ids) - bf_logits(other, ids)).abs().max().item() > 1e-2
 
 
+@pytest.mark.parametrize("family", PER_TOKEN)
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_padding_mask_and_ragged_batch(family, dtype):
     """Sequences of different lengths, right-padded: the real tokens' logits match transformers,
@@ -112,6 +118,7 @@ def test_padding_mask_and_ragged_batch(family, dtype):
     assert (changed <= TOL[dtype]) == FAMILIES[family].causal
 
 
+@pytest.mark.parametrize("family", LM)
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_loss_matches(family, dtype):
     ref = hf_model(family, dtype)
@@ -136,3 +143,38 @@ def lm_loss(logits, labels, *, causal: bool):
     if causal:
         logits, labels = logits[:, :-1], labels[:, 1:]
     return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), labels.reshape(-1), ignore_index=-100)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_classifier_ragged_batch_and_loss(dtype):
+    """BERT sequence classification: padded batch of different lengths vs each sequence alone, and
+    the cross-entropy loss transformers computes from labels."""
+    ref = hf_model("bert-cls", dtype)
+    ours = from_hf_model(ref)
+    lengths = [MAX_LEN, 7, 3]
+    ids, mask = right_padded(lengths, MAX_LEN, seed=4)
+    labels = torch.tensor([0, 2, 1])
+    with torch.no_grad():
+        out = ref(input_ids=ids, attention_mask=mask, labels=labels)
+        logits = ours(ids, mask=mask)
+    assert logits.shape == (3, 3)
+    assert (out.logits - logits).abs().max().item() <= TOL[dtype]
+    for i, n in enumerate(lengths):
+        alone = bf_logits(ours, ids[i : i + 1, :n])[0]
+        assert (alone - logits[i]).abs().max().item() <= TOL[dtype], f"sequence {i} alone vs batched"
+    loss = F.cross_entropy(logits, labels)
+    assert abs(loss.item() - out.loss.item()) <= TOL[dtype], (loss.item(), out.loss.item())
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_bert_token_types(dtype):
+    ref = hf_model("bert", dtype)
+    ours = from_hf_model(ref)
+    ids = ids_batch(2, MAX_LEN)
+    types = (torch.arange(MAX_LEN) >= 6).long().expand(2, -1)
+    with torch.no_grad():
+        theirs = ref(input_ids=ids, token_type_ids=types).last_hidden_state
+        mine = ours(ids, token_types=types)
+        zeros = ours(ids)
+    assert (theirs - mine).abs().max().item() <= TOL[dtype]
+    assert (mine - zeros).abs().max().item() > 1e-3  # the token types were used

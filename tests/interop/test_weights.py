@@ -36,8 +36,7 @@ def case(request) -> str:
 def hf_pair(family: str, seed: int = 0):
     """A random transformers model and a blockforge model of the same spec (different weights)."""
     torch.manual_seed(seed)
-    fam = FAMILIES[family]
-    ref = getattr(transformers, fam.model_class)(fam.config()).eval()
+    ref = FAMILIES[family].make().eval()
     ours = build_model(config_to_spec(ref.config), seed=123).eval()
     return ref, ours
 
@@ -45,7 +44,9 @@ def hf_pair(family: str, seed: int = 0):
 def logits_close(ref, ours) -> float:
     ids = torch.randint(0, VOCAB, (2, MAX_LEN), generator=torch.Generator().manual_seed(5))
     with torch.no_grad():
-        return (ref(input_ids=ids).logits - ours(ids)).abs().max().item()
+        out = ref(input_ids=ids)
+        theirs = out.logits if hasattr(out, "logits") else out.last_hidden_state
+        return (theirs - ours(ids)).abs().max().item()
 
 
 def test_export_loads_strictly_into_transformers(case):
@@ -176,3 +177,22 @@ def test_wrong_family_or_model_is_refused(tmp_path):
     bad.write_bytes(b"not a safetensors file")
     with pytest.raises(InteropError, match="cannot read safetensors file"):
         load_hf_weights(ours, bad, family="gpt2")
+
+
+def test_bert_pooler_is_skipped_for_hidden_states():
+    """BertModel with its pooler: the compiled model returns the last hidden states, which match;
+    the pooler's weights are known and skipped (not reported as unexpected)."""
+    torch.manual_seed(0)
+    ref = transformers.BertModel(FAMILIES["bert"].config()).eval()
+    ours = build_model(config_to_spec(ref.config)).eval()
+    sd = ref.state_dict()
+    assert "pooler.dense.weight" in sd
+    assert load_hf_state_dict(ours, sd, family="bert").ok
+    assert logits_close(ref, ours) <= TOL32
+
+
+def test_bert_masked_lm_is_refused():
+    from blockforge.interop import UnsupportedConfigError
+
+    with pytest.raises(UnsupportedConfigError, match="architectures.*masked-LM head"):
+        config_to_spec(FAMILIES["bert"].config(architectures=["BertForMaskedLM"]))

@@ -353,6 +353,63 @@ def qwen2(r: ConfigReader) -> dict[str, Any]:
     return rope_decoder(r, qkv_bias=True, out_bias=False, mlp_bias=False, window=None)
 
 
+BERT_HEADS = {"BertModel": "hidden", "BertForSequenceClassification": "classifier"}
+"""BERT architectures blockforge reproduces, and the head each becomes."""
+
+
+@converter("bert")
+def bert(r: ConfigReader) -> dict[str, Any]:
+    """BERT encoder: post-norm, learned positions plus token types, LayerNorm on the embeddings.
+
+    The head follows ``architectures``: ``BertModel`` (or none given) returns the last hidden states
+    (the pooler's output is not reproduced; its weights are skipped on load), and
+    ``BertForSequenceClassification`` becomes a ``classifier`` head (CLS token, tanh pooler).
+    """
+    archs = r.take("architectures", None, types=(list, type(None))) or ["BertModel"]
+    heads = {BERT_HEADS.get(a) for a in archs}
+    if None in heads or len(heads) != 1:
+        r.refuse("architectures", f"blockforge reproduces only {', '.join(sorted(BERT_HEADS))} "
+                 "(the masked-LM head's dense+GELU+LayerNorm transform has no blockforge head)")
+    r.expect("position_embedding_type", "absolute")
+    r.expect("is_decoder", False, "BERT as a decoder needs causal attention and a cache")
+    r.ignore("tie_word_embeddings")  # ties the masked-LM decoder, which is not reproduced
+    d = r.take("hidden_size", types=int)
+    eps = float(r.take("layer_norm_eps", 1e-12, types=(float, int)))
+    norm = {"type": "layernorm", "eps": eps}
+    dropout = r.take("hidden_dropout_prob", 0.1, types=(float, int))
+    classifier_dropout = r.take("classifier_dropout", None, types=(float, int, type(None)))
+    id2label = r.take("id2label", None, types=(dict, type(None)))
+    num_labels = r.take("num_labels", None, types=(int, type(None)))
+    head: dict[str, Any] = {"type": "hidden"}
+    if heads == {"classifier"}:
+        classes = num_labels or (len(id2label) if id2label else 2)
+        head = {"type": "classifier", "classes": classes, "pooling": "cls", "pooler": "tanh",
+                "dropout": classifier_dropout if classifier_dropout is not None else dropout}
+    return {
+        "type": "encoder",
+        "vocab_size": r.take("vocab_size", types=int),
+        "d_model": d,
+        "n_layers": r.take("num_hidden_layers", types=int),
+        "max_len": r.take("max_position_embeddings", types=int),
+        "embedding": {"type": "token", "token_types": r.take("type_vocab_size", 2, types=int)},
+        "positional": "learned",
+        "embedding_norm": dict(norm),
+        "dropout": dropout,
+        "block": {
+            "type": "transformer",
+            "norm_position": "post",
+            "norm": norm,
+            "dropout": dropout,
+            "attention": {"type": "mha", "heads": r.take("num_attention_heads", types=int), "bias": True,
+                          "dropout": r.take("attention_probs_dropout_prob", 0.1, types=(float, int))},
+            "feedforward": {"type": "mlp", "hidden": r.take("intermediate_size", types=int),
+                            "activation": activation(r, "hidden_act", "gelu"), "bias": True},
+        },
+        "head": head,
+        "init_std": init_std(r),
+    }
+
+
 def config_to_spec(
     config: Mapping[str, Any] | Any, *, name: str | None = None, source: str = "<config>"
 ) -> dict[str, Any]:

@@ -64,7 +64,7 @@ class Layout:
         aliases: transformers keys that hold the same tensor as another transformers key (a tied
             ``lm_head.weight``); accepted on load when equal, emitted on export unless deduplicated.
         ignored: patterns of transformers keys that carry no weights (old causal-mask buffers).
-        prefix: the base-model prefix (``transformer.``) that a headless state dict lacks.
+        prefix: the base-model prefix (``transformer.``): state dicts with or without it are accepted.
     """
 
     rules: tuple[Rule, ...]
@@ -206,6 +206,39 @@ def llama_layout(m: dict[str, Any], ours: Mapping[str, Shape]) -> Layout:
     return Layout(tuple(rules), aliases, (r"model\.layers\.\d+\.self_attn\.rotary_emb\.inv_freq",), p)
 
 
+@layout_for("bert")
+def bert_layout(m: dict[str, Any], ours: Mapping[str, Shape]) -> Layout:
+    """BertModel (``hidden`` head; keys without prefix) and BertForSequenceClassification (``bert.``).
+
+    BERT's separate ``query``/``key``/``value`` become the fused ``qkv`` (rows ``[q; k; v]``).
+    """
+    classifier = m["head"]["type"] == "classifier"
+    p = "bert." if classifier else ""  # BertForSequenceClassification nests BertModel under ``bert.``
+    e = p + "embeddings."
+    d = m["d_model"]
+    rules = [Rule("embedding.weight", (e + "word_embeddings.weight",)),
+             Rule("positional.weight", (e + "position_embeddings.weight",))]
+    if "embedding.token_type.weight" in ours:
+        rules.append(Rule("embedding.token_type.weight", (e + "token_type_embeddings.weight",)))
+    rules += linear(ours, "embedding_norm", e + "LayerNorm")
+    for i in range(m["n_layers"]):
+        h, b = f"{p}encoder.layer.{i}.", f"blocks.{i}."
+        a = f"{h}attention."
+        rules += fused(ours, f"{b}attention.qkv", (f"{a}self.query", f"{a}self.key", f"{a}self.value"), (d, d, d))
+        rules += linear(ours, f"{b}attention.out", f"{a}output.dense")
+        rules += linear(ours, f"{b}attn_norm", f"{a}output.LayerNorm")
+        rules += linear(ours, f"{b}feedforward.up", f"{h}intermediate.dense")
+        rules += linear(ours, f"{b}feedforward.down", f"{h}output.dense")
+        rules += linear(ours, f"{b}ff_norm", f"{h}output.LayerNorm")
+    ignored: tuple[str, ...] = ()
+    if classifier:
+        rules += linear(ours, "head.pool", p + "pooler.dense")
+        rules += linear(ours, "head.proj", "classifier")
+    else:  # hidden states: BertModel's pooler output is not part of the compiled model
+        ignored = (r"pooler\.dense\.(weight|bias)",)
+    return Layout(tuple(rules), {}, ignored, "bert.")
+
+
 def _spec_model(model: nn.Module) -> dict[str, Any]:
     spec = getattr(model, "blockforge_spec", None)
     if not isinstance(spec, dict):
@@ -267,12 +300,21 @@ def export_hf_state_dict(model: nn.Module, *, family: str, include_aliases: bool
     return out
 
 
-def _add_prefix(sd: Mapping[str, Tensor], lay: Layout) -> dict[str, Tensor]:
-    """Accept a headless (base-model) state dict: prefix its keys when none carries the prefix."""
-    if not lay.prefix or any(k.startswith(lay.prefix) for k in sd):
+def _align_prefix(sd: Mapping[str, Tensor], lay: Layout) -> dict[str, Tensor]:
+    """Accept a state dict with or without the base-model prefix (``GPT2Model`` vs ``GPT2LMHeadModel``):
+    when no key has the layout's own form, keys are prefixed or unprefixed to match it."""
+    names = {n for r in lay.rules for n in r.theirs} | set(lay.aliases)
+    if not lay.prefix or any(k in names for k in sd):
         return dict(sd)
-    return {(k if k in lay.aliases or any(k in r.theirs for r in lay.rules) else lay.prefix + k): v
-            for k, v in sd.items()}
+    n = len(lay.prefix)
+    out: dict[str, Tensor] = {}
+    for k, v in sd.items():
+        if lay.prefix + k in names:
+            k = lay.prefix + k
+        elif k.startswith(lay.prefix) and k[n:] in names:
+            k = k[n:]
+        out[k] = v
+    return out
 
 
 def load_hf_state_dict(
@@ -295,7 +337,7 @@ def load_hf_state_dict(
         InteropError: the model is not an instance of ``family``.
     """
     lay = layout(model, family)
-    sd = _add_prefix(state_dict, lay)
+    sd = _align_prefix(state_dict, lay)
     expected = {k: tuple(v.shape) for k, v in _expected_shapes(model, lay).items()}
     report = WeightReport()
     used: set[str] = set()
