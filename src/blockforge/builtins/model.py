@@ -10,13 +10,14 @@ from pydantic import ConfigDict, Field
 from blockforge.builtins._limits import MAX_LAYERS, MAX_LEN, MAX_VOCAB, Probability, Width
 from blockforge.registry.context import BuildContext
 from blockforge.registry.registry import Registrar
-from blockforge.spec.params import BlockRef, EmbeddingRef, HeadRef, NormRef, Params, PositionalRef
+from blockforge.spec.params import BlockRef, EmbeddingRef, HeadRef, NormRef, PositionalRef
+from blockforge.spec.plan import LayerPlan, LayerStack
 
 if TYPE_CHECKING:
     from torch import nn
 
 
-class LMParams(Params):
+class LMParams(LayerStack):
     """Decoder-only language model: embedding, positions, n_layers blocks, optional final norm, head."""
 
     model_config = ConfigDict(
@@ -46,7 +47,7 @@ class LMParams(Params):
     max_len: Annotated[int, Field(gt=0, le=MAX_LEN)]
     """Longest sequence the model accepts."""
     block: BlockRef
-    """The block every layer is built from."""
+    """The block every layer is built from (the base that ``plan`` varies per layer)."""
     embedding: EmbeddingRef = "token"
     """Token embedding."""
     positional: PositionalRef = "sinusoidal"
@@ -59,6 +60,9 @@ class LMParams(Params):
     """Output head."""
     dropout: Probability = 0.0
     """Dropout on the summed embeddings."""
+    plan: LayerPlan | None = None
+    """Per-layer variation of ``block``: named variants, a repeating pattern, overrides by index,
+    range or step (see ``blockforge plan``); null: every layer is ``block``."""
     init_std: Annotated[float, Field(gt=0.0, le=1.0)] | None = None
     """Initialise linear and embedding weights from N(0, init_std) with zero biases; null keeps
     PyTorch's default initialisation of each module."""
@@ -67,10 +71,6 @@ class LMParams(Params):
         """The context every component of this model is checked and built with."""
         return BuildContext(d_model=self.d_model, vocab_size=self.vocab_size, max_len=self.max_len,
                             n_layers=self.n_layers)
-
-    def layers(self) -> list[object]:
-        """The per-layer plan: the block spec of each layer, in order."""
-        return [self.block] * self.n_layers
 
 
 class EncoderParams(LMParams):
@@ -103,7 +103,7 @@ class EncoderParams(LMParams):
     """Output head: ``hidden`` (states), ``classifier``, or ``lm`` (masked-LM logits)."""
 
 
-class EncoderDecoderParams(Params):
+class EncoderDecoderParams(LayerStack):
     """Encoder-decoder (the original Transformer): an encoder stack, a decoder stack with cross-attention, a head."""
 
     model_config = ConfigDict(
@@ -150,6 +150,8 @@ class EncoderDecoderParams(Params):
     """Token embedding shared by encoder, decoder (and a tied head)."""
     positional: PositionalRef = "sinusoidal"
     """Positional encoding shared by both sides."""
+    plan: LayerPlan | None = None
+    """Per-layer variation of the encoder's ``block`` (see ``blockforge plan``); null: every layer is ``block``."""
     encoder_norm: NormRef | None = None
     """Norm on the encoder output (pre-norm stacks), or null."""
     decoder_norm: NormRef | None = None
@@ -169,10 +171,6 @@ class EncoderDecoderParams(Params):
         """The context every component of this model is checked and built with (``n_layers``: the encoder's)."""
         return BuildContext(d_model=self.d_model, vocab_size=self.vocab_size, max_len=self.max_len,
                             n_layers=self.n_layers)
-
-    def layers(self) -> list[object]:
-        """The encoder's per-layer plan."""
-        return [self.block] * self.n_layers
 
     def decoder_layers(self) -> list[object]:
         """The decoder's per-layer plan."""

@@ -66,9 +66,9 @@ def attend(
         scores = scores + bias.reshape(kv, g, tq, -1)  # (B, KV, G, Tq, Tk)
     if is_causal and keep is None:
         tk = k.shape[2]
-        keep = torch.ones(tq, tk, dtype=torch.bool, device=q.device).tril()
+        keep = torch.ones(1, 1, tq, tk, dtype=torch.bool, device=q.device).tril()  # (1, 1, Tq, Tk)
     if keep is not None:
-        scores = scores.masked_fill(~keep.unsqueeze(2), float("-inf"))  # keep: (B|1, 1, 1, Tq, Tk)
+        scores = scores.masked_fill(~keep.unsqueeze(2), float("-inf"))  # keep -> (B|1, 1, 1, Tq, Tk)
     weights = F.dropout(torch.softmax(scores.float(), dim=-1).to(q.dtype), p=dropout)  # (B, KV, G, Tq, Tk)
     out = weights @ v.unsqueeze(2)  # (B, KV, G, Tq, Dv)
     return out.reshape(b, h, tq, v.shape[-1])  # (B, H, Tq, Dv)

@@ -14,7 +14,7 @@ import typing
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Tag
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Tag, TypeAdapter
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
 
@@ -103,6 +103,7 @@ class Binder:
         self._components: dict[tuple[str, str], type[BaseModel]] = {}
         self._slots: dict[Kind, Any] = {}
         self._in_progress: set[type[BaseModel]] = set()
+        self._adapters: dict[Kind, TypeAdapter[Any]] = {}
 
     def component_model(self, comp: Component) -> type[BaseModel]:
         """The bound parameter model of ``comp``, with ``type: Literal[name]`` added."""
@@ -197,6 +198,26 @@ class Binder:
             self._in_progress.discard(cls)
 
 
+def binder(registries: Registries) -> Binder:
+    """The (cached) :class:`Binder` of a registry set."""
+    cache: dict[Any, Binder] = registries.__dict__.setdefault("_binders", {})
+    fp = registries.fingerprint()
+    found = cache.get(fp)
+    if found is None:
+        cache.clear()
+        found = cache[fp] = Binder(registries)
+    return found
+
+
+def slot_adapter(registries: Registries, kind: Kind | str) -> TypeAdapter[Any]:
+    """A (cached) pydantic ``TypeAdapter`` validating one reference of ``kind`` against ``registries``."""
+    b = binder(registries)
+    k = Kind(kind)
+    if k not in b._adapters:
+        b._adapters[k] = TypeAdapter(b.slot(k))
+    return b._adapters[k]
+
+
 def bind(cls: type[BaseModel], registries: Registries) -> type[BaseModel]:
     """Return ``cls`` bound to ``registries`` (cached on the registry set).
 
@@ -207,10 +228,4 @@ def bind(cls: type[BaseModel], registries: Registries) -> type[BaseModel]:
     Returns:
         A subclass of ``cls`` that pydantic can validate a whole spec with.
     """
-    cache: dict[Any, Binder] = registries.__dict__.setdefault("_binders", {})
-    fp = registries.fingerprint()
-    binder = cache.get(fp)
-    if binder is None:
-        cache.clear()
-        binder = cache[fp] = Binder(registries)
-    return binder.model(cls)
+    return binder(registries).model(cls)

@@ -6,6 +6,7 @@ Torch-free: ``blockforge validate`` runs this and nothing heavier.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -13,22 +14,25 @@ from pydantic import BaseModel, ValidationError
 from blockforge.errors import Location, SpecError, SpecIssue, SpecPath, suggest
 from blockforge.registry.context import BuildContext
 from blockforge.registry.registry import Registries
-from blockforge.spec.binding import Shape, _type_of, bind, field_annotation, shape_of
+from blockforge.spec.binding import Shape, _type_of, bind, field_annotation, shape_of, slot_adapter
 from blockforge.spec.loader import Document
 from blockforge.spec.models import FORMAT_VERSION, SpecFile
 from blockforge.spec.params import Params
+from blockforge.spec.plan import LayerPlan, LayerStack, resolve_plan
 
 
-def _walk(loc: tuple[Any, ...], data: Any, registries: Registries) -> tuple[SpecPath, list[Shape], Any]:
+def _walk(
+    loc: tuple[Any, ...], data: Any, registries: Registries, root: Any = SpecFile
+) -> tuple[SpecPath, list[Shape], Any]:
     """Follow a pydantic error location through the unbound models and the raw data.
 
     Returns:
         The spec path (union tags removed), the shape at each step (``shapes[-1]`` is the shape at
         the error's position, ``shapes[-2]`` its parent's), and the raw value at the position.
     """
-    tp: Any = SpecFile
+    tp: Any = root
     path: list[str | int] = []
-    shapes = [shape_of(tp)]
+    shapes = [tp if isinstance(tp, Shape) else shape_of(tp)]
     for elem in loc:
         shape = shapes[-1]
         if shape.what == "slot":
@@ -64,9 +68,47 @@ def _short(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _convert(err: Any, doc: Document, registries: Registries) -> SpecIssue:
+def _convert(
+    err: Any,
+    doc: Document,
+    registries: Registries,
+    *,
+    data: Any = None,
+    root: Any = SpecFile,
+    where: Any = None,
+) -> SpecIssue:
+    """One pydantic error as a located issue.
+
+    Args:
+        err: the pydantic error dict.
+        doc: the document (for locations).
+        registries: for suggestions.
+        data: the validated input (default: ``doc.data``).
+        root: the type (or :class:`Shape`) ``data`` was validated as.
+        where: maps a path in ``data`` to the document path it came from (default: identity).
+    """
     etype: str = err["type"]
-    path, shapes, raw = _walk(tuple(err["loc"]), doc.data, registries)
+    path, shapes, raw = _walk(tuple(err["loc"]), doc.data if data is None else data, registries, root)
+    locator = _Locator(doc, where)
+    return _mapped(_convert_at(err, etype, path, shapes, raw, registries, locator), locator)
+
+
+class _Locator:
+    def __init__(self, doc: Document, where: Any) -> None:
+        self.doc = doc
+        self.where = where
+
+    def path(self, p: SpecPath) -> SpecPath:
+        return tuple(self.where(p)) if self.where is not None else tuple(p)
+
+    def locate(self, p: SpecPath, *, key: bool = False) -> Location | None:
+        return self.doc.locate(self.path(p), key=key)
+
+
+def _convert_at(
+    err: Any, etype: str, path: SpecPath, shapes: list[Shape], raw: Any, registries: Registries, loc: _Locator
+) -> SpecIssue:
+    doc = loc  # same locate() interface, with paths mapped to the document
     ctx = err.get("ctx") or {}
     here = shapes[-1]
 
@@ -131,6 +173,10 @@ def _convert(err: Any, doc: Document, registries: Registries) -> SpecIssue:
     return SpecIssue(path, msg, doc.locate(path), None, etype)
 
 
+def _mapped(issue: SpecIssue, loc: _Locator) -> SpecIssue:
+    return replace(issue, path=loc.path(issue.path))
+
+
 def _components(value: Any, path: SpecPath) -> Iterator[tuple[SpecPath, Params]]:
     """Every component parameter object under ``value``, with its spec path."""
     if isinstance(value, Params):
@@ -169,8 +215,134 @@ def _sort_key(issue: SpecIssue) -> tuple[int, int]:
     return (loc.line or 0, loc.col or 0) if loc else (0, 0)
 
 
+def _layer_list(layers: list[int]) -> str:
+    """``[0, 1, 2, 5]`` -> ``"layers 0-2, 5"``."""
+    runs: list[list[int]] = []
+    for i in layers:
+        if runs and runs[-1][-1] + 1 == i:
+            runs[-1].append(i)
+        else:
+            runs.append([i])
+    text = ", ".join(f"{r[0]}-{r[-1]}" if len(r) > 2 else ", ".join(map(str, r)) for r in runs)
+    return ("layer " if len(layers) == 1 else "layers ") + text
+
+
+def _stack_kind(stack: type[BaseModel]) -> Any:
+    """The component kind of a stack's ``block`` (read from the unbound class in its MRO)."""
+    for cls in stack.__mro__:
+        fields = getattr(cls, "model_fields", None)
+        if isinstance(fields, dict) and "block" in fields:
+            kind = shape_of(field_annotation(fields["block"])).kind
+            if kind is not None:
+                return kind
+    raise TypeError(f"{stack.__name__} has no component slot 'block'")
+
+
+def check_stack(
+    doc: Document, registries: Registries, at: SpecPath, stack: Any, block: Any, plan: LayerPlan, n_layers: int,
+    ctx: BuildContext | None,
+) -> tuple[list[SpecIssue], list[Any]]:
+    """Resolve and validate every layer of a stack; locate problems where the offending value is written.
+
+    Args:
+        doc: the document (for locations).
+        registries: where names resolve.
+        at: the spec path of the stack's model (e.g. ``("model",)``).
+        stack: the stack's parameter class (bound), whose ``block`` field says what a layer is.
+        block: the validated base block.
+        plan: the validated plan.
+        n_layers: the stack depth.
+        ctx: the build context for shape contracts, or None to skip them.
+
+    Returns:
+        The issues, and (when there are none) the validated block of every layer.
+    """
+    groups, plan_issues = resolve_plan(block.model_dump(mode="json"), plan, n_layers)
+    issues = [SpecIssue((*at, *pi.path), pi.message, doc.locate((*at, *pi.path)), pi.hint, "plan")
+              for pi in plan_issues]
+    if issues:
+        return issues, []
+    kind = _stack_kind(stack)
+    adapter = slot_adapter(registries, kind)
+    found: dict[tuple[Any, ...], tuple[SpecIssue, list[int]]] = {}
+    layers: list[Any] = [None] * n_layers
+
+    for g in groups:
+        def where(p: SpecPath, g: Any = g) -> SpecPath:
+            o = g.merged.origin(tuple(p))
+            return (*at, *o[1]) if o is not None else (*at, "block", *p)
+
+        try:
+            value = adapter.validate_python(g.merged.value)
+        except ValidationError as exc:
+            got = [_convert(e, doc, registries, data=g.merged.value, root=Shape("slot", kind=kind), where=where)
+                   for e in exc.errors(include_url=False)]
+        else:
+            for i in g.layers:
+                layers[i] = value
+            got = []
+            if ctx is not None:
+                lctx = ctx.at_layer(g.layers[0])
+                for p, params in _components(value, ()):
+                    for f, message in params.check(lctx):
+                        rel = (*p, f) if f else p
+                        dp = where(rel)
+                        got.append(SpecIssue(dp, message, doc.locate(dp), None, "contract"))
+        for issue in got:
+            key = (issue.path, issue.message, issue.code)
+            if key in found:
+                found[key][1].extend(g.layers)
+            else:
+                found[key] = (issue, list(g.layers))
+    for issue, ls in found.values():
+        note = f"in {_layer_list(sorted(ls))} of the plan"
+        issues.append(replace(issue, message=f"{issue.message} ({note})"))
+    return issues, ([] if issues else layers)
+
+
+def check_plans(spec: BaseModel, doc: Document, registries: Registries) -> list[SpecIssue]:
+    """Validate the layer plan of every stack in ``spec`` and cache its resolved layers."""
+    issues: list[SpecIssue] = []
+    for path, params in _components(spec, ()):
+        if isinstance(params, LayerStack) and getattr(params, "plan", None) is not None:
+            make_ctx = getattr(params, "build_context", None)
+            ctx = make_ctx() if make_ctx is not None else None
+            got, layers = check_stack(doc, registries, path, type(params), params.block,  # type: ignore[attr-defined]
+                                      params.plan, params.n_layers, ctx)  # type: ignore[attr-defined]
+            issues.extend(got)
+            if not got:
+                params.set_layers(layers)
+    return issues
+
+
+def _raw_plan_issues(doc: Document, registries: Registries) -> list[SpecIssue]:
+    """Check the model's plan even when the rest of the spec has errors (all errors in one report)."""
+    from blockforge.registry.kinds import Kind
+
+    model = doc.data.get("model") if isinstance(doc.data, dict) else None
+    if not isinstance(model, dict) or model.get("plan") is None or not isinstance(model.get("n_layers"), int):
+        return []
+    name = model.get("type")
+    reg = registries[Kind.MODEL]
+    if not isinstance(name, str) or name not in reg:
+        return []
+    params = reg.get(name).params
+    if not issubclass(params, LayerStack) or "block" not in params.model_fields:
+        return []
+    kind = shape_of(field_annotation(params.model_fields["block"])).kind
+    n = model["n_layers"]
+    if kind is None or not 0 < n <= 100_000:
+        return []
+    try:
+        plan = LayerPlan.model_validate(model["plan"])
+        block = slot_adapter(registries, kind).validate_python(model.get("block"))
+    except ValidationError:
+        return []  # reported by the main pass
+    return check_stack(doc, registries, ("model",), params, block, plan, n, None)[0]
+
+
 def validate_document(doc: Document, registries: Registries) -> BaseModel:
-    """Validate ``doc`` against ``registries``.
+    """Validate ``doc`` against ``registries``: structure, shape contracts and every layer of each plan.
 
     Args:
         doc: a loaded document (see :mod:`blockforge.spec.loader`).
@@ -192,8 +364,10 @@ def validate_document(doc: Document, registries: Registries) -> BaseModel:
         spec = bound.model_validate(doc.data)
     except ValidationError as exc:
         issues = [_convert(e, doc, registries) for e in exc.errors(include_url=False)]
+        issues.extend(_raw_plan_issues(doc, registries))
         raise SpecError(sorted(issues, key=_sort_key)) from None
     issues = check_contracts(spec, doc)
+    issues.extend(check_plans(spec, doc, registries))
     if issues:
         raise SpecError(sorted(issues, key=_sort_key))
     return spec
