@@ -25,7 +25,83 @@ GPT2_SMALL = {  # the published gpt2 config.json, as transformers writes it
     "vocab_size": 50257,
 }
 
+LLAMA3_8B = {  # published configs, as transformers 4.x wrote them
+    "architectures": ["LlamaForCausalLM"], "attention_bias": False, "attention_dropout": 0.0,
+    "bos_token_id": 128000, "eos_token_id": 128001, "hidden_act": "silu", "hidden_size": 4096,
+    "initializer_range": 0.02, "intermediate_size": 14336, "max_position_embeddings": 8192, "model_type": "llama",
+    "num_attention_heads": 32, "num_hidden_layers": 32, "num_key_value_heads": 8, "pretraining_tp": 1,
+    "rms_norm_eps": 1e-05, "rope_scaling": None, "rope_theta": 500000.0, "tie_word_embeddings": False,
+    "torch_dtype": "bfloat16", "transformers_version": "4.40.0.dev0", "use_cache": True, "vocab_size": 128256,
+}
+MISTRAL_7B = {
+    "architectures": ["MistralForCausalLM"], "bos_token_id": 1, "eos_token_id": 2, "hidden_act": "silu",
+    "hidden_size": 4096, "initializer_range": 0.02, "intermediate_size": 14336, "max_position_embeddings": 32768,
+    "model_type": "mistral", "num_attention_heads": 32, "num_hidden_layers": 32, "num_key_value_heads": 8,
+    "rms_norm_eps": 1e-05, "rope_theta": 10000.0, "sliding_window": 4096, "tie_word_embeddings": False,
+    "torch_dtype": "bfloat16", "transformers_version": "4.34.0.dev0", "use_cache": True, "vocab_size": 32000,
+}
+BERT_BASE = {
+    "architectures": ["BertForMaskedLM"], "attention_probs_dropout_prob": 0.1, "gradient_checkpointing": False,
+    "hidden_act": "gelu", "hidden_dropout_prob": 0.1, "hidden_size": 768, "initializer_range": 0.02,
+    "intermediate_size": 3072, "layer_norm_eps": 1e-12, "max_position_embeddings": 512, "model_type": "bert",
+    "num_attention_heads": 12, "num_hidden_layers": 12, "pad_token_id": 0, "position_embedding_type": "absolute",
+    "transformers_version": "4.6.0.dev0", "type_vocab_size": 2, "use_cache": True, "vocab_size": 30522,
+}
+
 runner = CliRunner()
+
+
+@pytest.mark.parametrize(
+    ("config", "spec_file"),
+    [
+        (GPT2_SMALL, "gpt2-small.yaml"),
+        (LLAMA3_8B, "llama3-8b.yaml"),
+        (MISTRAL_7B, "mistral-7b.yaml"),
+        ({**BERT_BASE, "architectures": ["BertForSequenceClassification"]}, "bert-base.yaml"),
+    ],
+    ids=["gpt2", "llama3", "mistral", "bert"],
+)
+def test_published_configs_give_the_hand_written_specs(config, spec_file):
+    """Independent check: each published config imports to exactly the architecture written by hand
+    in specs/ (same canonical hash)."""
+    from blockforge.spec import spec_hash
+
+    assert spec_hash(load_spec(config_to_spec(config))) == spec_hash(load_spec(f"specs/{spec_file}"))
+
+
+@pytest.mark.parametrize(
+    ("config", "key", "value", "message"),
+    [
+        (LLAMA3_8B, "rope_scaling", {"rope_type": "llama3", "factor": 8.0}, "rope type 'llama3' has no exact"),
+        (LLAMA3_8B, "rope_scaling", {"rope_type": "linear", "factor": 2.0, "mystery": 1}, "unknown rope setting"),
+        (LLAMA3_8B, "pretraining_tp", 2, "reproduces only 1"),
+        (LLAMA3_8B, "hidden_act", "gelu_fast", "no exact blockforge equivalent"),
+        (MISTRAL_7B, "layer_types", ["sliding_attention", "full_attention"], "per-layer attention types"),
+        ({**MISTRAL_7B, "model_type": "qwen2"}, "use_sliding_window", True, "reproduces only False"),
+        (BERT_BASE, "architectures", ["BertForMaskedLM"], "masked-LM head"),
+        (BERT_BASE, "position_embedding_type", "relative_key", "reproduces only 'absolute'"),
+        (BERT_BASE, "is_decoder", True, "reproduces only False"),
+    ],
+)
+def test_unsupported_values_of_other_families(config, key, value, message):
+    with pytest.raises(UnsupportedConfigError) as info:
+        config_to_spec({**config, key: value})
+    assert key in [p.key for p in info.value.problems] and message in str(info.value)
+
+
+def test_llama_family_details():
+    m = config_to_spec({**LLAMA3_8B, "attention_bias": True, "num_key_value_heads": 32, "head_dim": 256,
+                        "rope_scaling": {"rope_type": "linear", "factor": 4.0}, "tie_word_embeddings": True})["model"]
+    assert m["block"]["attention"] == {"type": "mha", "heads": 32, "head_dim": 256, "causal": True, "bias": True,
+                                       "dropout": 0.0}
+    assert m["positional"] == {"type": "rope", "theta": 500000.0, "scaling": 4.0}
+    assert m["head"]["tied"] is True
+    q = config_to_spec({**MISTRAL_7B, "model_type": "qwen2", "sliding_window": None,
+                        "use_sliding_window": False, "max_window_layers": 28})["model"]
+    assert q["block"]["attention"]["bias"] is True and q["block"]["attention"]["out_bias"] is False
+    assert "window" not in q["block"]["attention"]
+    g = config_to_spec({**LLAMA3_8B, "hidden_act": "gelu"})["model"]["block"]["feedforward"]
+    assert g == {"type": "glu", "hidden": 14336, "activation": {"type": "gelu"}, "bias": False}
 
 
 def test_gpt2_small_config_gives_the_gpt2_small_spec():

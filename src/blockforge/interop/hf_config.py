@@ -292,8 +292,9 @@ def rope_decoder(
         attention["kv_heads"] = kv
     if head_dim is not None and (d is None or heads is None or head_dim * heads != d or d % heads):
         attention["head_dim"] = head_dim
-    attention.update(causal=True, bias=qkv_bias, out_bias=out_bias,
-                     dropout=r.take("attention_dropout", 0.0, types=(float, int)))
+    attention.update(causal=True, bias=qkv_bias, dropout=r.take("attention_dropout", 0.0, types=(float, int)))
+    if out_bias != qkv_bias:
+        attention["out_bias"] = out_bias
     if window is not None:
         attention["window"] = window
     hidden = r.take("intermediate_size", types=int)
