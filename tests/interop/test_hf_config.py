@@ -77,16 +77,27 @@ def test_published_configs_give_the_hand_written_specs(config, spec_file):
         (LLAMA3_8B, "pretraining_tp", 2, "reproduces only 1"),
         (LLAMA3_8B, "hidden_act", "gelu_fast", "no exact blockforge equivalent"),
         (MISTRAL_7B, "layer_types", ["sliding_attention", "full_attention"], "per-layer attention types"),
-        ({**MISTRAL_7B, "model_type": "qwen2"}, "use_sliding_window", True, "reproduces only False"),
+        ({**MISTRAL_7B, "model_type": "qwen2", "architectures": ["Qwen2ForCausalLM"]}, "use_sliding_window", True, "reproduces only False"),
         (BERT_BASE, "architectures", ["BertForMaskedLM"], "masked-LM head"),
         (BERT_BASE, "position_embedding_type", "relative_key", "reproduces only 'absolute'"),
         (BERT_BASE, "is_decoder", True, "reproduces only False"),
+        (LLAMA3_8B, "architectures", ["LlamaForSequenceClassification"], "reproduces only LlamaForCausalLM"),
+        (GPT2_SMALL, "architectures", ["GPT2DoubleHeadsModel"], "reproduces only GPT2LMHeadModel"),
     ],
 )
 def test_unsupported_values_of_other_families(config, key, value, message):
     with pytest.raises(UnsupportedConfigError) as info:
         config_to_spec({**config, key: value})
     assert key in [p.key for p in info.value.problems] and message in str(info.value)
+
+
+def test_architecture_override():
+    """bert-base-uncased ships as BertForMaskedLM: refused, unless the encoder alone is asked for."""
+    with pytest.raises(UnsupportedConfigError, match="masked-LM head"):
+        config_to_spec(BERT_BASE)
+    assert config_to_spec(BERT_BASE, architecture="BertModel")["model"]["head"] == {"type": "hidden"}
+    spec = config_to_spec(BERT_BASE, architecture="BertForSequenceClassification")
+    assert spec["model"]["head"]["type"] == "classifier"
 
 
 def test_llama_family_details():
@@ -96,7 +107,8 @@ def test_llama_family_details():
                                        "dropout": 0.0}
     assert m["positional"] == {"type": "rope", "theta": 500000.0, "scaling": 4.0}
     assert m["head"]["tied"] is True
-    q = config_to_spec({**MISTRAL_7B, "model_type": "qwen2", "sliding_window": None,
+    q = config_to_spec({**MISTRAL_7B, "model_type": "qwen2", "architectures": ["Qwen2ForCausalLM"],
+                        "sliding_window": None,
                         "use_sliding_window": False, "max_window_layers": 28})["model"]
     assert q["block"]["attention"]["bias"] is True and q["block"]["attention"]["out_bias"] is False
     assert "window" not in q["block"]["attention"]
@@ -206,6 +218,9 @@ def test_cli_errors_leave_no_file(tmp_path):
     assert r.exit_code == 1 and "not divisible by heads=7" in r.output
     assert out.read_text() == "previous content\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["config.json", "spec.yaml"]
+    cfg.write_text(json.dumps({**GPT2_SMALL, "architectures": ["GPT2Model"]}))
+    r = runner.invoke(app, ["import-hf", str(cfg), "-o", str(out), "--architecture", "GPT2LMHeadModel"])
+    assert r.exit_code == 0 and load_spec(out).model.d_model == 768
     r = runner.invoke(app, ["import-hf", str(tmp_path / "missing.json")])
     assert r.exit_code in (1, 2) and "Traceback" not in r.output
 

@@ -22,6 +22,11 @@ def import_hf(
                      dir_okay=False),
     ] = None,
     name: Annotated[Optional[str], typer.Option(help="The spec's name (default: hf-<model_type>).")] = None,  # noqa: UP007
+    architecture: Annotated[
+        Optional[str],  # noqa: UP007
+        typer.Option(help="transformers class to reproduce instead of the config's architectures "
+                          "(e.g. BertModel for a BertForMaskedLM checkpoint's encoder)."),
+    ] = None,
 ) -> None:
     """Convert a transformers config into a spec that computes exactly the same model.
 
@@ -34,7 +39,7 @@ def import_hf(
         from blockforge.interop.hf_config import import_config
         from blockforge.spec import load_spec
 
-        spec = import_config(config, name=name)
+        spec = import_config(config, name=name, architecture=architecture)
         load_spec(spec)  # never write a spec that does not validate
         text = f"# Imported by `blockforge import-hf` from {config.name}.\n" + yaml.safe_dump(
             spec, sort_keys=False, default_flow_style=False)

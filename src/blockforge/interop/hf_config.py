@@ -19,7 +19,7 @@ from blockforge.errors import BlockforgeError
 GENERIC_IGNORED = frozenset(
     {
         # bookkeeping
-        "_name_or_path", "transformers_version", "architectures", "model_type", "_commit_hash",
+        "_name_or_path", "transformers_version", "model_type", "_commit_hash",
         "torch_dtype", "dtype", "use_bfloat16", "torchscript", "tf_legacy_loss",
         "_attn_implementation", "_attn_implementation_autoset", "attn_implementation",
         "_experts_implementation", "gradient_checkpointing", "transformers.js_config",
@@ -207,6 +207,21 @@ def activation(r: ConfigReader, key: str, default: str) -> Any:
     return dict(ACTIVATIONS[name])
 
 
+def architectures(r: ConfigReader, allowed: Mapping[str, str], default: str, why: str = "") -> str:
+    """The head the config's ``architectures`` asks for: one of ``allowed``'s values (by class name).
+
+    Absent ``architectures`` means ``default``; several classes must agree; any other class is refused
+    (its head would be silently replaced otherwise).
+    """
+    archs = r.take("architectures", None, types=(list, type(None))) or []
+    heads = {allowed.get(a) for a in archs}
+    if None in heads or len(heads) > 1:
+        r.refuse("architectures", f"blockforge reproduces only {', '.join(sorted(allowed))} for this family; "
+                 f"{why}pass architecture= (CLI: --architecture) to import {default}'s layout explicitly")
+        return allowed[default]
+    return heads.pop() if heads else allowed[default]
+
+
 def init_std(r: ConfigReader) -> float:
     """``initializer_range`` becomes ``init_std`` (initialisation only: imported weights replace it)."""
     return float(r.take("initializer_range", 0.02, types=(float, int)))
@@ -215,6 +230,7 @@ def init_std(r: ConfigReader) -> float:
 @converter("gpt2")
 def gpt2(r: ConfigReader) -> dict[str, Any]:
     """GPT-2: pre-norm, learned positions, fused QKV with biases, tanh-GELU MLP, LayerNorm, tied head."""
+    architectures(r, {"GPT2LMHeadModel": "lm"}, "GPT2LMHeadModel")
     d = r.take("n_embd", types=int)
     heads = r.take("n_head", types=int)
     inner = r.take("n_inner", None, types=(int, type(None)))
@@ -330,6 +346,7 @@ def full_attention_layers(r: ConfigReader) -> None:
 @converter("llama")
 def llama(r: ConfigReader) -> dict[str, Any]:
     """Llama: no biases unless ``attention_bias`` / ``mlp_bias``."""
+    architectures(r, {"LlamaForCausalLM": "lm"}, "LlamaForCausalLM")
     r.expect("pretraining_tp", 1, "tensor-parallel slicing of the projections changes the rounding")
     bias = r.take("attention_bias", False, types=bool)
     full_attention_layers(r)
@@ -340,6 +357,7 @@ def llama(r: ConfigReader) -> dict[str, Any]:
 @converter("mistral")
 def mistral(r: ConfigReader) -> dict[str, Any]:
     """Mistral: Llama with grouped-query attention and a sliding window on every layer."""
+    architectures(r, {"MistralForCausalLM": "lm"}, "MistralForCausalLM")
     window = r.take("sliding_window", None, types=(int, type(None)))
     full_attention_layers(r)
     return rope_decoder(r, qkv_bias=False, out_bias=False, mlp_bias=False, window=window)
@@ -348,6 +366,7 @@ def mistral(r: ConfigReader) -> dict[str, Any]:
 @converter("qwen2")
 def qwen2(r: ConfigReader) -> dict[str, Any]:
     """Qwen2: Llama with biases on the q/k/v projections (none on the output projection)."""
+    architectures(r, {"Qwen2ForCausalLM": "lm"}, "Qwen2ForCausalLM")
     r.expect("use_sliding_window", False, "Qwen2's per-layer sliding window is not supported")
     r.ignore("sliding_window", "max_window_layers")  # unused while use_sliding_window is False
     full_attention_layers(r)
@@ -366,11 +385,8 @@ def bert(r: ConfigReader) -> dict[str, Any]:
     (the pooler's output is not reproduced; its weights are skipped on load), and
     ``BertForSequenceClassification`` becomes a ``classifier`` head (CLS token, tanh pooler).
     """
-    archs = r.take("architectures", None, types=(list, type(None))) or ["BertModel"]
-    heads = {BERT_HEADS.get(a) for a in archs}
-    if None in heads or len(heads) != 1:
-        r.refuse("architectures", f"blockforge reproduces only {', '.join(sorted(BERT_HEADS))} "
-                 "(the masked-LM head's dense+GELU+LayerNorm transform has no blockforge head)")
+    kind = architectures(r, BERT_HEADS, "BertModel", why="the masked-LM head's dense+GELU+LayerNorm "
+                         "transform has no blockforge head; ")
     r.expect("position_embedding_type", "absolute")
     r.expect("is_decoder", False, "BERT as a decoder needs causal attention and a cache")
     r.ignore("tie_word_embeddings")  # ties the masked-LM decoder, which is not reproduced
@@ -382,7 +398,7 @@ def bert(r: ConfigReader) -> dict[str, Any]:
     id2label = r.take("id2label", None, types=(dict, type(None)))
     num_labels = r.take("num_labels", None, types=(int, type(None)))
     head: dict[str, Any] = {"type": "hidden"}
-    if heads == {"classifier"}:
+    if kind == "classifier":
         classes = num_labels or (len(id2label) if id2label else 2)
         head = {"type": "classifier", "classes": classes, "pooling": "cls", "pooler": "tanh",
                 "dropout": classifier_dropout if classifier_dropout is not None else dropout}
@@ -412,7 +428,11 @@ def bert(r: ConfigReader) -> dict[str, Any]:
 
 
 def config_to_spec(
-    config: Mapping[str, Any] | Any, *, name: str | None = None, source: str = "<config>"
+    config: Mapping[str, Any] | Any,
+    *,
+    name: str | None = None,
+    source: str = "<config>",
+    architecture: str | None = None,
 ) -> dict[str, Any]:
     """Convert a transformers config into a blockforge spec (a plain dict, ready for ``load_spec``).
 
@@ -421,6 +441,8 @@ def config_to_spec(
             ``to_dict()``).
         name: the spec's name (default: ``hf-<model_type>``).
         source: where the config came from, for error messages.
+        architecture: the transformers class to reproduce, overriding the config's ``architectures``
+            (e.g. ``BertModel`` for the encoder of a ``BertForMaskedLM`` checkpoint).
 
     Returns:
         ``{blockforge: 1, name, description, model}``.
@@ -443,6 +465,8 @@ def config_to_spec(
         raise InteropError(
             f"{source}: model_type {family!r} is not supported; supported: {', '.join(sorted(CONVERTERS))}"
         )
+    if architecture is not None:
+        config = {**config, "architectures": [architecture]}
     reader = ConfigReader(config, family)
     model = conv(reader)
     reader.finish(source)
@@ -474,9 +498,9 @@ def read_config(path: str | Path) -> dict[str, Any]:
     return data
 
 
-def import_config(path: str | Path, *, name: str | None = None) -> dict[str, Any]:
+def import_config(path: str | Path, *, name: str | None = None, architecture: str | None = None) -> dict[str, Any]:
     """Read a ``config.json`` and convert it (see :func:`config_to_spec`)."""
-    return config_to_spec(read_config(path), name=name, source=str(path))
+    return config_to_spec(read_config(path), name=name, source=str(path), architecture=architecture)
 
 
 def family_of(config: Mapping[str, Any]) -> str:
