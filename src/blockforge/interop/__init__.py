@@ -1,8 +1,9 @@
 """Hugging Face transformers interop: config import and weights in both directions.
 
-``hf_config`` (torch-free, transformers-free) turns a ``config.json`` into a blockforge spec;
-``hf_weights`` maps state dicts between compiled models and the transformers layout and reads and
-writes ``.safetensors`` files (the ``safetensors`` package, from the ``hf`` extra).
+``hf_config`` (torch-free, transformers-free) turns a ``config.json`` into a blockforge spec with the
+per-family converters of ``hf_families``; ``hf_weights`` maps state dicts between compiled models and
+the transformers layout (per-family rules in ``hf_layouts``) and reads and writes ``.safetensors``
+files (the ``safetensors`` package, from the ``hf`` extra).
 transformers itself is needed only to build the reference models of the parity tests.
 
     >>> from blockforge.interop import import_config, load_hf_weights   # doctest: +SKIP
