@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Literal
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field
 
@@ -13,6 +14,18 @@ from blockforge.spec.params import AttentionRef, FeedForwardRef, NormRef, Params
 
 if TYPE_CHECKING:
     from torch import nn
+
+SELF_MIXERS = ("mha", "lstm", "gru")
+"""Built-in mixers that attend within one sequence (they cannot serve as cross-attention)."""
+
+
+def _name(ref: Any) -> str | None:
+    return getattr(type(ref), "__blockforge_name__", None)
+
+
+def _no_cross(attention: Any) -> Iterable[tuple[str, str]]:
+    if _name(attention) == "cross_mha":
+        yield "attention", "cross_mha needs an encoder output; use it as a decoder block's cross_attention"
 
 
 class TransformerBlockParams(Params):
@@ -56,6 +69,9 @@ class TransformerBlockParams(Params):
     drop_path: Probability = 0.0
     """Stochastic depth: probability of dropping each residual branch per sample in training."""
 
+    def check(self, ctx: BuildContext) -> Iterable[tuple[str, str]]:
+        yield from _no_cross(self.attention)
+
 
 class ParallelBlockParams(Params):
     """Attention and feed-forward in parallel on the same input: x + attn(norm(x)) + ff(norm(x)) (GPT-J, NeoX)."""
@@ -82,6 +98,9 @@ class ParallelBlockParams(Params):
     """Residual dropout on each branch."""
     drop_path: Probability = 0.0
     """Stochastic depth: probability of dropping the residual branches per sample in training."""
+
+    def check(self, ctx: BuildContext) -> Iterable[tuple[str, str]]:
+        yield from _no_cross(self.attention)
 
 
 class DecoderBlockParams(Params):
@@ -111,6 +130,12 @@ class DecoderBlockParams(Params):
     """``post`` as in the original Transformer, or ``pre``."""
     dropout: Probability = 0.0
     """Residual dropout on each sublayer's output."""
+
+    def check(self, ctx: BuildContext) -> Iterable[tuple[str, str]]:
+        yield from _no_cross(self.attention)
+        if _name(self.cross_attention) in SELF_MIXERS:
+            yield "cross_attention", (f"{_name(self.cross_attention)} attends within one sequence; "
+                                      "use {type: cross_mha, heads: ...}")
 
 
 def build_transformer_block(p: TransformerBlockParams, ctx: BuildContext) -> nn.Module:

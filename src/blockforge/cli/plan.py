@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from blockforge.cli._app import Format, FormatOpt, SpecArg, app, out, user_errors
+from blockforge.cli._app import Format, FormatOpt, SetOpt, SpecArg, app, out, user_errors
 
 
 def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
@@ -49,12 +49,12 @@ def plan_rows(validated: Any) -> list[dict[str, Any]]:
 
 
 @app.command()
-def plan(spec: SpecArg = None, fmt: FormatOpt = Format.text) -> None:
+def plan(spec: SpecArg = None, fmt: FormatOpt = Format.text, overrides: SetOpt = None) -> None:
     """Show the per-layer plan: every layer's resolved block, what was merged into it and what changed."""
     with user_errors(fmt):
         from blockforge.spec import load_spec
 
-        validated = load_spec(spec)
+        validated = load_spec(spec, overrides=overrides or ())
         rows = plan_rows(validated)
     if fmt == Format.json:
         out.print_json(json.dumps({"layers": rows}))

@@ -19,7 +19,9 @@ class MixtureOfExperts(nn.Module):
     with a small coefficient (0.01 in Switch).
 
     On real devices each expert runs on its tokens only. On the meta device (shape inference) routing is
-    data-dependent, so every expert runs on every token instead; shapes are the same.
+    data-dependent, so every expert runs on every token instead; shapes are the same. The sparse
+    dispatch (``torch.where`` on the routing) is data-dependent too, so ``torch.compile(fullgraph=True)``
+    does not capture a MoE layer in one graph.
 
     State dict: ``router`` (no bias), ``experts.<e>.*``.
 

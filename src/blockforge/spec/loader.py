@@ -39,6 +39,8 @@ class Document:
         values: location of each value, by spec path.
         keys: location of each mapping key, by the path of its value.
         lines: the source text split into lines (for carets under values).
+        issues: problems found while composing (bad overrides, references) that validation reports
+            together with its own.
     """
 
     data: Any
@@ -46,6 +48,7 @@ class Document:
     values: dict[SpecPath, Location] = field(default_factory=dict)
     keys: dict[SpecPath, Location] = field(default_factory=dict)
     lines: dict[str, list[str]] = field(default_factory=dict)
+    issues: list[SpecIssue] = field(default_factory=list)
 
     def locate(self, path: SpecPath, *, key: bool = False) -> Location | None:
         """The location of ``path``'s value (or key), falling back to the nearest enclosing value."""
@@ -178,7 +181,12 @@ def load_text(text: str, *, source: str = "<input>", fmt: str = "yaml") -> Docum
                                    code="too_large")])
     lines = text.splitlines()
     if fmt == "json":
-        data = _load_json(text, source)
+        try:
+            data = _load_json(text, source)
+        except SpecError as exc:
+            if exc.issues[0].code == "duplicate_key":
+                _compose_yaml(text, source)  # JSON is (nearly) YAML: this raises the same error, located
+            raise
         try:
             _, walker = _compose_yaml(text, source)  # positions only; JSON is (nearly) YAML
             values, keys = walker.values, walker.keys

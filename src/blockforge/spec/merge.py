@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from blockforge.errors import SpecIssue, SpecPath
+from blockforge.errors import SpecIssue, SpecPath, format_path
 
 PATCH = "$patch"
 """The directive key: ``$patch: replace`` or ``$patch: delete``."""
@@ -138,6 +138,18 @@ def merge_into(merged: Merged, patch: Any, *, tag: Any, at: SpecPath = (), src: 
         if not rest:
             return go(value, patch, done, src)
         head, *tail = rest
+        if isinstance(head, int):
+            if not isinstance(value, list):
+                raise TypeError(f"{format_path(done) or 'the root'} is not a list")
+            if not -len(value) <= head < len(value):
+                raise IndexError(f"index {head} is out of range for {format_path(done)} ({len(value)} items)")
+            items = list(value)
+            new = at_path(items[head], tuple(tail), (*done, head % len(items)))
+            if new is DELETED:
+                del items[head]
+            else:
+                items[head] = new
+            return items
         if not isinstance(value, dict):
             value = {}
         out = dict(value)

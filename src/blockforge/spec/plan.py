@@ -31,7 +31,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-from pydantic import Field, PrivateAttr, TypeAdapter, field_validator
+from pydantic import Field, TypeAdapter, field_validator
 
 from blockforge.errors import SpecPath
 from blockforge.spec.merge import Merged, merge_into
@@ -204,11 +204,10 @@ def resolve_plan(block: Any, plan: LayerPlan | None, n_layers: int) -> tuple[lis
 class LayerStack(Params):
     """Mixin for parameter models with a stack of blocks: ``block``, ``n_layers`` and ``plan``.
 
-    :meth:`layers` gives the fully resolved block of every layer. ``blockforge`` validates every
-    resolved layer (with locations in the plan) when the spec is loaded; the result is cached here.
+    :meth:`layers` gives the fully resolved block of every layer. ``load_spec`` validates every
+    resolved layer (with locations in the plan) before a spec is returned, so for a loaded spec this
+    cannot fail. Nothing is cached on the instance: equal specs stay equal.
     """
-
-    _resolved: tuple[Any, ...] | None = PrivateAttr(default=None)
 
     def layers(self) -> list[Any]:
         """The per-layer plan: the validated block spec of each layer, in order.
@@ -216,11 +215,6 @@ class LayerStack(Params):
         Raises:
             ValueError: the plan does not resolve (only for specs that did not go through ``load_spec``).
         """
-        if self._resolved is None:
-            self._resolved = tuple(self._resolve())
-        return list(self._resolved)
-
-    def _resolve(self) -> list[Any]:
         n: int = self.n_layers  # type: ignore[attr-defined]
         plan: LayerPlan | None = self.plan  # type: ignore[attr-defined]
         block = self.block  # type: ignore[attr-defined]
@@ -238,10 +232,6 @@ class LayerStack(Params):
             for i in g.layers:
                 out[i] = value
         return out
-
-    def set_layers(self, layers: list[Any]) -> None:
-        """Cache the resolved layers (``validate_document`` does this after validating them)."""
-        self._resolved = tuple(layers)
 
 
 __all__ = ["LayerGroup", "LayerOverride", "LayerPlan", "LayerStack", "PlanIssue", "resolve_plan", "select"]

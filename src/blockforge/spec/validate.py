@@ -301,17 +301,15 @@ def check_stack(
 
 
 def check_plans(spec: BaseModel, doc: Document, registries: Registries) -> list[SpecIssue]:
-    """Validate the layer plan of every stack in ``spec`` and cache its resolved layers."""
+    """Validate the layer plan of every stack in ``spec`` (every resolved layer, located)."""
     issues: list[SpecIssue] = []
     for path, params in _components(spec, ()):
         if isinstance(params, LayerStack) and getattr(params, "plan", None) is not None:
             make_ctx = getattr(params, "build_context", None)
             ctx = make_ctx() if make_ctx is not None else None
-            got, layers = check_stack(doc, registries, path, type(params), params.block,  # type: ignore[attr-defined]
-                                      params.plan, params.n_layers, ctx)  # type: ignore[attr-defined]
+            got, _ = check_stack(doc, registries, path, type(params), params.block,  # type: ignore[attr-defined]
+                                 params.plan, params.n_layers, ctx)  # type: ignore[attr-defined]
             issues.extend(got)
-            if not got:
-                params.set_layers(layers)
     return issues
 
 
@@ -341,6 +339,47 @@ def _raw_plan_issues(doc: Document, registries: Registries) -> list[SpecIssue]:
     return check_stack(doc, registries, ("model",), params, block, plan, n, None)[0]
 
 
+_CTX_FIELDS = ("d_model", "vocab_size", "max_len", "n_layers")
+
+
+def _partial_contracts(doc: Document, registries: Registries) -> list[SpecIssue]:
+    """Shape contracts of the components that are valid on their own, when the spec as a whole is not
+    (so that a typo elsewhere does not hide a broken contract: all errors in one report)."""
+    from blockforge.registry.kinds import Kind
+
+    model = doc.data.get("model") if isinstance(doc.data, dict) else None
+    if not isinstance(model, dict) or not all(
+        isinstance(model.get(k), int) and not isinstance(model.get(k), bool) and model.get(k) > 0
+        for k in _CTX_FIELDS
+    ):
+        return []
+    ctx = BuildContext(**{k: model[k] for k in _CTX_FIELDS})
+    issues: list[SpecIssue] = []
+
+    def visit(raw: Any, kind: Kind, path: SpecPath, depth: int) -> None:
+        if depth > 16:
+            return
+        try:
+            value = slot_adapter(registries, kind).validate_python(raw)
+        except ValidationError:
+            name = _type_of(raw)
+            if not isinstance(raw, dict) or name is None or name not in registries[kind]:
+                return
+            params = registries[kind].get(name).params
+            for field, info in params.model_fields.items():
+                shape = shape_of(field_annotation(info))
+                if shape.what == "slot" and shape.kind is not None and field in raw:
+                    visit(raw[field], shape.kind, (*path, field), depth + 1)
+            return
+        for p, comp in _components(value, ()):
+            for f, message in comp.check(ctx):
+                full = (*path, *p, f) if f else (*path, *p)
+                issues.append(SpecIssue(full, message, doc.locate(full), None, "contract"))
+
+    visit(model, Kind.MODEL, ("model",), 0)
+    return issues
+
+
 def validate_document(doc: Document, registries: Registries) -> BaseModel:
     """Validate ``doc`` against ``registries``: structure, shape contracts and every layer of each plan.
 
@@ -359,15 +398,32 @@ def validate_document(doc: Document, registries: Registries) -> BaseModel:
         raise SpecError([SpecIssue((), f"a spec must be a mapping at the top level, got {kind}",
                                    doc.locate(()) or Location(doc.source), "mapping at the top level with "
                                    "'blockforge: 1' and 'model:'", "top_level")])
+    early = list(doc.issues)
+
+    def report(found: list[SpecIssue]) -> SpecError:
+        # a value already reported while composing (an unresolved reference) is not reported again
+        def covered(i: SpecIssue) -> bool:
+            return any(e.path and tuple(i.path[: len(e.path)]) == tuple(e.path) for e in early)
+
+        return SpecError(sorted([*early, *(i for i in found if not covered(i))], key=_sort_key))
+
+    version = doc.data.get("blockforge")
+    if "blockforge" in doc.data and (version != FORMAT_VERSION or isinstance(version, bool)):
+        # a spec of another format version means something else: report only that
+        raise SpecError([SpecIssue(("blockforge",), f"unsupported spec format version {_short(version)}",
+                                   doc.locate(("blockforge",)),
+                                   f"this blockforge reads `blockforge: {FORMAT_VERSION}`; see README "
+                                   "'Format versions'", "format_version")])
     bound = bind(SpecFile, registries)
     try:
         spec = bound.model_validate(doc.data)
     except ValidationError as exc:
         issues = [_convert(e, doc, registries) for e in exc.errors(include_url=False)]
         issues.extend(_raw_plan_issues(doc, registries))
-        raise SpecError(sorted(issues, key=_sort_key)) from None
+        issues.extend(_partial_contracts(doc, registries))
+        raise report(issues) from None
     issues = check_contracts(spec, doc)
     issues.extend(check_plans(spec, doc, registries))
-    if issues:
-        raise SpecError(sorted(issues, key=_sort_key))
+    if issues or early:
+        raise report(issues)
     return spec
