@@ -26,7 +26,7 @@ HeadDim = Annotated[int, Field(gt=0, le=MAX_WIDTH)]
 
 class _HeadsParams(Params):
     heads: Heads
-    """Number of query heads; must divide d_model unless ``head_dim`` is given."""
+    """Number of attention heads (query heads); must divide d_model unless ``head_dim`` is given."""
     kv_heads: Heads | None = None
     """Key/value heads (grouped-query attention; 1 is multi-query); must divide ``heads``. null = ``heads``."""
     head_dim: HeadDim | None = None

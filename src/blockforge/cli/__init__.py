@@ -14,7 +14,9 @@ from blockforge.cli import build as _build  # noqa: F401  (registers commands)
 from blockforge.cli import components as _components  # noqa: F401
 from blockforge.cli import diff as _diff  # noqa: F401
 from blockforge.cli import import_hf as _import_hf  # noqa: F401
+from blockforge.cli import new_plugin as _new_plugin  # noqa: F401
 from blockforge.cli import plan as _plan  # noqa: F401
+from blockforge.cli import plugins as _plugins  # noqa: F401
 from blockforge.cli import resolve as _resolve  # noqa: F401
 from blockforge.cli import schema as _schema  # noqa: F401
 from blockforge.cli import summary as _summary  # noqa: F401
