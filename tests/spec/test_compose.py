@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import textwrap
-import time
 from pathlib import Path
 
 import pytest
@@ -187,15 +186,13 @@ def test_reference_is_not_code(tmp_path, registries):
     assert issue.code == "reference"
 
 
-def test_reference_bomb_is_refused_quickly(tmp_path, registries):
+def test_reference_bomb_is_refused_quickly(tmp_path, registries, no_hang):
     lines = ["blockforge: 1", "x0: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]"]
     lines += [f"x{i}: ['${{x{i - 1}}}', '${{x{i - 1}}}', '${{x{i - 1}}}', '${{x{i - 1}}}', '${{x{i - 1}}}', "
               f"'${{x{i - 1}}}', '${{x{i - 1}}}', '${{x{i - 1}}}', '${{x{i - 1}}}', '${{x{i - 1}}}']"
               for i in range(1, 10)]
     path = write(tmp_path, "bomb.yaml", "\n".join(lines) + "\n")
-    t0 = time.perf_counter()
     got = issues(path, registries)
-    assert time.perf_counter() - t0 < 5
     assert got[0].code == "too_large"
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import resource
-import time
 
 import pytest
 
@@ -25,20 +24,18 @@ model:
 """
 
 
-def test_spec_needing_1e15_parameters_is_refused_at_validation(tmp_path, registries):
+def test_spec_needing_1e15_parameters_is_refused_at_validation(tmp_path, registries, no_hang):
     # 12 * d^2 per layer: d = 2**20 and 1024 layers would be ~1.35e16 parameters
     p = tmp_path / "huge.yaml"
     p.write_text(HUGE.format(vocab=50, d=2**20, layers=1024, hidden=4 * 2**20))
-    t0 = time.perf_counter()
     with pytest.raises(SpecError) as info:
         load_spec(p, registries=registries)
-    assert time.perf_counter() - t0 < 5
     paths = {i.path for i in info.value.issues}
     assert ("model", "d_model") in paths and ("model", "block", "feedforward", "hidden") in paths
     assert all("less than or equal" in i.message for i in info.value.issues)
 
 
-def test_largest_allowed_spec_is_refused_on_cpu_quickly_with_bounded_memory(tmp_path, registries):
+def test_largest_allowed_spec_is_refused_on_cpu_quickly_with_bounded_memory(tmp_path, registries, no_hang):
     pytest.importorskip("torch")
     from blockforge.build import BuildError, build_model
 
@@ -50,35 +47,28 @@ def test_largest_allowed_spec_is_refused_on_cpu_quickly_with_bounded_memory(tmp_
     p.write_text(HUGE.format(vocab=2**22, d=2**17, layers=16, hidden=2**17))
     build_model(None, registries=registries, device="meta")  # warm up: imports are not the refusal's cost
     rss0 = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-    t0 = time.perf_counter()
     with pytest.raises(BuildError) as info:
         build_model(p, registries=registries, device="cpu")
-    elapsed = time.perf_counter() - t0
     grown = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss0
     assert "GiB" in str(info.value) and "blockforge summary" in str(info.value)
-    assert elapsed < 10
     assert grown < 512 * 1024  # peak resident memory grew by less than 512 MiB
 
 
-def test_plan_on_the_largest_stack_is_cheap(tmp_path, registries):
+def test_plan_on_the_largest_stack_is_cheap(tmp_path, registries, no_hang):
     p = tmp_path / "plan.yaml"
     p.write_text(HUGE.format(vocab=50, d=128, layers=1024, hidden=256)
                  + "  plan:\n    pattern: [{attention: {heads: 2}}, {}, {feedforward: {hidden: 64}}]\n")
-    t0 = time.perf_counter()
     spec = load_spec(p, registries=registries)
     assert len(spec.model.layers()) == 1024
-    assert time.perf_counter() - t0 < 10
 
 
-def test_alias_bomb_in_a_set_override_is_refused(tmp_path, registries):
+def test_alias_bomb_in_a_set_override_is_refused(tmp_path, registries, no_hang):
     lines = ["{a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
     for i in range(1, 12):
         lines.append(f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]")
     value = ", ".join(lines) + "}"
-    t0 = time.perf_counter()
     with pytest.raises(SpecError) as info:
         load_spec(None, registries=registries, overrides=[f"description={value}"])
-    assert time.perf_counter() - t0 < 10
     (issue,) = info.value.issues
     assert issue.code == "too_large" and issue.location.source == "--set"
 

@@ -183,3 +183,51 @@ def test_built_model_follows_the_plan(tmp_path, registries):
     assert hidden == [8, 32], sizes
     out = model(torch.randint(0, 50, (1, 4)))
     assert out.shape == (1, 4, 50)
+
+
+def test_a_model_with_two_stacks(registries):
+    """A LayerStack may declare several stacks; each is planned, validated, located and hashed."""
+    from blockforge.registry import hookimpl, load_plugins
+    from blockforge.spec.params import BlockRef
+    from blockforge.spec.plan import LayerPlan, LayerStack, Stack
+
+    class TwoStacks(LayerStack):
+        """Two stacks of blocks."""
+
+        __blockforge_stacks__ = (Stack(), Stack("second_block", "n_second", "second_plan", "second_layers"))
+        n_layers: int
+        """First stack depth."""
+        block: BlockRef
+        """First stack block."""
+        plan: LayerPlan | None = None
+        """First stack plan."""
+        n_second: int
+        """Second stack depth."""
+        second_block: BlockRef
+        """Second stack block."""
+        second_plan: LayerPlan | None = None
+        """Second stack plan."""
+
+    class Plugin:
+        @hookimpl
+        def blockforge_register_components(self, registry):
+            registry.register("model", "two", params=TwoStacks, factory=lambda p, ctx: None)
+
+    regs = load_plugins(entry_points=False, strict=True, extra=[("two", Plugin())]).registries
+    block = {"type": "transformer", "attention": {"type": "mha", "heads": 2}, "feedforward": {"type": "mlp", "hidden": 8}}
+    data = {"blockforge": 1, "model": {"type": "two", "n_layers": 2, "block": block, "n_second": 3,
+                                       "second_block": block,
+                                       "second_plan": {"overrides": [{"at": -1, "block": {"norm": "rmsnorm"}}]}}}
+    spec = load_spec(data, registries=regs)
+    second = spec.model.stack_layers(type(spec.model).__blockforge_stacks__[1])
+    assert [b.norm.type for b in second] == ["layernorm", "layernorm", "rmsnorm"]
+    assert [b.norm.type for b in spec.model.layers()] == ["layernorm", "layernorm"]
+    bad = {**data, "model": {**data["model"], "second_plan": {"overrides": [{"at": 5, "block": {}}]}}}
+    with pytest.raises(SpecError) as info:
+        load_spec(bad, registries=regs)
+    (issue,) = info.value.issues
+    assert issue.path == ("model", "second_plan", "overrides", 0, "at") and "out of range" in issue.message
+    from blockforge.spec.canonical import identity
+
+    ident = identity(spec)["model"]
+    assert len(ident["layers"]) == 2 and len(ident["second_layers"]) == 3 and "second_plan" not in ident

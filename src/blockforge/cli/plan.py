@@ -26,25 +26,28 @@ def _changes(base: dict[str, Any], layer: dict[str, Any]) -> list[str]:
 
 
 def plan_rows(validated: Any) -> list[dict[str, Any]]:
-    """One row per layer of the spec's model: index, sources merged, changes from the base block, block."""
+    """One row per layer of each stack of the spec's model: stack, index, sources merged, changes from
+    the base block, and the resolved block."""
     from blockforge.errors import format_path
     from blockforge.spec.plan import LayerStack, resolve_plan
 
     model = validated.model
     if not isinstance(model, LayerStack):
         return []
-    base = model.block.model_dump(mode="json")  # type: ignore[attr-defined]
-    steps: dict[int, list[str]] = {}
-    if model.plan is not None:  # type: ignore[attr-defined]
-        groups, _ = resolve_plan(base, model.plan, model.n_layers)  # type: ignore[attr-defined]
-        for g in groups:
-            for i in g.layers:
-                steps[i] = [format_path(s) for s in g.steps]
     rows = []
-    for i, block in enumerate(model.layers()):
-        dump = block.model_dump(mode="json")
-        rows.append({"layer": i, "from": ["block", *steps.get(i, [])], "changes": _changes(base, dump),
-                     "block": dump})
+    for stack in type(model).__blockforge_stacks__:
+        base = getattr(model, stack.block).model_dump(mode="json")
+        plan = getattr(model, stack.plan)
+        steps: dict[int, list[str]] = {}
+        if plan is not None:
+            groups, _ = resolve_plan(base, plan, getattr(model, stack.n_layers), plan_field=stack.plan)
+            for g in groups:
+                for i in g.layers:
+                    steps[i] = [format_path(s) for s in g.steps]
+        for i, block in enumerate(model.stack_layers(stack)):
+            dump = block.model_dump(mode="json")
+            rows.append({"stack": stack.layers, "layer": i, "from": [stack.block, *steps.get(i, [])],
+                         "changes": _changes(base, dump), "block": dump})
     return rows
 
 
@@ -62,11 +65,14 @@ def plan(spec: SpecArg = None, fmt: FormatOpt = Format.text, overrides: SetOpt =
     from rich.table import Table
 
     table = Table(title=f"{validated.name or 'model'}: {len(rows)} layers", title_justify="left")
+    several = len({r["stack"] for r in rows}) > 1
+    if several:
+        table.add_column("stack")
     table.add_column("layer", justify="right", style="bold cyan")
     table.add_column("block", style="bold")
     table.add_column("merged from")
     table.add_column("differs from the base block")
     for r in rows:
-        table.add_row(str(r["layer"]), r["block"].get("type", "?"), " + ".join(r["from"]),
-                      ", ".join(r["changes"]) or "-")
+        cells = [str(r["layer"]), r["block"].get("type", "?"), " + ".join(r["from"]), ", ".join(r["changes"]) or "-"]
+        table.add_row(*([r["stack"]] if several else []), *cells)
     out.print(table)

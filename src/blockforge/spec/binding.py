@@ -116,7 +116,9 @@ class Binder:
                 "__doc__": comp.params.__doc__,
                 "__annotations__": {"type": Literal[comp.name]},
                 "type": FieldInfo(default=comp.name, description=f"`{comp.name}`: {comp.description}"),
-                "model_config": ConfigDict(extra="forbid", frozen=True, validate_default=True),
+                # descriptions are inherited; re-reading docstrings from source is slow and finds nothing new
+                "model_config": ConfigDict(extra="forbid", frozen=True, validate_default=True,
+                                           use_attribute_docstrings=False),
                 "__blockforge_kind__": comp.kind.value,
                 "__blockforge_name__": comp.name,
             }
@@ -180,6 +182,8 @@ class Binder:
                         for k, v in info._attributes_set.items()  # defaults, descriptions, aliases
                         if k not in ("annotation", "metadata")
                     }
+                    if info.description is not None:  # from the field's docstring, read once on ``cls``
+                        kept["description"] = info.description
                     fields[name] = FieldInfo(**kept)
             if not annotations:
                 bound = cls
@@ -189,6 +193,7 @@ class Binder:
                     "__qualname__": cls.__qualname__,
                     "__doc__": cls.__doc__,
                     "__annotations__": annotations,
+                    "model_config": ConfigDict(use_attribute_docstrings=False),
                     **fields,
                 }
                 bound = type(cls.__name__, (cls,), ns)

@@ -37,9 +37,10 @@ def identity(spec: BaseModel) -> dict[str, Any]:
             node: Any = data
             for part in path:
                 node = node[part]
-            node.pop("block", None)
-            node.pop("plan", None)
-            node["layers"] = [_order(b.model_dump(mode="json")) for b in params.layers()]
+            for stack in type(params).__blockforge_stacks__:
+                node.pop(stack.block, None)
+                node.pop(stack.plan, None)
+                node[stack.layers] = [_order(b.model_dump(mode="json")) for b in params.stack_layers(stack)]
     return data
 
 

@@ -21,7 +21,9 @@ variant may be a different block kind altogether, e.g. a recurrent block in an a
 The result, one fully resolved block per layer, is what the builder builds and ``blockforge plan`` shows.
 
 A parameter model opts in by subclassing :class:`LayerStack` and declaring the fields ``block``
-(a component slot), ``n_layers`` and ``plan: LayerPlan | None = None``.
+(a component slot), ``n_layers`` and ``plan: LayerPlan | None = None``. A model with more than one
+stack (an encoder-decoder) lists them in ``__blockforge_stacks__``, e.g.
+``(Stack(), Stack("decoder_block", "n_decoder_layers", "decoder_plan", "decoder_layers"))``.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated, Any, ClassVar
 
 from pydantic import Field, TypeAdapter, field_validator
 
@@ -133,13 +135,33 @@ class PlanIssue:
     hint: str | None = None
 
 
-def resolve_plan(block: Any, plan: LayerPlan | None, n_layers: int) -> tuple[list[LayerGroup], list[PlanIssue]]:
+@dataclass(frozen=True)
+class Stack:
+    """The field names of one stack of a :class:`LayerStack` model.
+
+    Attributes:
+        block: the component slot every layer starts from.
+        n_layers: the stack depth.
+        plan: the ``LayerPlan | None`` field that varies it per layer.
+        layers: the name of the resolved stack (in the spec hash and ``blockforge plan``).
+    """
+
+    block: str = "block"
+    n_layers: str = "n_layers"
+    plan: str = "plan"
+    layers: str = "layers"
+
+
+def resolve_plan(
+    block: Any, plan: LayerPlan | None, n_layers: int, *, plan_field: str = "plan"
+) -> tuple[list[LayerGroup], list[PlanIssue]]:
     """Resolve every layer of a stack to a plain block, grouping identical layers.
 
     Args:
         block: the base block as plain values (a bare name is read as ``{type: name}``).
         plan: the validated plan, or None (every layer is ``block``).
         n_layers: the stack depth.
+        plan_field: the name of the plan's field in the model (for the paths of problems and steps).
 
     Returns:
         The layer groups (in order of their first layer) and the plan's problems (unknown variant
@@ -160,19 +182,19 @@ def resolve_plan(block: Any, plan: LayerPlan | None, n_layers: int) -> tuple[lis
                 "defined variants: " + ", ".join(variants) if variants else "define it under plan.variants")
             issues.append(PlanIssue(where, f"unknown layer variant {name!r}", hint))
             return None
-        return ("plan", "variants", name), variants[name]
+        return (plan_field, "variants", name), variants[name]
 
     if plan is not None and plan.pattern:
         entries = []
         for j, item in enumerate(plan.pattern):
-            where = ("plan", "pattern", j)
+            where = (plan_field, "pattern", j)
             entries.append(variant(item, where) if isinstance(item, str) else (where, item))
         for i in range(n_layers):
             entry = entries[i % len(entries)]
             if entry is not None:
                 recipes[i].append(entry)
     for k, ov in enumerate((plan.overrides or []) if plan else []):
-        where = ("plan", "overrides", k)
+        where = (plan_field, "overrides", k)
         try:
             chosen = select(ov.at, n_layers)
         except ValueError as exc:
@@ -202,30 +224,41 @@ def resolve_plan(block: Any, plan: LayerPlan | None, n_layers: int) -> tuple[lis
 
 
 class LayerStack(Params):
-    """Mixin for parameter models with a stack of blocks: ``block``, ``n_layers`` and ``plan``.
+    """Mixin for parameter models with stacks of blocks: by default one, ``block`` x ``n_layers``
+    varied by ``plan`` (see :class:`Stack` and ``__blockforge_stacks__`` for more).
 
     :meth:`layers` gives the fully resolved block of every layer. ``load_spec`` validates every
     resolved layer (with locations in the plan) before a spec is returned, so for a loaded spec this
     cannot fail. Nothing is cached on the instance: equal specs stay equal.
     """
 
+    __blockforge_stacks__: ClassVar[tuple[Stack, ...]] = (Stack(),)
+
     def layers(self) -> list[Any]:
-        """The per-layer plan: the validated block spec of each layer, in order.
+        """The per-layer plan of the (first) stack: the validated block spec of each layer, in order.
 
         Raises:
             ValueError: the plan does not resolve (only for specs that did not go through ``load_spec``).
         """
-        n: int = self.n_layers  # type: ignore[attr-defined]
-        plan: LayerPlan | None = self.plan  # type: ignore[attr-defined]
-        block = self.block  # type: ignore[attr-defined]
+        return self.stack_layers(type(self).__blockforge_stacks__[0])
+
+    def stack_layers(self, stack: Stack) -> list[Any]:
+        """The validated block spec of each layer of ``stack``, in order.
+
+        Raises:
+            ValueError: the plan does not resolve (only for specs that did not go through ``load_spec``).
+        """
+        n: int = getattr(self, stack.n_layers)
+        plan: LayerPlan | None = getattr(self, stack.plan)
+        block = getattr(self, stack.block)
         if plan is None:
             return [block] * n
-        groups, issues = resolve_plan(block.model_dump(mode="json"), plan, n)
+        groups, issues = resolve_plan(block.model_dump(mode="json"), plan, n, plan_field=stack.plan)
         if issues:
             raise ValueError("; ".join(f"{'.'.join(map(str, i.path))}: {i.message}" for i in issues))
         from blockforge.spec.binding import field_annotation
 
-        adapter = TypeAdapter(field_annotation(type(self).model_fields["block"]))
+        adapter = TypeAdapter(field_annotation(type(self).model_fields[stack.block]))
         out: list[Any] = [None] * n
         for g in groups:
             value = adapter.validate_python(g.merged.value)
@@ -234,4 +267,4 @@ class LayerStack(Params):
         return out
 
 
-__all__ = ["LayerGroup", "LayerOverride", "LayerPlan", "LayerStack", "PlanIssue", "resolve_plan", "select"]
+__all__ = ["LayerGroup", "LayerOverride", "LayerPlan", "LayerStack", "PlanIssue", "Stack", "resolve_plan", "select"]

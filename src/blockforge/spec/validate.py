@@ -18,7 +18,7 @@ from blockforge.spec.binding import Shape, _type_of, bind, field_annotation, sha
 from blockforge.spec.loader import Document
 from blockforge.spec.models import FORMAT_VERSION, SpecFile
 from blockforge.spec.params import Params
-from blockforge.spec.plan import LayerPlan, LayerStack, resolve_plan
+from blockforge.spec.plan import LayerPlan, LayerStack, Stack, resolve_plan
 
 
 def _walk(
@@ -228,20 +228,20 @@ def _layer_list(layers: list[int]) -> str:
     return ("layer " if len(layers) == 1 else "layers ") + text
 
 
-def _stack_kind(stack: type[BaseModel]) -> Any:
-    """The component kind of a stack's ``block`` (read from the unbound class in its MRO)."""
-    for cls in stack.__mro__:
+def _stack_kind(model: type[BaseModel], block_field: str) -> Any:
+    """The component kind of a stack's block field (read from the unbound class in the MRO)."""
+    for cls in model.__mro__:
         fields = getattr(cls, "model_fields", None)
-        if isinstance(fields, dict) and "block" in fields:
-            kind = shape_of(field_annotation(fields["block"])).kind
+        if isinstance(fields, dict) and block_field in fields:
+            kind = shape_of(field_annotation(fields[block_field])).kind
             if kind is not None:
                 return kind
-    raise TypeError(f"{stack.__name__} has no component slot 'block'")
+    raise TypeError(f"{model.__name__} has no component slot {block_field!r}")
 
 
 def check_stack(
-    doc: Document, registries: Registries, at: SpecPath, stack: Any, block: Any, plan: LayerPlan, n_layers: int,
-    ctx: BuildContext | None,
+    doc: Document, registries: Registries, at: SpecPath, model: Any, block: Any, plan: LayerPlan, n_layers: int,
+    ctx: BuildContext | None, stack: Stack = Stack(),
 ) -> tuple[list[SpecIssue], list[Any]]:
     """Resolve and validate every layer of a stack; locate problems where the offending value is written.
 
@@ -249,21 +249,22 @@ def check_stack(
         doc: the document (for locations).
         registries: where names resolve.
         at: the spec path of the stack's model (e.g. ``("model",)``).
-        stack: the stack's parameter class (bound), whose ``block`` field says what a layer is.
+        model: the stack's parameter class, whose block field says what a layer is.
         block: the validated base block.
         plan: the validated plan.
         n_layers: the stack depth.
         ctx: the build context for shape contracts, or None to skip them.
+        stack: the field names of the stack.
 
     Returns:
         The issues, and (when there are none) the validated block of every layer.
     """
-    groups, plan_issues = resolve_plan(block.model_dump(mode="json"), plan, n_layers)
+    groups, plan_issues = resolve_plan(block.model_dump(mode="json"), plan, n_layers, plan_field=stack.plan)
     issues = [SpecIssue((*at, *pi.path), pi.message, doc.locate((*at, *pi.path)), pi.hint, "plan")
               for pi in plan_issues]
     if issues:
         return issues, []
-    kind = _stack_kind(stack)
+    kind = _stack_kind(model, stack.block)
     adapter = slot_adapter(registries, kind)
     found: dict[tuple[Any, ...], tuple[SpecIssue, list[int]]] = {}
     layers: list[Any] = [None] * n_layers
@@ -271,7 +272,7 @@ def check_stack(
     for g in groups:
         def where(p: SpecPath, g: Any = g) -> SpecPath:
             o = g.merged.origin(tuple(p))
-            return (*at, *o[1]) if o is not None else (*at, "block", *p)
+            return (*at, *o[1]) if o is not None else (*at, stack.block, *p)
 
         try:
             value = adapter.validate_python(g.merged.value)
@@ -305,39 +306,45 @@ def check_plans(spec: BaseModel, doc: Document, registries: Registries) -> list[
     """Validate the layer plan of every stack in ``spec`` (every resolved layer, located)."""
     issues: list[SpecIssue] = []
     for path, params in _components(spec, ()):
-        if isinstance(params, LayerStack) and getattr(params, "plan", None) is not None:
-            make_ctx = getattr(params, "build_context", None)
-            ctx = make_ctx() if make_ctx is not None else None
-            got, _ = check_stack(doc, registries, path, type(params), params.block,  # type: ignore[attr-defined]
-                                 params.plan, params.n_layers, ctx)  # type: ignore[attr-defined]
+        if not isinstance(params, LayerStack):
+            continue
+        make_ctx = getattr(params, "build_context", None)
+        ctx = make_ctx() if make_ctx is not None else None
+        for stack in type(params).__blockforge_stacks__:
+            plan = getattr(params, stack.plan, None)
+            if plan is None:
+                continue
+            got, _ = check_stack(doc, registries, path, type(params), getattr(params, stack.block), plan,
+                                 getattr(params, stack.n_layers), ctx, stack)
             issues.extend(got)
     return issues
 
 
 def _raw_plan_issues(doc: Document, registries: Registries) -> list[SpecIssue]:
-    """Check the model's plan even when the rest of the spec has errors (all errors in one report)."""
+    """Check the model's plans even when the rest of the spec has errors (all errors in one report)."""
     from blockforge.registry.kinds import Kind
 
     model = doc.data.get("model") if isinstance(doc.data, dict) else None
-    if not isinstance(model, dict) or model.get("plan") is None or not isinstance(model.get("n_layers"), int):
-        return []
-    name = model.get("type")
+    name = model.get("type") if isinstance(model, dict) else None
     reg = registries[Kind.MODEL]
     if not isinstance(name, str) or name not in reg:
         return []
     params = reg.get(name).params
-    if not issubclass(params, LayerStack) or "block" not in params.model_fields:
+    if not issubclass(params, LayerStack):
         return []
-    kind = shape_of(field_annotation(params.model_fields["block"])).kind
-    n = model["n_layers"]
-    if kind is None or not 0 < n <= 100_000:
-        return []
-    try:
-        plan = LayerPlan.model_validate(model["plan"])
-        block = slot_adapter(registries, kind).validate_python(model.get("block"))
-    except ValidationError:
-        return []  # reported by the main pass
-    return check_stack(doc, registries, ("model",), params, block, plan, n, None)[0]
+    issues: list[SpecIssue] = []
+    for stack in params.__blockforge_stacks__:
+        n = model.get(stack.n_layers)
+        if model.get(stack.plan) is None or not isinstance(n, int) or isinstance(n, bool) or not 0 < n <= 100_000:
+            continue
+        kind = _stack_kind(params, stack.block)
+        try:
+            plan = LayerPlan.model_validate(model[stack.plan])
+            block = slot_adapter(registries, kind).validate_python(model.get(stack.block))
+        except ValidationError:
+            continue  # reported by the main pass
+        issues.extend(check_stack(doc, registries, ("model",), params, block, plan, n, None, stack)[0])
+    return issues
 
 
 _CTX_FIELDS = ("d_model", "vocab_size", "max_len", "n_layers")
