@@ -25,6 +25,9 @@ def _type_name(info: Any) -> str:
 
 def param_rows(params: type[BaseModel]) -> list[dict[str, Any]]:
     """One row per parameter: name, type, default (or required), description."""
+    from blockforge.spec.params import describe
+
+    describe(params)
     rows = []
     for name, info in params.model_fields.items():
         required = info.default is PydanticUndefined and info.default_factory is None

@@ -54,6 +54,12 @@ def spec_schema(registries: Registries) -> dict[str, Any]:
     Returns:
         The schema as plain data; descriptions come from the parameter models' field docstrings.
     """
+    from blockforge.spec.params import describe
+
+    describe(SpecFile)
+    for comp in registries.components():
+        describe(comp.params)
+    registries.__dict__.pop("_binders", None)  # re-derive bound models with the descriptions filled in
     schema = bind(SpecFile, registries).model_json_schema()
     defs = schema.get("$defs", {})
     refs = _component_names(defs)

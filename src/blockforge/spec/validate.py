@@ -152,7 +152,9 @@ def _convert_at(
         parent = shapes[-2] if len(shapes) > 1 else Shape("other")
         hint = None
         if parent.model is not None and key in parent.model.model_fields:
-            hint = parent.model.model_fields[key].description
+            from blockforge.spec.params import field_docs
+
+            hint = parent.model.model_fields[key].description or field_docs(parent.model).get(key)
         return SpecIssue(path, f"missing required key {key!r}", doc.locate(path[:-1]), hint, "missing")
 
     if path == ("blockforge",):
