@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> int:
     figures += section("build", lambda: build_time.run_cpu(smoke=smoke, reps=reps["build"])) or []
     figures += section("cold", lambda: build_time.run_cold(smoke=smoke, reps=reps["cold"])) or []
     figures += section("meta", lambda: build_time.run_meta(smoke=smoke, reps=reps["meta"])) or []
-    figures += section("commands", lambda: commands.run(reps=reps["commands"])) or []
+    figures += section("commands", lambda: commands.run(reps=reps["commands"], warmup=0 if smoke else 1)) or []
     out = section("memory", lambda: memory.run(smoke=smoke, reps=reps["memory"]))
     if out:
         figures += out[0]

@@ -36,7 +36,7 @@ def _runner(cmd: list[str]):
     return run
 
 
-def run(*, reps: int) -> list[Figure]:
+def run(*, reps: int, warmup: int = 1) -> list[Figure]:
     bf = blockforge_cmd()
     cases = {
         ANCHOR: _runner([sys.executable, "-c", "import torch"]),
@@ -44,5 +44,5 @@ def run(*, reps: int) -> list[Figure]:
         "blockforge components": _runner([*bf, "components"]),
         'python -c "pass" (interpreter start, for scale)': _runner([sys.executable, "-c", "pass"]),
     }
-    times = interleaved(cases, reps=reps, warmup=1)
+    times = interleaved(cases, reps=reps, warmup=warmup)
     return [Figure(SECTION, n, t, anchor=ANCHOR if n != ANCHOR else None) for n, t in times.items()]

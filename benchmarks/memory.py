@@ -94,6 +94,11 @@ def run(*, smoke: bool, reps: int) -> tuple[list[Figure], dict[str, int]]:
                extra={"model bytes": f"{model_bytes[n] / 2**20:.1f} MiB" if model_bytes[n] else ""})
         for n, r in rss.items()
     ]
+    base = figures[0].median
+    for f in figures[1:]:
+        over = f.median - base
+        mb = model_bytes[f.name] / 2**20
+        f.extra["over baseline"] = f"{over:.1f} MiB" + (f" = {over / mb:.2f}x model bytes" if mb else "")
     return figures, model_bytes
 
 
