@@ -28,6 +28,25 @@ err = Console(stderr=True, highlight=False)
 EXIT_INVALID = 1
 
 
+@app.callback()
+def _global_options(
+    no_plugins: Annotated[
+        bool, typer.Option("--no-plugins", help="Load only the built-in components (no third-party plugins).")
+    ] = False,
+    disable_plugin: Annotated[
+        Optional[list[str]],  # noqa: UP007 - typer reads Optional
+        typer.Option("--disable-plugin", metavar="NAME", help="Skip this plugin (repeatable)."),
+    ] = None,
+    strict_plugins: Annotated[
+        bool, typer.Option("--strict-plugins", help="Fail if any plugin fails to load (default: warn, skip it).")
+    ] = False,
+) -> None:
+    """Compile declarative model specs (YAML/JSON) into runnable PyTorch Transformers."""
+    from blockforge.cli.plugins import apply_plugin_options
+
+    apply_plugin_options(no_plugins=no_plugins, disable=disable_plugin or [], strict=strict_plugins)
+
+
 class Format(StrEnum):
     text = "text"
     json = "json"

@@ -44,8 +44,12 @@ def param_rows(params: type[BaseModel]) -> list[dict[str, Any]]:
 def components(
     kind: Annotated[Optional[str], typer.Argument(help="Only this kind (attention, norm, ...).")] = None,  # noqa: UP007
     fmt: FormatOpt = Format.text,
+    plugin: Annotated[
+        Optional[str],  # noqa: UP007
+        typer.Option("--plugin", "-p", metavar="NAME", help="Only components owned by this plugin (e.g. builtins)."),
+    ] = None,
 ) -> None:
-    """List registered components by kind, with their owner, parameters and defaults."""
+    """List registered components by kind, with their owner plugin, parameters and defaults."""
     from rich.table import Table
 
     from blockforge.registry import Kind, default_registries
@@ -60,6 +64,7 @@ def components(
         k: [
             {"name": c.name, "owner": c.owner, "description": c.description, "params": param_rows(c.params)}
             for c in registries[k]
+            if plugin is None or c.owner == plugin
         ]
         for k in selected
     }
@@ -67,6 +72,8 @@ def components(
         out.print_json(json.dumps(data, default=str))
         return
     for k in selected:
+        if plugin is not None and not data[k]:
+            continue
         table = Table(title=f"{k}", title_justify="left", show_lines=False, expand=False)
         table.add_column("name", style="bold cyan", no_wrap=True)
         table.add_column("owner", style="dim")

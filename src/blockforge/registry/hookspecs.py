@@ -1,15 +1,42 @@
 """Hook specifications: the plugin author's manual.
 
-A plugin is a module (or object) with functions decorated by :data:`blockforge.hookimpl`, named
-after the hooks below, and exposed through the ``blockforge`` entry-point group::
+A plugin is a module with functions decorated by :data:`blockforge.hookimpl`, named after the hooks
+below, and named by an entry point in the ``blockforge`` group of the plugin's distribution::
 
     # pyproject.toml of the plugin package
     [project.entry-points.blockforge]
-    my_plugin = "my_plugin.plugin"
+    linformer = "blockforge_linformer.plugin"     # <plugin name> = "<module with the hookimpls>"
 
-Keep the plugin module torch-free: parameter models are pydantic models, and factories import
-their torch modules inside the function body. ``blockforge validate`` and ``blockforge components``
-then stay fast with the plugin installed.
+    # blockforge_linformer/plugin.py
+    from blockforge import hookimpl
+
+    @hookimpl
+    def blockforge_register_components(registry):
+        registry.register("attention", "linformer", params=LinformerParams, factory=build_linformer)
+
+blockforge loads every installed plugin when it first needs the registries (``blockforge
+components``, ``validate``, ``build``, ...). Its own components are registered by the very same hook
+(``blockforge/builtins/__init__.py``). ``blockforge plugins`` lists what was loaded.
+
+Rules a plugin follows:
+
+* **Torch-free module top.** The plugin module and its parameter models must not import torch;
+  factories import their ``nn.Module`` inside the function body. ``blockforge validate`` and
+  ``blockforge components`` never import torch, plugins installed or not (``docs/plugins.md``).
+* **Hook names are checked.** A function marked ``@hookimpl`` whose name is not one of the hooks
+  below (``blockforge_register_component`` without the ``s``) fails the plugin at load time,
+  through pluggy's ``check_pending``; so does a hook implementation that asks for an argument the
+  hook does not pass. Implementations may take fewer arguments than the spec lists.
+* **Failure is contained.** If the plugin fails to import, raises in a hook, registers a name that
+  is already taken, or registers a malformed component, it is reported by name with its
+  distribution's version and skipped as a whole (none of its components stay registered); the
+  built-ins and other plugins keep working. ``--strict-plugins`` (or ``BLOCKFORGE_STRICT_PLUGINS=1``)
+  makes such a failure fatal instead. ``--disable-plugin NAME`` / ``--no-plugins`` (or
+  ``BLOCKFORGE_DISABLE_PLUGINS=name,other`` / ``=all``) skip plugins without loading them.
+
+Only one hook exists today. Hooks are added when a concrete plugin needs one that registration
+cannot express (for example seeing the built model, or adding whole-spec checks); a component's own
+shape contracts already belong in its parameter model's ``check(ctx)``, so they need no hook.
 """
 
 from __future__ import annotations
@@ -25,25 +52,46 @@ PROJECT = "blockforge"
 
 hookspec = pluggy.HookspecMarker(PROJECT)
 hookimpl = pluggy.HookimplMarker(PROJECT)
+"""Marks a plugin function as the implementation of the hook of the same name."""
 
 
 @hookspec
 def blockforge_register_components(registry: Registrar) -> None:
     """Register this plugin's components.
 
-    Called once per plugin when a registry set is loaded. Call ``registry.register`` for each
-    component::
+    Called once per plugin, each time a registry set is loaded (once per process for the CLI; tests
+    may load fresh sets). Call ``registry.register`` once per component::
 
         @hookimpl
         def blockforge_register_components(registry):
             registry.register("norm", "dyt", params=DyTParams, factory=build_dyt)
 
+    What a component is made of:
+
+    * ``kind``: one of ``attention``, ``activation``, ``norm``, ``feedforward``, ``positional``,
+      ``embedding``, ``block``, ``head``, ``model`` (:class:`blockforge.registry.Kind`). The kind
+      fixes how the built module is called (``norm(x)``, ``attention(x, mask=mask)``, ...; see
+      ``docs/plugins.md``).
+    * ``name``: what a spec writes as ``type:``; lowercase letters, digits and ``_``. It must not
+      already be taken in that kind (by the built-ins or a plugin loaded earlier).
+    * ``params``: a pydantic model of the component's parameters, usually a subclass of
+      :class:`blockforge.Params` (strict, frozen, documented by attribute docstrings). It must not
+      define ``type``. If a parameter is required, declare examples with
+      ``model_config = ConfigDict(json_schema_extra={"examples": [{...}]})``; every example must
+      validate (checked at load time) and is built by blockforge's registry-driven tests. Define
+      ``check(self, ctx)`` to yield ``(field, message)`` for shape contracts that need the build
+      context (``ctx.d_model``, ``ctx.max_len``, ...); they are reported by ``blockforge validate``.
+    * ``factory``: ``factory(params, ctx) -> torch.nn.Module``, called when a model is built, with
+      the validated parameters and a :class:`blockforge.BuildContext`. Import torch and your module
+      class inside it. ``ctx.child(params.some_ref)`` builds a nested component reference.
+
     Args:
-        registry: a registrar owned by this plugin. ``registry.register(kind, name, params=...,
-            factory=...)`` adds a component; ``params`` is a pydantic model (no field named
-            ``type``), ``factory(params, ctx)`` returns an ``nn.Module``.
+        registry: a :class:`~blockforge.registry.Registrar` owned by this plugin; every component
+            registered through it is listed with this plugin as its owner. ``registry.register(kind,
+            name, *, params, factory, description=None)`` returns the registered component.
 
     Raises:
-        Anything: an exception here is reported with the plugin's name and version, and the
-        plugin's registrations are dropped; other plugins keep working (strict mode makes it fatal).
+        Anything: an exception here (including a duplicate name or a malformed component) is
+        reported with the plugin's name and version, and all of this plugin's registrations are
+        dropped; other plugins keep working (strict mode makes it fatal).
     """

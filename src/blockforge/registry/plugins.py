@@ -1,12 +1,20 @@
 """The plugin manager: built-ins and ``blockforge`` entry points register into a fresh registry set.
 
-Each plugin's hook runs on its own, against a staging registrar; its registrations are committed
-only if the whole hook succeeds, so a failing plugin leaves no half of itself behind. Torch-free.
+Every plugin is loaded on its own: it is imported, registered with pluggy (misspelt hooks are caught
+by ``check_pending``), its ``blockforge_register_components`` hook is called, and its components are
+checked. A failure at any of these stages is recorded on the plugin's :class:`PluginInfo` (with the
+distribution's name and version) and everything the plugin registered is rolled back, so a broken
+plugin leaves no half of itself behind and the other plugins keep working. Strict mode turns the
+first failure into a :class:`~blockforge.errors.PluginError`.
+
+Torch-free: importing plugins must not import torch (see ``docs/plugins.md``).
 """
 
 from __future__ import annotations
 
+import logging
 import os
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -22,6 +30,9 @@ ENTRY_POINT_GROUP = "blockforge"
 BUILTIN_PLUGIN = "builtins"
 ENV_DISABLE = "BLOCKFORGE_DISABLE_PLUGINS"
 ENV_STRICT = "BLOCKFORGE_STRICT_PLUGINS"
+ALL = "all"
+
+log = logging.getLogger("blockforge.plugins")
 
 
 @dataclass
@@ -33,7 +44,9 @@ class PluginInfo:
         distribution: the distribution that provides it, or None.
         version: that distribution's version, or None.
         status: ``loaded``, ``failed`` or ``disabled``.
-        error: why it failed, one line.
+        stage: where it failed: ``import``, ``register`` (pluggy refused it), ``hook`` (its hook
+            raised) or ``check`` (a component it registered is malformed); None otherwise.
+        error: why it failed (one line), or why it is disabled.
         components: qualified names (``kind.name``) it contributed.
     """
 
@@ -41,14 +54,15 @@ class PluginInfo:
     distribution: str | None = None
     version: str | None = None
     status: str = "loaded"
-    error: str | None = None
     stage: str | None = None
+    error: str | None = None
     components: list[str] = field(default_factory=list)
 
     @property
     def label(self) -> str:
+        """``name (distribution version)``, the way every message names a plugin."""
         if self.distribution:
-            return f"{self.name} ({self.distribution} {self.version})"
+            return f"{self.name} ({self.distribution} {self.version or '?'})"
         return self.name
 
     def to_dict(self) -> dict[str, Any]:
@@ -74,48 +88,31 @@ class PluginSet:
     def failures(self) -> list[PluginInfo]:
         return [p for p in self.plugins if p.status == "failed"]
 
+    def get(self, name: str) -> PluginInfo:
+        """The report of plugin ``name``.
 
-class _StagingRegistrar(Registrar):
-    """Collects a plugin's registrations without touching the real registries."""
-
-    def __init__(self, registries: Registries, owner: str) -> None:
-        super().__init__(registries, owner)
-        self._staged: list[dict[str, Any]] = []
-
-    def register(self, kind, name, *, params, factory, description=None):  # type: ignore[override]
-        self._staged.append(
-            {"kind": kind, "name": name, "params": params, "factory": factory, "description": description}
-        )
-        return None  # type: ignore[return-value]
-
-    def commit(self) -> list[Component]:
-        """Register everything staged; on any error, roll back and re-raise."""
-        done: list[Component] = []
-        try:
-            for item in self._staged:
-                done.append(
-                    self._registries.register(
-                        item["kind"],
-                        item["name"],
-                        params=item["params"],
-                        factory=item["factory"],
-                        owner=self.owner,
-                        description=item["description"],
-                    )
-                )
-        except Exception:
-            for comp in done:
-                self._registries[comp.kind]._items.pop(comp.name, None)
-            raise
-        return done
+        Raises:
+            KeyError: no plugin of that name was seen.
+        """
+        for p in self.plugins:
+            if p.name == name:
+                return p
+        raise KeyError(name)
 
 
-def _disabled_from_env() -> set[str]:
+def _norm(name: str) -> str:
+    """Plugin names compare like distribution names: case-, ``-``/``_``/``.``-insensitive."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def disabled_from_env() -> set[str]:
+    """The plugin names in ``BLOCKFORGE_DISABLE_PLUGINS`` (comma-separated; ``all`` for every one)."""
     raw = os.environ.get(ENV_DISABLE, "")
     return {p.strip() for p in raw.split(",") if p.strip()}
 
 
-def _strict_from_env() -> bool:
+def strict_from_env() -> bool:
+    """Whether ``BLOCKFORGE_STRICT_PLUGINS`` asks for strict mode (``1``, ``true``, ``yes``, ``on``)."""
     return os.environ.get(ENV_STRICT, "").strip().lower() in {"1", "true", "yes", "on"}
 
 
@@ -131,6 +128,20 @@ def make_plugin_manager() -> pluggy.PluginManager:
     return pm
 
 
+class _Disabled:
+    def __init__(self, names: Iterable[str]) -> None:
+        self.names = {_norm(n) for n in names}
+
+    def __call__(self, info: PluginInfo) -> str | None:
+        """Why ``info`` is disabled, or None."""
+        if _norm(ALL) in self.names:
+            return "all plugins disabled"
+        for candidate in (info.name, info.distribution):
+            if candidate and _norm(candidate) in self.names:
+                return f"disabled by name ({candidate})"
+        return None
+
+
 def load_plugins(
     *,
     entry_points: bool = True,
@@ -140,10 +151,14 @@ def load_plugins(
 ) -> PluginSet:
     """Load the built-ins, the ``blockforge`` entry points and ``extra`` plugins into fresh registries.
 
+    The built-ins are always loaded first (they cannot be disabled), then entry points sorted by
+    name, then ``extra`` in order. When two plugins register the same name, the first one keeps it
+    and the second fails as a whole.
+
     Args:
         entry_points: discover installed plugins through the ``blockforge`` entry-point group.
-        disable: plugin names to skip; ``all`` skips every third-party plugin. Defaults to the
-            comma-separated ``BLOCKFORGE_DISABLE_PLUGINS`` environment variable.
+        disable: plugin names (entry-point or distribution names) to skip; ``all`` skips every
+            third-party plugin. Defaults to the comma-separated ``BLOCKFORGE_DISABLE_PLUGINS``.
         strict: make any plugin failure fatal. Defaults to ``BLOCKFORGE_STRICT_PLUGINS``.
         extra: ``(name, plugin object)`` pairs registered after the entry points (tests, notebooks).
 
@@ -151,69 +166,126 @@ def load_plugins(
         The registries and a per-plugin report.
 
     Raises:
-        PluginError: in strict mode, when any plugin fails.
+        PluginError: in strict mode, when any plugin fails; the message names the plugin, its
+            distribution and version, the stage and the error.
     """
     from blockforge import builtins
 
-    disabled = set(_disabled_from_env() if disable is None else disable)
-    strict = _strict_from_env() if strict is None else strict
+    is_disabled = _Disabled(disabled_from_env() if disable is None else disable)
+    strict = strict_from_env() if strict is None else strict
     registries = Registries()
     pm = make_plugin_manager()
     infos: list[PluginInfo] = []
 
-    candidates: list[tuple[PluginInfo, Any]] = [(PluginInfo(BUILTIN_PLUGIN, "blockforge", _version()), builtins)]
+    core = PluginInfo(BUILTIN_PLUGIN, "blockforge", _version())
+    _load_one(pm, registries, core, lambda: builtins, strict=True, checked=False)
+    infos.append(core)
+
+    candidates: list[tuple[PluginInfo, Any]] = []
     if entry_points:
         for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
             dist = getattr(ep, "dist", None)
             info = PluginInfo(ep.name, dist.metadata["Name"] if dist else None, dist.version if dist else None)
             if ep.name == BUILTIN_PLUGIN and info.distribution == "blockforge":
                 continue
-            if "all" in disabled or ep.name in disabled:
-                info.status = "disabled"
-                infos.append(info)
-                continue
-            try:
-                obj = ep.load()
-            except Exception as exc:  # noqa: BLE001 - any import failure is the plugin's, not ours
-                _fail(info, "import", exc, strict)
-                infos.append(info)
-                continue
-            candidates.append((info, obj))
+            candidates.append((info, ep.load))
     for name, obj in extra:
-        if name in disabled:
-            infos.append(PluginInfo(name, status="disabled"))
-            continue
-        candidates.append((PluginInfo(name), obj))
+        candidates.append((PluginInfo(name), lambda obj=obj: obj))
 
-    for info, obj in candidates:
-        try:
-            pm.register(obj, name=info.name)
-            pm.check_pending()
-        except Exception as exc:  # noqa: BLE001
-            _unregister(pm, info.name)
-            _fail(info, "register", exc, strict)
-            infos.append(info)
-            continue
-        registrar = _StagingRegistrar(registries, owner=info.name)
-        try:
-            for impl in pm.hook.blockforge_register_components.get_hookimpls():
-                if impl.plugin_name == info.name:
-                    impl.function(registry=registrar)
-            comps = registrar.commit()
-        except Exception as exc:  # noqa: BLE001
-            _unregister(pm, info.name)
-            _fail(info, "register", exc, strict)
-            infos.append(info)
-            continue
-        info.components = [c.qualified_name for c in comps]
+    for info, load in candidates:
+        why = is_disabled(info)
+        if why is not None:
+            info.status, info.error = "disabled", why
+        else:
+            _load_one(pm, registries, info, load, strict=strict, checked=True)
         infos.append(info)
     return PluginSet(registries, infos)
 
 
-def _unregister(pm: pluggy.PluginManager, name: str) -> None:
-    plugin = pm.get_plugin(name)
-    if plugin is not None:
-        pm.unregister(plugin, name=name)
+def _load_one(
+    pm: pluggy.PluginManager, registries: Registries, info: PluginInfo, load: Any, *, strict: bool, checked: bool
+) -> None:
+    """Import, register, call and check one plugin; on failure record why and roll it back."""
+    try:
+        obj = load()
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - any import failure is the plugin's, not ours
+        _fail(info, "import", exc, strict)
+        return
+    try:
+        pm.register(obj, name=info.name)
+        if not pm.get_hookcallers(obj):
+            raise NoHooksError(
+                f"{obj!r} implements no blockforge_* hook; does the entry point name the module "
+                "that holds the @hookimpl functions?"
+            )
+        pm.check_pending()
+    except Exception as exc:  # noqa: BLE001
+        _unregister(pm, obj)
+        _fail(info, "register", exc, strict)
+        return
+    registrar = Registrar(registries, owner=info.name)
+    stage = "hook"
+    try:
+        for impl in pm.hook.blockforge_register_components.get_hookimpls():
+            if impl.plugin is obj:
+                impl.function(**{arg: registrar for arg in impl.argnames})  # 0 or 1 argument
+        stage = "check"
+        if checked:
+            for comp in registrar.registered:
+                check_component(comp, registries)
+    except (Exception, SystemExit) as exc:  # noqa: BLE001
+        for comp in registrar.registered:
+            registries[comp.kind].remove(comp.name)
+        _unregister(pm, obj)
+        _fail(info, stage, exc, strict)
+        return
+    info.components = [c.qualified_name for c in registrar.registered]
+
+
+def check_component(comp: Component, registries: Registries) -> None:
+    """Check what :meth:`Registry.register` cannot see alone: that a spec can use the component.
+
+    The component's parameter model must bind against the registries (its component slots, if it
+    has any, become unions of the registered components), and every example it declares must validate.
+
+    Raises:
+        ComponentCheckError: naming the component and what is wrong.
+    """
+    from pydantic import ValidationError
+
+    from blockforge.spec.binding import Binder
+    from blockforge.spec.params import examples_of
+
+    try:
+        # binds the component slots (if any) of the params model; a model without slots is returned
+        # as is, so this costs nothing for most components (no class is derived)
+        model = Binder(registries).model(comp.params)
+    except Exception as exc:  # noqa: BLE001 - pydantic raises several types here
+        raise ComponentCheckError(
+            f"{comp.qualified_name}: its params model {comp.params.__name__} cannot be used in a spec: "
+            f"{_one_line(exc)}"
+        ) from exc
+    for i, example in enumerate(examples_of(comp.params)):
+        try:
+            model.model_validate(example)
+        except ValidationError as exc:
+            raise ComponentCheckError(
+                f"{comp.qualified_name}: example {i} {example!r} does not validate: "
+                f"{exc.errors(include_url=False)[0]['msg']}"
+            ) from None
+
+
+class ComponentCheckError(BlockforgeError):
+    """A plugin registered a component that a spec could not use."""
+
+
+class NoHooksError(BlockforgeError):
+    """A plugin object implements none of blockforge's hooks."""
+
+
+def _unregister(pm: pluggy.PluginManager, obj: object) -> None:
+    if pm.is_registered(obj):
+        pm.unregister(obj)
 
 
 def _fail(info: PluginInfo, stage: str, exc: BaseException, strict: bool) -> None:
@@ -221,7 +293,7 @@ def _fail(info: PluginInfo, stage: str, exc: BaseException, strict: bool) -> Non
     info.stage = stage
     info.error = _one_line(exc)
     if strict:
-        raise PluginError(f"plugin {info.label} failed to {stage}: {info.error}") from exc
+        raise PluginError(f"plugin {info.label} failed at {stage}: {info.error}") from exc
 
 
 def _version() -> str | None:
@@ -231,14 +303,54 @@ def _version() -> str | None:
         return None
 
 
+@dataclass(frozen=True)
+class PluginOptions:
+    """How the process-wide plugin set is loaded (set by the CLI's global options).
+
+    Attributes:
+        disable: names to skip, added to ``BLOCKFORGE_DISABLE_PLUGINS``.
+        strict: force strict mode on; None defers to ``BLOCKFORGE_STRICT_PLUGINS``.
+    """
+
+    disable: frozenset[str] = frozenset()
+    strict: bool | None = None
+
+
+_OPTIONS = PluginOptions()
 _DEFAULT: PluginSet | None = None
 
 
+def configure_default(*, disable: Iterable[str] = (), strict: bool | None = None) -> None:
+    """Set how :func:`default_plugins` loads (and forget a set already loaded, if the options change).
+
+    Args:
+        disable: plugin names to skip (``all`` for every third-party plugin), in addition to
+            ``BLOCKFORGE_DISABLE_PLUGINS``.
+        strict: True makes any plugin failure fatal; None defers to ``BLOCKFORGE_STRICT_PLUGINS``.
+    """
+    global _OPTIONS, _DEFAULT
+    options = PluginOptions(frozenset(disable), strict)
+    if options != _OPTIONS:
+        _OPTIONS, _DEFAULT = options, None
+
+
 def default_plugins() -> PluginSet:
-    """The process-wide plugin set (built-ins plus installed plugins), loaded once."""
+    """The process-wide plugin set (built-ins plus installed plugins), loaded once.
+
+    A plugin that failed is logged once as a warning on the ``blockforge.plugins`` logger.
+
+    Raises:
+        PluginError: in strict mode, when a plugin fails.
+    """
     global _DEFAULT
     if _DEFAULT is None:
-        _DEFAULT = load_plugins()
+        ps = load_plugins(disable=disabled_from_env() | _OPTIONS.disable, strict=_OPTIONS.strict)
+        for info in ps.failures:
+            log.warning(
+                "warning: plugin %s failed at %s and was skipped: %s (see `blockforge plugins`)",
+                info.label, info.stage, info.error,
+            )
+        _DEFAULT = ps
     return _DEFAULT
 
 
@@ -248,9 +360,15 @@ def default_registries() -> Registries:
 
 
 __all__ = [
-    "BlockforgeError",
+    "ENTRY_POINT_GROUP",
+    "ENV_DISABLE",
+    "ENV_STRICT",
+    "ComponentCheckError",
     "PluginInfo",
+    "PluginOptions",
     "PluginSet",
+    "check_component",
+    "configure_default",
     "default_plugins",
     "default_registries",
     "load_plugins",

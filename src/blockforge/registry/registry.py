@@ -5,6 +5,7 @@ Torch-free. Tests build fresh registries; nothing here is a module-level global.
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -49,6 +50,21 @@ class Component:
     @property
     def qualified_name(self) -> str:
         return f"{self.kind}.{self.name}"
+
+
+def _check_factory_signature(kind: Kind, name: str, owner: str, factory: Factory) -> None:
+    """Refuse a factory that cannot be called as ``factory(params, ctx)``."""
+    try:
+        sig = inspect.signature(factory)
+    except (TypeError, ValueError):  # builtins and C callables may have no signature; trust them
+        return
+    try:
+        sig.bind(None, None)
+    except TypeError as exc:
+        raise RegistryError(
+            f"{kind}.{name} from {owner}: factory {getattr(factory, '__qualname__', factory)!r} must accept "
+            f"(params, ctx), but its signature is {sig} ({exc})"
+        ) from None
 
 
 class Registry:
@@ -105,6 +121,7 @@ class Registry:
             )
         if not callable(factory):
             raise RegistryError(f"{self.kind}.{name} from {owner}: factory {factory!r} is not callable")
+        _check_factory_signature(self.kind, name, owner, factory)
         if name in self._items:
             prev = self._items[name]
             raise DuplicateComponentError(
@@ -114,6 +131,16 @@ class Registry:
             description = next(iter((params.__doc__ or "").strip().splitlines()), "")
         comp = Component(self.kind, name, params, factory, owner, description.strip())
         self._items[name] = comp
+        return comp
+
+    def remove(self, name: str) -> Component:
+        """Remove a component (used to roll back a plugin whose registration failed half-way).
+
+        Raises:
+            UnknownComponentError: the name is not registered.
+        """
+        comp = self.get(name)
+        del self._items[name]
         return comp
 
     def get(self, name: str) -> Component:

@@ -90,7 +90,8 @@ def _convert(err: Any, doc: Document, registries: Registries) -> SpecIssue:
         if near:
             hint = "did you mean " + " or ".join(repr(n) for n in near) + "?"
         elif len(reg):
-            hint = f"registered {here.kind.value} components: " + ", ".join(reg.names())
+            hint = f"registered {here.kind.value} components: " + ", ".join(reg.names()) + (
+                "; `blockforge plugins` lists the installed plugins")
         else:
             hint = "is the plugin that provides it installed? see `blockforge plugins`"
         tpath = (*path, "type") if isinstance(raw, dict) else path
