@@ -25,8 +25,25 @@ _BUILD = (
     "memory note), which also removes most of the 10% spent constructing on meta."
 )
 
+_BUILD_SEED = (
+    "Cause: the seed spec has no `init_std`, so blockforge keeps PyTorch's default initialisation "
+    "(`reset_parameters`: kaiming-uniform linears, N(0, 1) embedding), one pass over the 50M weights, "
+    "exactly what the seed guide's own constructor does; in this run blockforge is within noise of the "
+    "guide (1.72 s against 1.61 s, ranges overlapping). One serial default-init pass is the floor, and "
+    "transformers' GPT2 at these sizes costs only ~1.3x it, so 0.5x needs a faster fill, not less "
+    "overhead (validation, meta construction and hashing are a few percent). What would close it: "
+    "`src/blockforge/build.py`, `initialize`: initialise known module types itself (nn.Linear: "
+    "U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weight and bias, as kaiming_uniform(a=sqrt(5)) gives; "
+    "nn.Embedding: N(0, 1); norms: ones/zeros) with one `torch.Generator` per tensor seeded from "
+    "`(seed, tensor index)`, filled on a thread pool of `torch.get_num_threads()` workers (the fills "
+    "release the GIL), falling back to `reset_parameters` for other modules: deterministic per seed, "
+    "about 1/threads of the fill time (about 0.4x transformers on 2 cores, lower with more cores). "
+    "Separately, the first build in a fresh process (table below) is 6x the guide's: that is the "
+    "meta-device `normal_` importing torch._dynamo, see the memory note and fix (1) there."
+)
+
 ANALYSIS: dict[str, str] = {
-    "build-seed": _BUILD,
+    "build-seed": _BUILD_SEED,
     "build-gpt2": _BUILD,
     "validate": (
         "Cause: start-up imports, not validation. Loading and validating `specs/seed.yaml` itself takes a few "
@@ -72,8 +89,18 @@ ANALYSIS: dict[str, str] = {
         "three models' profiles (`torch.profiler`) for the attention kernel chosen and for extra copies."
     ),
     "infer": (
-        "Not analysed: the goal was met in the runs made while writing this. If it is missed, compare the "
-        "three models' profiles (`torch.profiler`) for the attention kernel chosen and for extra copies."
+        "Cause: not established; the measurement cannot separate the models on this machine. The three "
+        "inference runs of blockforge (23.6-29.2 s) and transformers (21.0-26.4 s) overlap, the run shared "
+        "2 cores with other jobs (load average 3-7, CPU pressure 99%), and the 2048^3 sgemm reached only "
+        "17 GFLOP/s of a 157 GFLOP/s peak, so every model ran at a fraction of the machine. The same run "
+        "has blockforge at 0.75x transformers for the training step, and the hand-written model at 0.87x "
+        "for inference. The structural differences between blockforge and the hand-written model are "
+        "small: blockforge's `MultiHeadAttention.forward` feeds SDPA q/k/v as strided views of one "
+        "(B, T, 3, H, D) tensor (`permute(2, 0, 3, 1, 4).unbind(0)`), nanoGPT as views of `split` + "
+        "`transpose`; both reach the same CPU flash kernel with `is_causal=True`. What would close it: "
+        "rerun `python3 dev.py bench --only speed` on an idle machine; if blockforge still trails the "
+        "hand-written model, compare `torch.profiler` traces of one forward of each (same weights) for "
+        "extra `contiguous`/copy kernels in `components/attention.py`."
     ),
     "summary-70b": (
         "`summarize` builds on meta, then runs a probe forward at the spec's full max_len. If it is slow, "
