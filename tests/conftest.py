@@ -34,3 +34,24 @@ def registries() -> Registries:
 
 def builtin_registries() -> Registries:
     return load_plugins(entry_points=False, strict=True).registries
+
+
+@pytest.fixture
+def no_hang():
+    """Fail a test that runs for more than a minute (a hang), without timing anything finer.
+
+    Hostile-input tests use it: refusal is proven by the error code and memory bounds; wall-clock
+    speed is measured in benchmarks/, not asserted in unit tests.
+    """
+    import signal
+
+    def _alarm(signum, frame):
+        raise TimeoutError("hostile-input test hung for 60 s")
+
+    previous = signal.signal(signal.SIGALRM, _alarm)
+    signal.alarm(60)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)

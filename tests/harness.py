@@ -1,11 +1,27 @@
-"""How each kind of component is called, so registry-driven tests can run any of them."""
+"""How each kind of component is called, so registry-driven tests can run any of them.
+
+Conventions (see docs/layout.md):
+- activation, norm, feedforward, positional: ``module(x)``.
+- attention (sequence mixers) and block: ``module(x, mask=mask)``; those whose ``forward`` takes
+  ``memory`` (cross-attention, decoder blocks) also get ``memory=`` and ``memory_mask=``.
+- embedding: ``module(ids)``.
+- head: ``module(x, embedding=..., mask=mask)``.
+- model: ``module(ids, mask=mask)``.
+"""
 
 from __future__ import annotations
+
+import inspect
 
 import torch
 from torch import nn
 
 B, T, D, V, L = 2, 8, 16, 50, 8
+S = 5  # length of the memory sequence given to cross-attention
+
+
+def _takes(module: nn.Module, name: str) -> bool:
+    return name in inspect.signature(module.forward).parameters
 
 
 def probe(kind: str, module: nn.Module) -> torch.Tensor:
@@ -18,17 +34,40 @@ def probe(kind: str, module: nn.Module) -> torch.Tensor:
     if kind in ("activation", "norm", "feedforward", "positional"):
         return module(x)
     if kind in ("attention", "block"):
+        if _takes(module, "memory"):
+            memory = torch.randn(B, S, D)
+            memory_mask = torch.ones(B, S, dtype=torch.long)
+            memory_mask[0, S - 1 :] = 0
+            if kind == "attention":
+                return module(x, memory=memory, memory_mask=memory_mask)
+            return module(x, memory=memory, mask=mask, memory_mask=memory_mask)
         return module(x, mask=mask)
     if kind == "embedding":
         return module(ids)
     if kind == "head":
-        return module(x, embedding=nn.Embedding(V, D))
+        return module(x, embedding=nn.Embedding(V, D), mask=mask)
     if kind == "model":
         return module(ids, mask=mask)
     raise AssertionError(f"no calling convention for kind {kind!r}")
 
 
-def expected_shape(kind: str) -> tuple[int, ...]:
+def _head_shape(head: nn.Module) -> tuple[int, ...]:
+    from blockforge.components.head import HiddenStates
+
+    classes = getattr(head, "classes", None)
+    if isinstance(classes, int):
+        return (B, classes)
+    if isinstance(head, HiddenStates):
+        return (B, T, D)
+    return (B, T, V)
+
+
+def expected_shape(kind: str, module: nn.Module | None = None) -> tuple[int, ...]:
+    """The output shape of ``module`` (of ``kind``) on :func:`probe`'s inputs."""
+    if kind == "head" and module is not None:
+        return _head_shape(module)
+    if kind == "model" and module is not None and hasattr(module, "head"):
+        return _head_shape(module.head)
     if kind in ("head", "model"):
         return (B, T, V)
     return (B, T, D)

@@ -109,3 +109,40 @@ def test_the_model_carries_its_canonical_spec():
     model = build_model(TINY, device="meta")
     assert model.blockforge_spec["model"]["block"]["attention"]["heads"] == 4
     assert build_model(model.blockforge_spec, device="meta").blockforge_hash == model.blockforge_hash
+
+
+def test_cross_attention_in_the_wrong_place_is_a_located_contract_error(tmp_path):
+    p = tmp_path / "bad.yaml"
+    p.write_text(TINY.read_text().replace("{type: mha, heads: 4, causal: true}", "{type: cross_mha, heads: 4}"))
+    with pytest.raises(SpecError, match="cross_mha needs an encoder output"):
+        build_model(p)
+
+
+def test_new_model_kinds_return_what_their_head_returns():
+    bert = build_model(SPECS_DIR / "tiny-bert.yaml").eval()
+    ids = torch.randint(0, 97, (2, 6))
+    probs = bert(ids, torch.ones(2, 6), token_types=torch.zeros(2, 6, dtype=torch.long))
+    assert probs.shape == (2, 3)
+    torch.testing.assert_close(probs.sum(-1), torch.ones(2))
+    encdec = build_model(SPECS_DIR / "tiny-encoder-decoder.yaml").eval()
+    out = encdec(ids, decoder_ids=ids[:, :4])
+    assert out.shape == (2, 4, 97)
+
+
+def test_moe_model_exposes_its_load_balancing_loss():
+    model = build_model(SPECS_DIR / "tiny-moe-parallel.yaml")
+    assert model.aux_loss() is None  # nothing routed yet
+    model(torch.randint(0, 97, (2, 8)))
+    loss = model.aux_loss()
+    per_layer = [b.feedforward.aux_loss for b in model.blocks if hasattr(b.feedforward, "aux_loss")]
+    assert len(per_layer) == 2  # the plan puts a MoE on every other of the 4 layers
+    assert loss is not None and loss.dim() == 0
+    torch.testing.assert_close(loss, per_layer[0] + per_layer[1])
+
+
+def test_kv_heads_that_do_not_divide_heads_are_a_contract_error(tmp_path):
+    p = tmp_path / "bad.yaml"
+    p.write_text(TINY.read_text().replace("{type: mha, heads: 4, causal: true}",
+                                          "{type: mha, heads: 4, kv_heads: 3, causal: true}"))
+    with pytest.raises(SpecError, match="kv_heads=3 does not divide heads=4"):
+        build_model(p)

@@ -78,6 +78,7 @@ def build_model(
     device: str | torch.device = "cpu",
     dtype: torch.dtype | None = None,
     seed: int = 0,
+    overrides: list[str] | tuple[str, ...] = (),
 ) -> nn.Module:
     """Compile a spec into a model.
 
@@ -87,6 +88,7 @@ def build_model(
         device: where the weights live; ``meta`` builds any size without allocating.
         dtype: parameter dtype (default: torch's default, float32).
         seed: initialisation seed; the same seed gives the same weights.
+        overrides: ``key.path=VALUE`` overrides (values typed as YAML), as ``--set`` on the command line.
 
     Returns:
         The model. ``model.blockforge_spec`` is the canonical spec and ``model.blockforge_hash`` its hash.
@@ -99,7 +101,7 @@ def build_model(
         from blockforge.registry.plugins import default_registries
 
         registries = default_registries()
-    validated: BaseModel = load_spec(spec, registries=registries)
+    validated: BaseModel = load_spec(spec, registries=registries, overrides=overrides)
     model_params = validated.model  # type: ignore[attr-defined]
     ctx = model_params.build_context()
     ctx = BuildContext(**{**ctx.__dict__, "build": _factory_for(registries)})

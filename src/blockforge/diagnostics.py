@@ -55,6 +55,19 @@ def issue_text(issue: SpecIssue) -> Text:
             out.append(src + "\n")
             out.append(f"{gutter} | ", style="blue")
             out.append(" " * (loc.col - 1) + "^" * _token_width(src, loc.col) + "\n", style="bold red")
+        elif loc.text is not None and loc.line is None:  # a --set override: caret under its value
+            shown = f"{loc.source} {loc.text}"
+            key, eq, value = loc.text.partition("=")
+            start = len(loc.source) + 1 + (len(key) + 1 if eq else 0)
+            width = max(1, len(value) if eq else len(loc.text))
+            last = str(issue.path[-1]) if issue.path else ""
+            if issue.code == "unknown_key" and last and last in key:  # the misspelt key, not the value
+                start, width = len(loc.source) + 1 + key.rindex(last), len(last)
+            out.append("   |\n", style="blue")
+            out.append("   | ", style="blue")
+            out.append(shown + "\n")
+            out.append("   | ", style="blue")
+            out.append(" " * start + "^" * width + "\n", style="bold red")
     out.append("   = at ", style="blue")
     out.append(format_path(issue.path) + "\n")
     if issue.hint:

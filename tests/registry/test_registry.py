@@ -42,7 +42,7 @@ def test_unknown_name_lists_nearest(registries):
 
 
 def test_unknown_name_without_near_match_lists_all(registries):
-    with pytest.raises(UnknownComponentError, match="registered: gelu, leaky_relu, relu, silu"):
+    with pytest.raises(UnknownComponentError, match="registered: gelu, gelu_tanh, leaky_relu, relu, relu_squared, silu, softmax, tanh"):
         registries["activation"].get("zzzzzz")
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 import tracemalloc
 
 import pytest
@@ -45,29 +44,26 @@ def _refused(text: str, code: str, fmt: str = "yaml") -> SpecError:
     return info.value
 
 
-def test_alias_bomb_is_refused_fast_with_bounded_memory():
+def test_alias_bomb_is_refused_with_bounded_memory(no_hang):
     lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
     for i in range(1, 12):
         prev = f"*a{i - 1}"
         lines.append(f"a{i}: &a{i} [{', '.join([prev] * 10)}]")
     text = "\n".join(lines) + "\n"  # expands to 10**12 values
     tracemalloc.start()
-    t0 = time.perf_counter()
     _refused(text, "too_large")
-    elapsed = time.perf_counter() - t0
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-    assert elapsed < 5.0
     assert peak < 200 * 2**20
 
 
-def test_deep_nesting_is_refused():
+def test_deep_nesting_is_refused(no_hang):
     depth = MAX_DEPTH * 50
     _refused("a: " + "[" * depth + "]" * depth + "\n", "too_deep")
     _refused("{" + '"a": {' * depth + "}" * depth + "}", "too_deep", fmt="json")
 
 
-def test_huge_input_is_refused():
+def test_huge_input_is_refused(no_hang):
     _refused("a: " + "x" * (MAX_BYTES + 1), "too_large")
 
 

@@ -36,6 +36,22 @@ class SiLUParams(Params):
     """SiLU / swish: x * sigmoid(x)."""
 
 
+class GELUTanhParams(Params):
+    """GELU with the tanh approximation (GPT-2, Gemma's GeGLU); same as ``{type: gelu, approximate: tanh}``."""
+
+
+class ReLUSquaredParams(Params):
+    """Squared ReLU: relu(x) ** 2 (Primer)."""
+
+
+class TanhParams(Params):
+    """tanh (BERT's pooler)."""
+
+
+class SoftmaxParams(Params):
+    """Softmax over the last dimension: turns an output's logits into probabilities (the seed's output layer)."""
+
+
 def build_relu(p: ReLUParams, ctx: BuildContext) -> nn.Module:
     from torch import nn
 
@@ -60,9 +76,37 @@ def build_silu(p: SiLUParams, ctx: BuildContext) -> nn.Module:
     return nn.SiLU()
 
 
+def build_gelu_tanh(p: GELUTanhParams, ctx: BuildContext) -> nn.Module:
+    from torch import nn
+
+    return nn.GELU(approximate="tanh")
+
+
+def build_relu_squared(p: ReLUSquaredParams, ctx: BuildContext) -> nn.Module:
+    from blockforge.components.activation import ReLUSquared
+
+    return ReLUSquared()
+
+
+def build_tanh(p: TanhParams, ctx: BuildContext) -> nn.Module:
+    from torch import nn
+
+    return nn.Tanh()
+
+
+def build_softmax(p: SoftmaxParams, ctx: BuildContext) -> nn.Module:
+    from torch import nn
+
+    return nn.Softmax(dim=-1)
+
+
 def register(registry: Registrar) -> None:
     """Register the built-in activations."""
     registry.register("activation", "relu", params=ReLUParams, factory=build_relu)
     registry.register("activation", "leaky_relu", params=LeakyReLUParams, factory=build_leaky_relu)
     registry.register("activation", "gelu", params=GELUParams, factory=build_gelu)
     registry.register("activation", "silu", params=SiLUParams, factory=build_silu)
+    registry.register("activation", "gelu_tanh", params=GELUTanhParams, factory=build_gelu_tanh)
+    registry.register("activation", "relu_squared", params=ReLUSquaredParams, factory=build_relu_squared)
+    registry.register("activation", "tanh", params=TanhParams, factory=build_tanh)
+    registry.register("activation", "softmax", params=SoftmaxParams, factory=build_softmax)

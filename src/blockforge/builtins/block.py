@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from pydantic import ConfigDict
+from pydantic import ConfigDict, Field
 
 from blockforge.builtins._limits import Probability
 from blockforge.registry.context import BuildContext
@@ -14,9 +15,21 @@ from blockforge.spec.params import AttentionRef, FeedForwardRef, NormRef, Params
 if TYPE_CHECKING:
     from torch import nn
 
+SELF_MIXERS = ("mha", "lstm", "gru")
+"""Built-in mixers that attend within one sequence (they cannot serve as cross-attention)."""
+
+
+def _name(ref: Any) -> str | None:
+    return getattr(type(ref), "__blockforge_name__", None)
+
+
+def _no_cross(attention: Any) -> Iterable[tuple[str, str]]:
+    if _name(attention) == "cross_mha":
+        yield "attention", "cross_mha needs an encoder output; use it as a decoder block's cross_attention"
+
 
 class TransformerBlockParams(Params):
-    """Attention and feed-forward sublayers, each with a residual connection and a norm."""
+    """A sequence mixer (attention, LSTM, ...) and a feed-forward sublayer, each with a residual and norms."""
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -28,29 +41,144 @@ class TransformerBlockParams(Params):
                     "norm": "rmsnorm",
                     "norm_position": "post",
                 },
+                {
+                    "attention": {"type": "mha", "heads": 4, "kv_heads": 2, "softcap": 50.0, "window": 4},
+                    "feedforward": {"type": "geglu", "hidden": 32},
+                    "norm": {"type": "rmsnorm", "unit_offset": True},
+                    "norm_position": "sandwich",
+                    "layer_scale": 0.1,
+                    "drop_path": 0.1,
+                },
+                {"attention": "lstm", "feedforward": {"type": "swiglu", "hidden": 32}, "norm": "rmsnorm"},
             ]
         }
     )
 
     attention: AttentionRef
-    """The attention sublayer, e.g. ``{type: mha, heads: 8}``."""
+    """The sequence mixer, e.g. ``{type: mha, heads: 8}`` or ``lstm``."""
     feedforward: FeedForwardRef
     """The feed-forward sublayer, e.g. ``{type: mlp, hidden: 2048, activation: relu}``."""
     norm: NormRef = "layernorm"
-    """The norm used around both sublayers."""
-    norm_position: Literal["pre", "post"] = "pre"
-    """``post``: norm(x + sublayer(x)) as in the seed; ``pre``: x + sublayer(norm(x))."""
+    """The norm used around both sublayers (two more of it after each sublayer with ``sandwich``)."""
+    norm_position: Literal["pre", "post", "sandwich"] = "pre"
+    """``post``: norm(x + f(x)) as in the seed; ``pre``: x + f(norm(x)); ``sandwich``: x + norm(f(norm(x)))."""
     dropout: Probability = 0.0
     """Residual dropout on each sublayer's output."""
+    layer_scale: Annotated[float, Field(gt=0.0, le=10.0)] | None = None
+    """Initial value of learned per-channel scales on each residual branch (CaiT: 1e-5); null for none."""
+    drop_path: Probability = 0.0
+    """Stochastic depth: probability of dropping each residual branch per sample in training."""
+
+    def check(self, ctx: BuildContext) -> Iterable[tuple[str, str]]:
+        yield from _no_cross(self.attention)
+
+
+class ParallelBlockParams(Params):
+    """Attention and feed-forward in parallel on the same input: x + attn(norm(x)) + ff(norm(x)) (GPT-J, NeoX)."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"attention": {"type": "mha", "heads": 2, "causal": True}, "feedforward": {"type": "mlp", "hidden": 32}},
+                {"attention": {"type": "mha", "heads": 2}, "feedforward": {"type": "mlp", "hidden": 32},
+                 "ff_norm": "layernorm"},
+            ]
+        }
+    )
+
+    attention: AttentionRef
+    """The sequence mixer."""
+    feedforward: FeedForwardRef
+    """The feed-forward sublayer."""
+    norm: NormRef = "layernorm"
+    """The norm before attention (and before the feed-forward unless ``ff_norm`` is set)."""
+    ff_norm: NormRef | None = None
+    """A separate norm before the feed-forward (GPT-NeoX); null shares ``norm``'s output (GPT-J, Falcon)."""
+    dropout: Probability = 0.0
+    """Residual dropout on each branch."""
+    drop_path: Probability = 0.0
+    """Stochastic depth: probability of dropping the residual branches per sample in training."""
+
+    def check(self, ctx: BuildContext) -> Iterable[tuple[str, str]]:
+        yield from _no_cross(self.attention)
+
+
+class DecoderBlockParams(Params):
+    """Encoder-decoder decoder block: causal self-attention, cross-attention to the encoder, feed-forward."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"attention": {"type": "mha", "heads": 2, "causal": True},
+                 "cross_attention": {"type": "cross_mha", "heads": 2}, "feedforward": {"type": "mlp", "hidden": 32}},
+                {"attention": {"type": "mha", "heads": 4, "causal": True},
+                 "cross_attention": {"type": "cross_mha", "heads": 4, "kv_heads": 2},
+                 "feedforward": {"type": "mlp", "hidden": 32}, "norm_position": "pre"},
+            ]
+        }
+    )
+
+    attention: AttentionRef
+    """The (causal) self-attention, e.g. ``{type: mha, heads: 8, causal: true}``."""
+    cross_attention: AttentionRef
+    """Attention to the encoder output: ``{type: cross_mha, heads: 8}``."""
+    feedforward: FeedForwardRef
+    """The feed-forward sublayer."""
+    norm: NormRef = "layernorm"
+    """The norm around each of the three sublayers."""
+    norm_position: Literal["pre", "post"] = "post"
+    """``post`` as in the original Transformer, or ``pre``."""
+    dropout: Probability = 0.0
+    """Residual dropout on each sublayer's output."""
+
+    def check(self, ctx: BuildContext) -> Iterable[tuple[str, str]]:
+        yield from _no_cross(self.attention)
+        if _name(self.cross_attention) in SELF_MIXERS:
+            yield "cross_attention", (f"{_name(self.cross_attention)} attends within one sequence; "
+                                      "use {type: cross_mha, heads: ...}")
 
 
 def build_transformer_block(p: TransformerBlockParams, ctx: BuildContext) -> nn.Module:
     from blockforge.components.block import TransformerBlock
 
+    sandwich = p.norm_position == "sandwich"
     return TransformerBlock(
         attention=ctx.child(p.attention),
         feedforward=ctx.child(p.feedforward),
         attn_norm=ctx.child(p.norm),
+        ff_norm=ctx.child(p.norm),
+        attn_post_norm=ctx.child(p.norm) if sandwich else None,
+        ff_post_norm=ctx.child(p.norm) if sandwich else None,
+        norm_position=p.norm_position,
+        dropout=p.dropout,
+        layer_scale=p.layer_scale,
+        drop_path=p.drop_path,
+        d_model=ctx.d_model,
+    )
+
+
+def build_parallel_block(p: ParallelBlockParams, ctx: BuildContext) -> nn.Module:
+    from blockforge.components.block import ParallelBlock
+
+    return ParallelBlock(
+        attention=ctx.child(p.attention),
+        feedforward=ctx.child(p.feedforward),
+        attn_norm=ctx.child(p.norm),
+        ff_norm=ctx.child(p.ff_norm) if p.ff_norm is not None else None,
+        dropout=p.dropout,
+        drop_path=p.drop_path,
+    )
+
+
+def build_decoder_block(p: DecoderBlockParams, ctx: BuildContext) -> nn.Module:
+    from blockforge.components.block import DecoderBlock
+
+    return DecoderBlock(
+        attention=ctx.child(p.attention),
+        cross_attention=ctx.child(p.cross_attention),
+        feedforward=ctx.child(p.feedforward),
+        attn_norm=ctx.child(p.norm),
+        cross_norm=ctx.child(p.norm),
         ff_norm=ctx.child(p.norm),
         norm_position=p.norm_position,
         dropout=p.dropout,
@@ -60,3 +188,5 @@ def build_transformer_block(p: TransformerBlockParams, ctx: BuildContext) -> nn.
 def register(registry: Registrar) -> None:
     """Register the built-in blocks."""
     registry.register("block", "transformer", params=TransformerBlockParams, factory=build_transformer_block)
+    registry.register("block", "parallel", params=ParallelBlockParams, factory=build_parallel_block)
+    registry.register("block", "decoder", params=DecoderBlockParams, factory=build_decoder_block)

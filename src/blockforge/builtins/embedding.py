@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated, Literal
+
+from pydantic import Field
 
 from blockforge.registry.context import BuildContext
 from blockforge.registry.registry import Registrar
@@ -13,13 +15,18 @@ if TYPE_CHECKING:
 
 
 class TokenEmbeddingParams(Params):
-    """A lookup table of vocab_size vectors of width d_model."""
+    """A lookup table of vocab_size vectors of width d_model, optionally scaled, with optional token types."""
+
+    scale: Literal["none", "sqrt_d_model"] = "none"
+    """Multiply the vectors by sqrt(d_model) (``sqrt_d_model``: original Transformer, Gemma) or not."""
+    token_types: Annotated[int, Field(ge=0, le=1024)] = 0
+    """Number of token types (BERT's segment embeddings: 2); 0 for none."""
 
 
 def build_token(p: TokenEmbeddingParams, ctx: BuildContext) -> nn.Module:
-    from torch import nn
+    from blockforge.components.embedding import TokenEmbedding
 
-    return nn.Embedding(ctx.vocab_size, ctx.d_model)
+    return TokenEmbedding(vocab_size=ctx.vocab_size, d_model=ctx.d_model, scale=p.scale, token_types=p.token_types)
 
 
 def register(registry: Registrar) -> None:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Annotated, Literal
 
-from pydantic import ConfigDict
+from pydantic import ConfigDict, Field
 
 from blockforge.builtins._limits import Probability, Width
 from blockforge.registry.context import BuildContext
@@ -32,12 +33,125 @@ class MLPParams(Params):
     """Dropout after the activation."""
 
 
+class GLUParams(Params):
+    """Gated feed-forward: down(act(gate(x)) * up(x)); the activation chooses SwiGLU, GeGLU, ReGLU, ..."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"hidden": 32}, {"hidden": 24, "activation": "relu_squared", "bias": True}]}
+    )
+
+    hidden: Width
+    """Inner width (Llama 3 8B: 14336)."""
+    activation: ActivationRef = "silu"
+    """The gate's activation."""
+    bias: bool = False
+    """Biases on the three linear layers."""
+    dropout: Probability = 0.0
+    """Dropout on the gated hidden state."""
+
+
+class SwiGLUParams(Params):
+    """SwiGLU feed-forward (Llama, Mistral): down(silu(gate(x)) * up(x))."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"hidden": 32}]})
+
+    hidden: Width
+    """Inner width."""
+    bias: bool = False
+    """Biases on the three linear layers."""
+    dropout: Probability = 0.0
+    """Dropout on the gated hidden state."""
+
+
+class GeGLUParams(SwiGLUParams):
+    """GeGLU feed-forward (Gemma: tanh-approximated GELU): down(gelu(gate(x)) * up(x))."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"hidden": 32}, {"hidden": 32, "approximate": "none"}]})
+
+    approximate: Literal["none", "tanh"] = "tanh"
+    """GELU form: ``tanh`` approximation (Gemma) or exact ``none``."""
+
+
+class ReGLUParams(SwiGLUParams):
+    """ReGLU feed-forward: down(relu(gate(x)) * up(x))."""
+
+
+class MoEParams(Params):
+    """Top-k mixture of experts (Mixtral, Switch); exposes its load-balancing loss as ``aux_loss``.
+
+    Each expert is a GLU (``down(act(gate(x)) * up(x))``, Mixtral) or an MLP (Switch). The expert is
+    described inline rather than as a feed-forward reference, because a feed-forward slot inside a
+    feed-forward component would make the spec schema recursive.
+    """
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"experts": 4, "top_k": 2, "hidden": 16},
+                {"experts": 3, "top_k": 1, "hidden": 8, "expert": "mlp", "activation": "gelu", "bias": True},
+            ]
+        }
+    )
+
+    experts: Annotated[int, Field(gt=0, le=1024)]
+    """Number of experts (Mixtral: 8)."""
+    top_k: Annotated[int, Field(gt=0, le=1024)] = 2
+    """Experts each token is routed to."""
+    hidden: Width
+    """Inner width of each expert (Mixtral 8x7B: 14336)."""
+    expert: Literal["glu", "mlp"] = "glu"
+    """Expert network: ``glu`` (gated, SwiGLU with ``silu``) or ``mlp``."""
+    activation: ActivationRef = "silu"
+    """The experts' activation."""
+    bias: bool = False
+    """Biases in the experts' linear layers."""
+
+    def check(self, ctx: BuildContext) -> Iterable[tuple[str, str]]:
+        if self.top_k > self.experts:
+            yield "top_k", f"top_k={self.top_k} exceeds experts={self.experts}"
+
+
 def build_mlp(p: MLPParams, ctx: BuildContext) -> nn.Module:
     from blockforge.components.feedforward import MLP
 
     return MLP(d_model=ctx.d_model, hidden=p.hidden, activation=ctx.child(p.activation), bias=p.bias, dropout=p.dropout)
 
 
+def build_glu(p: GLUParams, ctx: BuildContext) -> nn.Module:
+    from blockforge.components.feedforward import GLU
+
+    return GLU(d_model=ctx.d_model, hidden=p.hidden, activation=ctx.child(p.activation), bias=p.bias, dropout=p.dropout)
+
+
+def _build_named_glu(activation: str):
+    def build(p: SwiGLUParams, ctx: BuildContext) -> nn.Module:
+        from torch import nn
+
+        from blockforge.components.feedforward import GLU
+
+        act = {"silu": nn.SiLU, "relu": nn.ReLU}.get(activation)
+        module = act() if act is not None else nn.GELU(approximate=getattr(p, "approximate", "tanh"))
+        return GLU(d_model=ctx.d_model, hidden=p.hidden, activation=module, bias=p.bias, dropout=p.dropout)
+
+    return build
+
+
+def build_moe(p: MoEParams, ctx: BuildContext) -> nn.Module:
+    from blockforge.components.moe import MixtureOfExperts
+
+    from blockforge.components.feedforward import GLU, MLP
+
+    cls = GLU if p.expert == "glu" else MLP
+    experts = [cls(d_model=ctx.d_model, hidden=p.hidden, activation=ctx.child(p.activation), bias=p.bias)
+               for _ in range(p.experts)]
+    return MixtureOfExperts(d_model=ctx.d_model, experts=experts, top_k=p.top_k)
+
+
 def register(registry: Registrar) -> None:
     """Register the built-in feed-forward networks."""
     registry.register("feedforward", "mlp", params=MLPParams, factory=build_mlp)
+    registry.register("feedforward", "glu", params=GLUParams, factory=build_glu)
+    registry.register("feedforward", "swiglu", params=SwiGLUParams, factory=_build_named_glu("silu"))
+    registry.register("feedforward", "geglu", params=GeGLUParams, factory=_build_named_glu("gelu"))
+    registry.register("feedforward", "reglu", params=ReGLUParams, factory=_build_named_glu("relu"))
+    registry.register("feedforward", "moe", params=MoEParams, factory=build_moe)

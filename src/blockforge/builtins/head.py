@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Annotated, Literal
 
+from pydantic import ConfigDict, Field
+
+from blockforge.builtins._limits import Probability
 from blockforge.registry.context import BuildContext
 from blockforge.registry.registry import Registrar
-from blockforge.spec.params import Params
+from blockforge.spec.params import ActivationRef, Params
 
 if TYPE_CHECKING:
     from torch import nn
@@ -19,14 +22,63 @@ class LMHeadParams(Params):
     """Add an output bias (the seed's fc_out has one)."""
     tied: bool = False
     """Reuse the token embedding matrix as the projection (counted once)."""
+    softcap: Annotated[float, Field(gt=0.0, le=1e6)] | None = None
+    """Final logit soft-cap ``cap * tanh(logits / cap)`` (Gemma 2: 30); null for none."""
+
+
+class ClassifierParams(Params):
+    """Sequence classification: pool the sequence (cls / mean / last), optionally a pooler layer, project."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"classes": 3},
+                {"classes": 2, "pooling": "mean", "output": "softmax"},
+                {"classes": 4, "pooling": "last", "pooler": "tanh", "dropout": 0.1},
+            ]
+        }
+    )
+
+    classes: Annotated[int, Field(gt=0, le=1 << 20)]
+    """Number of classes (outputs)."""
+    pooling: Literal["cls", "mean", "last"] = "cls"
+    """``cls``: first position (BERT); ``mean``: average of the tokens; ``last``: last token (decoders)."""
+    pooler: ActivationRef | None = None
+    """Activation of a dense d_model -> d_model layer on the pooled vector (BERT: tanh); null for none."""
+    output: ActivationRef | None = None
+    """Applied to the logits, e.g. ``softmax`` to return probabilities; null returns logits."""
+    dropout: Probability = 0.0
+    """Dropout before the projection."""
+
+
+class HiddenStatesParams(Params):
+    """No head: the model returns its final hidden states (B, T, d_model)."""
 
 
 def build_lm_head(p: LMHeadParams, ctx: BuildContext) -> nn.Module:
     from blockforge.components.head import LMHead
 
-    return LMHead(d_model=ctx.d_model, vocab_size=ctx.vocab_size, bias=p.bias, tied=p.tied)
+    return LMHead(d_model=ctx.d_model, vocab_size=ctx.vocab_size, bias=p.bias, tied=p.tied, softcap=p.softcap)
+
+
+def build_classifier(p: ClassifierParams, ctx: BuildContext) -> nn.Module:
+    from blockforge.components.head import ClassificationHead
+
+    return ClassificationHead(
+        d_model=ctx.d_model, classes=p.classes, pooling=p.pooling,
+        pooler=ctx.child(p.pooler) if p.pooler is not None else None,
+        output=ctx.child(p.output) if p.output is not None else None, dropout=p.dropout,
+    )
+
+
+def build_hidden(p: HiddenStatesParams, ctx: BuildContext) -> nn.Module:
+    from blockforge.components.head import HiddenStates
+
+    return HiddenStates()
 
 
 def register(registry: Registrar) -> None:
     """Register the built-in heads."""
     registry.register("head", "lm", params=LMHeadParams, factory=build_lm_head)
+    registry.register("head", "classifier", params=ClassifierParams, factory=build_classifier)
+    registry.register("head", "hidden", params=HiddenStatesParams, factory=build_hidden)

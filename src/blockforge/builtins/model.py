@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Annotated
 
 from pydantic import ConfigDict, Field
@@ -9,14 +10,15 @@ from pydantic import ConfigDict, Field
 from blockforge.builtins._limits import MAX_LAYERS, MAX_LEN, MAX_VOCAB, Probability, Width
 from blockforge.registry.context import BuildContext
 from blockforge.registry.registry import Registrar
-from blockforge.spec.params import BlockRef, EmbeddingRef, HeadRef, NormRef, Params, PositionalRef
+from blockforge.spec.params import BlockRef, EmbeddingRef, HeadRef, NormRef, PositionalRef
+from blockforge.spec.plan import LayerPlan, LayerStack
 
 if TYPE_CHECKING:
     from torch import nn
 
 
-class LMParams(Params):
-    """Token ids to logits: embedding, positional encoding, n_layers blocks, optional final norm, head."""
+class LMParams(LayerStack):
+    """Decoder-only language model: embedding, positions, n_layers blocks, optional final norm, head."""
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -45,17 +47,22 @@ class LMParams(Params):
     max_len: Annotated[int, Field(gt=0, le=MAX_LEN)]
     """Longest sequence the model accepts."""
     block: BlockRef
-    """The block every layer is built from."""
+    """The block every layer is built from (the base that ``plan`` varies per layer)."""
     embedding: EmbeddingRef = "token"
     """Token embedding."""
     positional: PositionalRef = "sinusoidal"
-    """Positional encoding added to the embeddings."""
+    """Positional encoding: added to the embeddings (sinusoidal, learned) or applied in attention (rope, alibi)."""
+    embedding_norm: NormRef | None = None
+    """Norm after the embeddings and positions are summed (BERT), or null."""
     final_norm: NormRef | None = None
     """Norm after the last block (pre-norm stacks usually have one), or null."""
     head: HeadRef = "lm"
     """Output head."""
     dropout: Probability = 0.0
     """Dropout on the summed embeddings."""
+    plan: LayerPlan | None = None
+    """Per-layer variation of ``block``: named variants, a repeating pattern, overrides by index,
+    range or step (see ``blockforge plan``); null: every layer is ``block``."""
     init_std: Annotated[float, Field(gt=0.0, le=1.0)] | None = None
     """Initialise linear and embedding weights from N(0, init_std) with zero biases; null keeps
     PyTorch's default initialisation of each module."""
@@ -65,19 +72,138 @@ class LMParams(Params):
         return BuildContext(d_model=self.d_model, vocab_size=self.vocab_size, max_len=self.max_len,
                             n_layers=self.n_layers)
 
-    def layers(self) -> list[object]:
-        """The per-layer plan: the block spec of each layer, in order."""
-        return [self.block] * self.n_layers
+
+class EncoderParams(LMParams):
+    """Encoder-only model (BERT-like): bidirectional blocks; the head pools, classifies or returns states."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "vocab_size": 50,
+                    "d_model": 16,
+                    "n_layers": 2,
+                    "max_len": 8,
+                    "positional": "learned",
+                    "embedding": {"type": "token", "token_types": 2},
+                    "embedding_norm": "layernorm",
+                    "block": {
+                        "type": "transformer",
+                        "norm_position": "post",
+                        "attention": {"type": "mha", "heads": 2},
+                        "feedforward": {"type": "mlp", "hidden": 32, "activation": "gelu"},
+                    },
+                    "head": {"type": "classifier", "classes": 3, "pooler": "tanh"},
+                }
+            ]
+        }
+    )
+
+    head: HeadRef = "hidden"
+    """Output head: ``hidden`` (states), ``classifier``, or ``lm`` (masked-LM logits)."""
+
+
+class EncoderDecoderParams(LayerStack):
+    """Encoder-decoder (the original Transformer): an encoder stack, a decoder stack with cross-attention, a head."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "vocab_size": 50,
+                    "d_model": 16,
+                    "n_layers": 2,
+                    "n_decoder_layers": 1,
+                    "max_len": 8,
+                    "block": {
+                        "type": "transformer",
+                        "norm_position": "post",
+                        "attention": {"type": "mha", "heads": 2},
+                        "feedforward": {"type": "mlp", "hidden": 32},
+                    },
+                    "decoder_block": {
+                        "type": "decoder",
+                        "attention": {"type": "mha", "heads": 2, "causal": True},
+                        "cross_attention": {"type": "cross_mha", "heads": 2},
+                        "feedforward": {"type": "mlp", "hidden": 32},
+                    },
+                }
+            ]
+        }
+    )
+
+    vocab_size: Annotated[int, Field(gt=0, le=MAX_VOCAB)]
+    """Number of tokens in the (shared) vocabulary."""
+    d_model: Width
+    """Width of the residual stream."""
+    n_layers: Annotated[int, Field(gt=0, le=MAX_LAYERS)]
+    """Number of encoder blocks."""
+    n_decoder_layers: Annotated[int, Field(gt=0, le=MAX_LAYERS)]
+    """Number of decoder blocks."""
+    max_len: Annotated[int, Field(gt=0, le=MAX_LEN)]
+    """Longest sequence accepted on either side."""
+    block: BlockRef
+    """The encoder block, e.g. ``{type: transformer, ...}`` with non-causal attention."""
+    decoder_block: BlockRef
+    """The decoder block: ``{type: decoder, attention: ..., cross_attention: {type: cross_mha, ...}, ...}``."""
+    embedding: EmbeddingRef = "token"
+    """Token embedding shared by encoder, decoder (and a tied head)."""
+    positional: PositionalRef = "sinusoidal"
+    """Positional encoding shared by both sides."""
+    plan: LayerPlan | None = None
+    """Per-layer variation of the encoder's ``block`` (see ``blockforge plan``); null: every layer is ``block``."""
+    encoder_norm: NormRef | None = None
+    """Norm on the encoder output (pre-norm stacks), or null."""
+    decoder_norm: NormRef | None = None
+    """Norm on the decoder output (pre-norm stacks), or null."""
+    head: HeadRef = "lm"
+    """Output head on the decoder states."""
+    dropout: Probability = 0.0
+    """Dropout on the summed embeddings."""
+    init_std: Annotated[float, Field(gt=0.0, le=1.0)] | None = None
+    """N(0, init_std) for linear and embedding weights with zero biases; null keeps PyTorch's defaults."""
+
+    def check(self, ctx: BuildContext) -> Iterable[tuple[str, str]]:
+        if getattr(type(self.decoder_block), "__blockforge_name__", None) not in (None, "decoder"):
+            yield "decoder_block", "the decoder stack needs a block with cross-attention: {type: decoder, ...}"
+
+    def build_context(self) -> BuildContext:
+        """The context every component of this model is checked and built with (``n_layers``: the encoder's)."""
+        return BuildContext(d_model=self.d_model, vocab_size=self.vocab_size, max_len=self.max_len,
+                            n_layers=self.n_layers)
+
+    def decoder_layers(self) -> list[object]:
+        """The decoder's per-layer plan."""
+        return [self.decoder_block] * self.n_decoder_layers
 
 
 def build_lm(p: LMParams, ctx: BuildContext) -> nn.Module:
-    from blockforge.components.model import TransformerLM
+    from blockforge.components.model import TransformerEncoder, TransformerLM
 
-    return TransformerLM(
+    cls = TransformerEncoder if isinstance(p, EncoderParams) else TransformerLM
+    return cls(
         embedding=ctx.child(p.embedding),
         positional=ctx.child(p.positional),
         blocks=[ctx.at_layer(i).child(block) for i, block in enumerate(p.layers())],
         final_norm=ctx.child(p.final_norm) if p.final_norm is not None else None,
+        head=ctx.child(p.head),
+        max_len=p.max_len,
+        dropout=p.dropout,
+        embedding_norm=ctx.child(p.embedding_norm) if p.embedding_norm is not None else None,
+    )
+
+
+def build_encoder_decoder(p: EncoderDecoderParams, ctx: BuildContext) -> nn.Module:
+    from blockforge.components.model import EncoderDecoder
+
+    n_enc = p.n_layers
+    return EncoderDecoder(
+        embedding=ctx.child(p.embedding),
+        positional=ctx.child(p.positional),
+        encoder=[ctx.at_layer(i).child(block) for i, block in enumerate(p.layers())],
+        decoder=[ctx.at_layer(n_enc + i).child(block) for i, block in enumerate(p.decoder_layers())],
+        encoder_norm=ctx.child(p.encoder_norm) if p.encoder_norm is not None else None,
+        decoder_norm=ctx.child(p.decoder_norm) if p.decoder_norm is not None else None,
         head=ctx.child(p.head),
         max_len=p.max_len,
         dropout=p.dropout,
@@ -87,3 +213,5 @@ def build_lm(p: LMParams, ctx: BuildContext) -> nn.Module:
 def register(registry: Registrar) -> None:
     """Register the built-in model kinds."""
     registry.register("model", "lm", params=LMParams, factory=build_lm)
+    registry.register("model", "encoder", params=EncoderParams, factory=build_lm)
+    registry.register("model", "encoder_decoder", params=EncoderDecoderParams, factory=build_encoder_decoder)

@@ -27,6 +27,12 @@ class RMSNormParams(Params):
 
     eps: Eps = 1e-6
     """Added to the mean square for numerical stability."""
+    unit_offset: bool = False
+    """Scale by ``1 + weight`` with ``weight`` initialised to zero (Gemma) instead of by ``weight``."""
+
+
+class NoNormParams(Params):
+    """No normalisation (identity)."""
 
 
 def build_layernorm(p: LayerNormParams, ctx: BuildContext) -> nn.Module:
@@ -38,10 +44,21 @@ def build_layernorm(p: LayerNormParams, ctx: BuildContext) -> nn.Module:
 def build_rmsnorm(p: RMSNormParams, ctx: BuildContext) -> nn.Module:
     from torch import nn
 
-    return nn.RMSNorm(ctx.d_model, eps=p.eps)
+    if not p.unit_offset:
+        return nn.RMSNorm(ctx.d_model, eps=p.eps)
+    from blockforge.components.norm import RMSNorm
+
+    return RMSNorm(dim=ctx.d_model, eps=p.eps, unit_offset=True)
+
+
+def build_none(p: NoNormParams, ctx: BuildContext) -> nn.Module:
+    from torch import nn
+
+    return nn.Identity()
 
 
 def register(registry: Registrar) -> None:
     """Register the built-in norms."""
     registry.register("norm", "layernorm", params=LayerNormParams, factory=build_layernorm)
     registry.register("norm", "rmsnorm", params=RMSNormParams, factory=build_rmsnorm)
+    registry.register("norm", "none", params=NoNormParams, factory=build_none)

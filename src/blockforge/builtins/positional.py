@@ -1,4 +1,8 @@
-"""Built-in positional encodings: parameter models and factories."""
+"""Built-in positional encodings: parameter models and factories.
+
+``sinusoidal`` and ``learned`` are added to the embeddings; ``rope`` and ``alibi`` act inside attention
+(the model hands their per-forward state to every block as ``positions=``); ``none`` does neither.
+"""
 
 from __future__ import annotations
 
@@ -30,6 +34,25 @@ class LearnedParams(Params):
     """A learned table of max_len position vectors added to the embeddings (GPT-2, BERT)."""
 
 
+class NoPositionalParams(Params):
+    """No position information (NoPE); for recurrent stacks, or attention that should be order-blind."""
+
+
+class RoPEParams(Params):
+    """Rotary position embedding: rotates queries and keys inside attention; nothing is added to embeddings."""
+
+    theta: float = Field(default=10000.0, gt=1.0)
+    """Frequency base (10000 in the paper; 500000 in Llama 3)."""
+    fraction: float = Field(default=1.0, gt=0.0, le=1.0)
+    """Fraction of each head's features that are rotated (partial rotary; GPT-NeoX: 0.25)."""
+    scaling: float = Field(default=1.0, gt=0.0)
+    """Linear position scaling (position interpolation): positions are divided by this factor."""
+
+
+class ALiBiParams(Params):
+    """ALiBi: a per-head linear distance penalty on attention scores instead of position embeddings."""
+
+
 def build_sinusoidal(p: SinusoidalParams, ctx: BuildContext) -> nn.Module:
     from blockforge.components.positional import SinusoidalPositionalEncoding
 
@@ -42,7 +65,28 @@ def build_learned(p: LearnedParams, ctx: BuildContext) -> nn.Module:
     return LearnedPositionalEmbedding(d_model=ctx.d_model, max_len=ctx.max_len)
 
 
+def build_none(p: NoPositionalParams, ctx: BuildContext) -> nn.Module:
+    from blockforge.components.positional import NoPositionalEncoding
+
+    return NoPositionalEncoding()
+
+
+def build_rope(p: RoPEParams, ctx: BuildContext) -> nn.Module:
+    from blockforge.components.positional import RotaryEmbedding
+
+    return RotaryEmbedding(theta=p.theta, fraction=p.fraction, scaling=p.scaling)
+
+
+def build_alibi(p: ALiBiParams, ctx: BuildContext) -> nn.Module:
+    from blockforge.components.positional import ALiBi
+
+    return ALiBi()
+
+
 def register(registry: Registrar) -> None:
     """Register the built-in positional encodings."""
     registry.register("positional", "sinusoidal", params=SinusoidalParams, factory=build_sinusoidal)
     registry.register("positional", "learned", params=LearnedParams, factory=build_learned)
+    registry.register("positional", "none", params=NoPositionalParams, factory=build_none)
+    registry.register("positional", "rope", params=RoPEParams, factory=build_rope)
+    registry.register("positional", "alibi", params=ALiBiParams, factory=build_alibi)

@@ -12,8 +12,12 @@ import sys
 from blockforge.cli._app import app
 from blockforge.cli import build as _build  # noqa: F401  (registers commands)
 from blockforge.cli import components as _components  # noqa: F401
+from blockforge.cli import diff as _diff  # noqa: F401
 from blockforge.cli import new_plugin as _new_plugin  # noqa: F401
+from blockforge.cli import plan as _plan  # noqa: F401
 from blockforge.cli import plugins as _plugins  # noqa: F401
+from blockforge.cli import resolve as _resolve  # noqa: F401
+from blockforge.cli import schema as _schema  # noqa: F401
 from blockforge.cli import summary as _summary  # noqa: F401
 from blockforge.cli import validate as _validate  # noqa: F401
 

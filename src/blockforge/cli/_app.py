@@ -61,6 +61,15 @@ SpecArg = Annotated[
     ),
 ]
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
+SetOpt = Annotated[
+    Optional[list[str]],  # noqa: UP007 - typer reads Optional
+    typer.Option(
+        "--set",
+        "-s",
+        help="Override a value: KEY.PATH=VALUE, typed as YAML (repeatable), e.g. --set model.n_layers=12.",
+        show_default=False,
+    ),
+]
 
 
 @contextmanager

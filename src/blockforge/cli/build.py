@@ -10,7 +10,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from blockforge.cli._app import SpecArg, app, out, user_errors
+from blockforge.cli._app import SetOpt, SpecArg, app, out, user_errors
 
 DTYPES = ("float32", "float64", "bfloat16", "float16")
 
@@ -27,6 +27,7 @@ def build(
         Optional[Path],  # noqa: UP007
         typer.Option("--output", "-o", help="Save the state dict here (written atomically).", dir_okay=False),
     ] = None,
+    overrides: SetOpt = None,
 ) -> None:
     """Build a spec, run one forward pass on random token ids, print shapes and timings."""
     if dtype not in DTYPES:
@@ -34,7 +35,7 @@ def build(
     with user_errors():
         from blockforge.spec import load_spec
 
-        validated = load_spec(spec)
+        validated = load_spec(spec, overrides=overrides or ())
         import torch
 
         from blockforge.build import build_model

@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from blockforge.cli._app import Format, FormatOpt, SpecArg, app, out, user_errors
+from blockforge.cli._app import Format, FormatOpt, SetOpt, SpecArg, app, out, user_errors
 
 
 @app.command()
@@ -17,12 +17,13 @@ def summary(
     batch: Annotated[int, typer.Option(min=1, help="Batch size of the shape probe.")] = 1,
     seq_len: Annotated[Optional[int], typer.Option(min=1, help="Sequence length of the probe (default: max_len).")] = None,  # noqa: UP007
     fmt: FormatOpt = Format.text,
+    overrides: SetOpt = None,
 ) -> None:
     """Summarise a spec without allocating weights: module tree, output shapes, parameters, bytes."""
     with user_errors(fmt):
         from blockforge.spec import load_spec
 
-        validated = load_spec(spec)
+        validated = load_spec(spec, overrides=overrides or ())
         from blockforge.errors import BlockforgeError
         from blockforge.inspect import summarize
 

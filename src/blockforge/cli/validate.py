@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from blockforge.cli._app import EXIT_INVALID, Format, FormatOpt, app, err, out
+from blockforge.cli._app import EXIT_INVALID, Format, FormatOpt, SetOpt, app, err, out
 
 
 @app.command()
@@ -18,6 +18,7 @@ def validate(
         typer.Argument(help="Spec files to check. Default: the packaged seed Transformer.", show_default=False),
     ] = None,
     fmt: FormatOpt = Format.text,
+    overrides: SetOpt = None,
 ) -> None:
     """Validate specs: every problem, located, in one report. Never imports torch."""
     from blockforge.diagnostics import print_issues
@@ -29,7 +30,7 @@ def validate(
     for spec in specs or [None]:
         label = str(spec) if spec is not None else "<default seed spec>"
         try:
-            validated = load_spec(spec)
+            validated = load_spec(spec, overrides=overrides or ())
         except SpecError as exc:
             failed = True
             results.append({"spec": label, "ok": False, "errors": [i.to_dict() for i in exc.issues]})

@@ -1,15 +1,20 @@
 """Plain ``nn.Module`` components, one kind per module. They know nothing of specs or registries.
 
-| kind        | module          |
-|-------------|-----------------|
-| attention   | ``attention``   |
-| masks       | ``masks``       |
-| feedforward | ``feedforward`` |
-| positional  | ``positional``  |
-| block       | ``block``       |
-| head        | ``head``        |
-| model       | ``model``       |
+| kind                      | module          |
+|---------------------------|-----------------|
+| attention                 | ``attention``   |
+| recurrent mixers (LSTM/GRU, in the attention kind) | ``recurrent`` |
+| masks                     | ``masks``       |
+| activation                | ``activation``  |
+| norm                      | ``norm``        |
+| feedforward               | ``feedforward`` |
+| mixture of experts        | ``moe``         |
+| positional                | ``positional``  |
+| embedding                 | ``embedding``   |
+| block                     | ``block``       |
+| head                      | ``head``        |
+| model                     | ``model``       |
 
-Activations, norms and the token embedding are torch's own modules (``nn.ReLU``, ``nn.LayerNorm``,
-``nn.RMSNorm``, ``nn.Embedding``, ...); the built-in plugin builds them directly.
+Where torch ships the module (``nn.ReLU``, ``nn.LayerNorm``, ``nn.RMSNorm``, ...), the built-in plugin
+builds it directly; the modules here hold what torch does not ship. State-dict names: docs/layout.md.
 """

@@ -1,23 +1,58 @@
-"""Whole models: token ids in, logits out."""
+"""Whole models: token ids in; logits, class scores or hidden states out.
+
+How position information flows: the model calls its positional module on the embeddings
+(absolute encodings add their table) and asks it once per forward for ``attention_positions(T)``
+(RoPE rotations, ALiBi biases, or None), which it passes to every block as ``positions=``.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
+import torch
 from torch import Tensor, nn
+
+from blockforge.components.positional import attention_positions
+
+
+def aux_loss(model: nn.Module) -> Tensor | None:
+    """The sum of the auxiliary losses (MoE load balancing) of the last forward, or None if there are none."""
+    losses = [m.aux_loss for m in model.modules() if isinstance(getattr(m, "aux_loss", None), Tensor)]
+    return torch.stack(losses).sum() if losses else None
+
+
+def _check_ids(ids: Tensor, mask: Tensor | None, max_len: int, what: str = "ids") -> None:
+    if ids.dim() != 2:
+        raise ValueError(f"{what} must be (batch, seq_len), got shape {tuple(ids.shape)}")
+    if ids.shape[1] > max_len:
+        raise ValueError(f"sequence length {ids.shape[1]} exceeds max_len={max_len} of this model")
+    if mask is not None and mask.shape != ids.shape:
+        raise ValueError(f"mask shape {tuple(mask.shape)} does not match {what} shape {tuple(ids.shape)}")
+
+
+def _head(head: nn.Module, x: Tensor, embedding: nn.Module, mask: Tensor | None) -> Tensor:
+    if mask is None:
+        return head(x, embedding=embedding)
+    return head(x, embedding=embedding, mask=mask)
 
 
 class TransformerLM(nn.Module):
     """Token embedding, positional encoding, a stack of blocks, an optional final norm, a head.
 
+    The decoder-only causal LM (``model: lm``) and the encoder-only model (``model: encoder``) are this
+    module; they differ in their blocks (causal or not) and heads. State dict: ``embedding``,
+    ``positional``, ``embedding_norm``, ``blocks.<i>``, ``final_norm``, ``head``.
+
     Args:
-        embedding: token embedding (``nn.Embedding``-like: ``(B, T) -> (B, T, C)``, has ``weight``).
-        positional: adds position information, ``(B, T, C) -> (B, T, C)``.
-        blocks: the stack, each called as ``block(x, mask=mask)``.
+        embedding: token embedding (``(B, T) -> (B, T, C)``, has ``weight``; called with ``token_types``
+            only when given).
+        positional: positional encoding (see :mod:`blockforge.components.positional`).
+        blocks: the stack, each called as ``block(x, mask=mask[, positions=positions])``.
         final_norm: norm after the stack, or None.
-        head: called as ``head(x, embedding=embedding)``.
+        head: called as ``head(x, embedding=embedding[, mask=mask])``.
         max_len: longest accepted sequence.
         dropout: dropout on the embeddings (training only).
+        embedding_norm: norm after embeddings and positions are summed (BERT), or None.
     """
 
     def __init__(
@@ -30,39 +65,144 @@ class TransformerLM(nn.Module):
         head: nn.Module,
         max_len: int,
         dropout: float = 0.0,
+        embedding_norm: nn.Module | None = None,
+    ) -> None:
+        super().__init__()
+        self.max_len = max_len
+        self.embedding = embedding
+        self.positional = positional
+        self.embedding_norm = embedding_norm if embedding_norm is not None else nn.Identity()
+        self.dropout = nn.Dropout(dropout)
+        self.blocks = nn.ModuleList(blocks)
+        self.final_norm = final_norm if final_norm is not None else nn.Identity()
+        self.head = head
+
+    def forward(self, ids: Tensor, mask: Tensor | None = None, *, token_types: Tensor | None = None) -> Tensor:
+        """Run the model.
+
+        Args:
+            ids: ``(B, T)`` token ids.
+            mask: optional ``(B, T)`` padding mask: 1 for a token, 0 for padding (as in the seed).
+            token_types: optional ``(B, T)`` token-type (segment) ids, for embeddings that have them.
+
+        Returns:
+            What the head returns: ``(B, T, vocab_size)`` logits for ``lm``, ``(B, classes)`` for a
+            classifier, ``(B, T, C)`` hidden states for ``hidden``.
+
+        Raises:
+            ValueError: ``T`` exceeds ``max_len``, or the shapes of ``ids`` and ``mask`` disagree.
+        """
+        _check_ids(ids, mask, self.max_len)
+        x = self.embedding(ids) if token_types is None else self.embedding(ids, token_types)  # (B, T, C)
+        x = self.dropout(self.embedding_norm(self.positional(x)))  # (B, T, C)
+        positions = attention_positions(self.positional, ids.shape[1], ids.device)
+        for block in self.blocks:
+            x = block(x, mask=mask) if positions is None else block(x, mask=mask, positions=positions)  # (B, T, C)
+        x = self.final_norm(x)  # (B, T, C)
+        return _head(self.head, x, self.embedding, mask)
+
+    def aux_loss(self) -> Tensor | None:
+        """Sum of the auxiliary losses (MoE load balancing) of the last forward, or None."""
+        return aux_loss(self)
+
+
+class TransformerEncoder(TransformerLM):
+    """Encoder-only model (BERT-like): the same module as :class:`TransformerLM` with bidirectional blocks."""
+
+
+class EncoderDecoder(nn.Module):
+    """The original Transformer: an encoder stack over the source, a decoder stack that attends to it.
+
+    One token embedding and one positional encoding serve both sides (a shared vocabulary, as in the
+    paper). State dict: ``embedding``, ``positional``, ``encoder.<i>``, ``encoder_norm``, ``decoder.<i>``,
+    ``decoder_norm``, ``head``.
+
+    Args:
+        embedding: shared token embedding.
+        positional: shared positional encoding.
+        encoder: encoder blocks, ``block(x, mask=...[, positions=...])``.
+        decoder: decoder blocks, ``block(y, memory=..., mask=..., memory_mask=...[, positions=...])``.
+        encoder_norm: norm on the encoder output, or None.
+        decoder_norm: norm on the decoder output, or None.
+        head: output head on the decoder states.
+        max_len: longest accepted sequence on either side.
+        dropout: dropout on the embeddings (training only).
+    """
+
+    def __init__(
+        self,
+        *,
+        embedding: nn.Module,
+        positional: nn.Module,
+        encoder: Sequence[nn.Module],
+        decoder: Sequence[nn.Module],
+        encoder_norm: nn.Module | None,
+        decoder_norm: nn.Module | None,
+        head: nn.Module,
+        max_len: int,
+        dropout: float = 0.0,
     ) -> None:
         super().__init__()
         self.max_len = max_len
         self.embedding = embedding
         self.positional = positional
         self.dropout = nn.Dropout(dropout)
-        self.blocks = nn.ModuleList(blocks)
-        self.final_norm = final_norm if final_norm is not None else nn.Identity()
+        self.encoder = nn.ModuleList(encoder)
+        self.encoder_norm = encoder_norm if encoder_norm is not None else nn.Identity()
+        self.decoder = nn.ModuleList(decoder)
+        self.decoder_norm = decoder_norm if decoder_norm is not None else nn.Identity()
         self.head = head
 
-    def forward(self, ids: Tensor, mask: Tensor | None = None) -> Tensor:
-        """Compute logits.
+    def _embed(self, ids: Tensor) -> Tensor:
+        return self.dropout(self.positional(self.embedding(ids)))  # (B, T, C)
+
+    def encode(self, ids: Tensor, mask: Tensor | None = None) -> Tensor:
+        """Args: ids: ``(B, S)`` source ids; mask: optional ``(B, S)`` padding mask. Returns: ``(B, S, C)``."""
+        _check_ids(ids, mask, self.max_len)
+        x = self._embed(ids)  # (B, S, C)
+        positions = attention_positions(self.positional, ids.shape[1], ids.device)
+        for block in self.encoder:
+            x = block(x, mask=mask) if positions is None else block(x, mask=mask, positions=positions)  # (B, S, C)
+        return self.encoder_norm(x)  # (B, S, C)
+
+    def forward(
+        self,
+        ids: Tensor,
+        mask: Tensor | None = None,
+        *,
+        decoder_ids: Tensor | None = None,
+        decoder_mask: Tensor | None = None,
+    ) -> Tensor:
+        """Encode ``ids`` and decode ``decoder_ids`` against them (teacher forcing).
 
         Args:
-            ids: ``(B, T)`` token ids.
-            mask: optional ``(B, T)`` padding mask: 1 for a token, 0 for padding (as in the seed).
+            ids: ``(B, S)`` source ids.
+            mask: optional ``(B, S)`` source padding mask.
+            decoder_ids: ``(B, T)`` target ids (shifted right by the caller). When None, ``ids`` and
+                ``mask`` are used for both sides, so that single-input callers (summaries, ``blockforge
+                build``) can probe shapes.
+            decoder_mask: optional ``(B, T)`` target padding mask.
 
         Returns:
-            ``(B, T, vocab_size)`` logits.
+            The head's output on the decoder states, ``(B, T, vocab_size)`` for an LM head.
 
         Raises:
-            ValueError: ``T`` exceeds ``max_len``, or the shapes of ``ids`` and ``mask`` disagree.
+            ValueError: lengths beyond ``max_len`` or masks that do not match their ids.
         """
-        if ids.dim() != 2:
-            raise ValueError(f"ids must be (batch, seq_len), got shape {tuple(ids.shape)}")
-        if ids.shape[1] > self.max_len:
-            raise ValueError(
-                f"sequence length {ids.shape[1]} exceeds max_len={self.max_len} of this model"
-            )
-        if mask is not None and mask.shape != ids.shape:
-            raise ValueError(f"mask shape {tuple(mask.shape)} does not match ids shape {tuple(ids.shape)}")
-        x = self.dropout(self.positional(self.embedding(ids)))  # (B, T, C)
-        for block in self.blocks:
-            x = block(x, mask=mask)  # (B, T, C)
-        x = self.final_norm(x)  # (B, T, C)
-        return self.head(x, embedding=self.embedding)  # (B, T, V)
+        if decoder_ids is None:
+            decoder_ids, decoder_mask = ids, mask
+        memory = self.encode(ids, mask)  # (B, S, C)
+        _check_ids(decoder_ids, decoder_mask, self.max_len, "decoder_ids")
+        y = self._embed(decoder_ids)  # (B, T, C)
+        positions = attention_positions(self.positional, decoder_ids.shape[1], decoder_ids.device)
+        for block in self.decoder:
+            if positions is None:
+                y = block(y, memory=memory, mask=decoder_mask, memory_mask=mask)  # (B, T, C)
+            else:
+                y = block(y, memory=memory, mask=decoder_mask, memory_mask=mask, positions=positions)  # (B, T, C)
+        y = self.decoder_norm(y)  # (B, T, C)
+        return _head(self.head, y, self.embedding, decoder_mask)
+
+    def aux_loss(self) -> Tensor | None:
+        """Sum of the auxiliary losses (MoE load balancing) of the last forward, or None."""
+        return aux_loss(self)

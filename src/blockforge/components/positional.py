@@ -1,4 +1,18 @@
-"""Absolute positional encodings added to the token embeddings."""
+"""Positional encodings.
+
+Two families, one calling convention. Every positional module is called on the embeddings,
+``positional(x) -> x'`` (absolute encodings add their table; relative ones return ``x`` unchanged), and
+has ``attention_positions(t, device=...)`` returning what attention needs, or None:
+
+- sinusoidal, learned: added to the embeddings; ``attention_positions`` returns None.
+- rope: returns a :class:`RotaryPositions`, which attention applies to its queries and keys.
+- alibi: returns an :class:`ALiBiPositions`, which gives attention an additive per-head score bias.
+- none: neither.
+
+The model calls ``attention_positions`` once per forward and passes the result down the stack as the
+``positions=`` keyword of every block, which hands it to its attention (see docs/layout.md). The
+positional module itself therefore exists once per model, and attention needs no reference to it.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +20,15 @@ import math
 
 import torch
 from torch import Tensor, nn
+
+
+def attention_positions(positional: nn.Module, t: int, device: torch.device) -> object | None:
+    """What ``positional`` gives attention for a length-``t`` sequence (None for absolute encodings).
+
+    Positional modules from plugins that lack ``attention_positions`` are treated as absolute.
+    """
+    fn = getattr(positional, "attention_positions", None)
+    return fn(t, device=device) if fn is not None else None
 
 
 class SinusoidalPositionalEncoding(nn.Module):
@@ -50,6 +73,10 @@ class SinusoidalPositionalEncoding(nn.Module):
         """Args: x: ``(B, T, C)``. Returns: ``x + pe[:T]``, ``(B, T, C)``."""
         return x + self.pe[: x.shape[1]]  # (B, T, C)
 
+    def attention_positions(self, t: int, *, device: torch.device) -> None:
+        """Absolute: nothing for attention."""
+        return None
+
 
 class LearnedPositionalEmbedding(nn.Module):
     """A trained table of position vectors, added to the input (GPT-2, BERT).
@@ -71,3 +98,151 @@ class LearnedPositionalEmbedding(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """Args: x: ``(B, T, C)``. Returns: ``x + weight[:T]``, ``(B, T, C)``."""
         return x + self.weight[: x.shape[1]]  # (B, T, C)
+
+    def attention_positions(self, t: int, *, device: torch.device) -> None:
+        """Absolute: nothing for attention."""
+        return None
+
+
+class NoPositionalEncoding(nn.Module):
+    """No position information at all (NoPE; recurrent mixers carry order themselves)."""
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Args: x: ``(B, T, C)``. Returns: ``x`` unchanged."""
+        return x
+
+    def attention_positions(self, t: int, *, device: torch.device) -> None:
+        """Nothing for attention."""
+        return None
+
+
+class RotaryPositions:
+    """Rotary position embedding for one forward pass: rotates queries and keys in attention.
+
+    Uses the "rotate half" layout of GPT-NeoX and Hugging Face Llama: the first ``rotary_dim`` features
+    of each head are split into two halves that form the (real, imaginary) parts of the rotated pairs;
+    the remaining features (partial rotary) pass through unchanged.
+
+    Args:
+        positions: ``(T,)`` float positions (already divided by the linear scaling factor).
+        theta: the frequency base.
+        fraction: the fraction of each head's features that are rotated.
+    """
+
+    def __init__(self, *, positions: Tensor, theta: float, fraction: float) -> None:
+        self.positions = positions
+        self.theta = theta
+        self.fraction = fraction
+
+    def cos_sin(self, head_dim: int, dtype: torch.dtype) -> tuple[Tensor, Tensor, int]:
+        """``cos`` and ``sin`` of shape ``(T, rotary_dim)`` and ``rotary_dim`` for heads of ``head_dim``."""
+        rot = int(head_dim * self.fraction) // 2 * 2
+        idx = torch.arange(0, rot, 2, dtype=torch.float32, device=self.positions.device)  # (rot/2,)
+        inv_freq = 1.0 / (self.theta ** (idx / rot))  # (rot/2,)
+        angles = self.positions.float()[:, None] * inv_freq[None, :]  # (T, rot/2)
+        angles = torch.cat((angles, angles), dim=-1)  # (T, rot)
+        return angles.cos().to(dtype), angles.sin().to(dtype), rot
+
+    def rotate(self, q: Tensor, k: Tensor) -> tuple[Tensor, Tensor]:
+        """Rotate queries ``(B, H, T, D)`` and keys ``(B, KV, T, D)``; returns both, same shapes."""
+        cos, sin, rot = self.cos_sin(q.shape[-1], q.dtype)  # (T, rot)
+        return _rope(q, cos, sin, rot), _rope(k, cos, sin, rot)
+
+    def score_bias(self, heads: int, t_q: int, t_k: int, dtype: torch.dtype) -> None:
+        """Rotary positions add no score bias."""
+        return None
+
+
+def _rope(x: Tensor, cos: Tensor, sin: Tensor, rot: int) -> Tensor:
+    x_rot, x_pass = x[..., :rot], x[..., rot:]  # (B, H, T, rot), (B, H, T, D - rot)
+    x1, x2 = x_rot.chunk(2, dim=-1)  # each (B, H, T, rot/2)
+    rotated = torch.cat((-x2, x1), dim=-1)  # (B, H, T, rot)
+    return torch.cat((x_rot * cos + rotated * sin, x_pass), dim=-1)  # (B, H, T, D)
+
+
+class RotaryEmbedding(nn.Module):
+    """RoPE (Su et al.): positions enter attention by rotating queries and keys; nothing is added.
+
+    Args:
+        theta: frequency base (10000 in the paper, 500000 in Llama 3).
+        fraction: fraction of each head's features that are rotated (GPT-NeoX uses 0.25).
+        scaling: linear position scaling ("position interpolation"): positions are divided by it.
+
+    Raises:
+        ValueError: for a non-positive ``theta`` or ``scaling`` or a ``fraction`` outside (0, 1].
+    """
+
+    def __init__(self, *, theta: float = 10000.0, fraction: float = 1.0, scaling: float = 1.0) -> None:
+        super().__init__()
+        if theta <= 0 or scaling <= 0 or not 0 < fraction <= 1:
+            raise ValueError(f"need theta > 0, scaling > 0, 0 < fraction <= 1; got {theta}, {scaling}, {fraction}")
+        self.theta, self.fraction, self.scaling = theta, fraction, scaling
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Args: x: ``(B, T, C)``. Returns: ``x`` unchanged (RoPE acts inside attention)."""
+        return x
+
+    def attention_positions(self, t: int, *, device: torch.device) -> RotaryPositions:
+        """The rotation for positions ``0 .. t-1``."""
+        pos = torch.arange(t, dtype=torch.float32, device=device) / self.scaling  # (T,)
+        return RotaryPositions(positions=pos, theta=self.theta, fraction=self.fraction)
+
+    def extra_repr(self) -> str:
+        return f"theta={self.theta}, fraction={self.fraction}, scaling={self.scaling}"
+
+
+def alibi_slopes(heads: int) -> Tensor:
+    """The ALiBi head slopes of Press et al. (with their interpolation for non-powers of two).
+
+    Returns:
+        ``(heads,)`` float32 on the CPU.
+    """
+    def powers(n: int) -> list[float]:
+        start = 2.0 ** (-(2.0 ** -(math.log2(n) - 3)))
+        return [start ** (i + 1) for i in range(n)]
+
+    if math.log2(heads).is_integer():
+        slopes = powers(heads)
+    else:
+        closest = 2 ** math.floor(math.log2(heads))
+        slopes = powers(closest) + powers(2 * closest)[0::2][: heads - closest]
+    return torch.tensor(slopes, dtype=torch.float32)
+
+
+class ALiBiPositions:
+    """ALiBi for one forward pass: a per-head linear penalty ``-slope_h * (i - j)`` on attention scores.
+
+    Args:
+        device: where the bias is built.
+    """
+
+    def __init__(self, *, device: torch.device) -> None:
+        self.device = device
+
+    def rotate(self, q: Tensor, k: Tensor) -> tuple[Tensor, Tensor]:
+        """ALiBi leaves queries and keys alone."""
+        return q, k
+
+    def score_bias(self, heads: int, t_q: int, t_k: int, dtype: torch.dtype) -> Tensor:
+        """The additive bias ``(H, T_q, T_k)``: ``-slope_h * |i - j|`` (symmetric, so it also serves encoders)."""
+        slopes = alibi_slopes(heads).to(device=self.device, dtype=torch.float32)  # (H,)
+        i = torch.arange(t_q, device=self.device)[:, None]  # (Tq, 1)
+        j = torch.arange(t_k, device=self.device)[None, :]  # (1, Tk)
+        dist = (i - j).abs().float()  # (Tq, Tk)
+        return (-slopes[:, None, None] * dist).to(dtype)  # (H, Tq, Tk)
+
+
+class ALiBi(nn.Module):
+    """ALiBi (Press et al.): no embedding; attention scores get a per-head distance penalty.
+
+    Under a causal mask ``-slope * |i - j|`` equals the paper's ``-slope * (i - j)``; for encoders the
+    penalty is symmetric. ALiBi needs an additive float mask, so SDPA cannot use its ``is_causal`` fast path.
+    """
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Args: x: ``(B, T, C)``. Returns: ``x`` unchanged (ALiBi acts inside attention)."""
+        return x
+
+    def attention_positions(self, t: int, *, device: torch.device) -> ALiBiPositions:
+        """The bias builder for this forward pass."""
+        return ALiBiPositions(device=device)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel
@@ -40,22 +41,30 @@ def default_spec_path() -> Path:
     return Path(str(resources.files("blockforge") / "specs" / DEFAULT_SPEC))
 
 
-def load_document(source: SpecSource) -> Document:
-    """Read ``source`` into a :class:`Document` (plain values plus locations).
+def load_document(source: SpecSource, *, overrides: Sequence[str] = ()) -> Document:
+    """Read ``source`` into a :class:`Document` (plain values plus locations), with ``extends``,
+    ``overrides`` (``key.path=VALUE``, typed as YAML) and ``${path}`` references applied.
 
     Raises:
-        SpecError: unreadable or malformed input.
+        SpecError: unreadable or malformed input, a bad ``extends``, override or reference.
     """
+    from blockforge.spec.compose import compose
+
     if source is None:
-        return load_file(default_spec_path())
-    if isinstance(source, dict):
-        return Document(source, "<dict>", {(): Location("<dict>")})
-    if isinstance(source, (str, Path)):
-        return load_file(source)
-    raise TypeError(f"cannot load a spec from {type(source).__name__}")
+        path: Path | None = default_spec_path()
+        doc = load_file(path)
+    elif isinstance(source, dict):
+        path, doc = None, Document(source, "<dict>", {(): Location("<dict>")})
+    elif isinstance(source, (str, Path)):
+        path, doc = Path(source), load_file(source)
+    else:
+        raise TypeError(f"cannot load a spec from {type(source).__name__}")
+    return compose(doc, base_dir=path.parent if path is not None else Path.cwd(), overrides=overrides)
 
 
-def load_spec(source: SpecSource = None, *, registries: Registries | None = None) -> BaseModel:
+def load_spec(
+    source: SpecSource = None, *, registries: Registries | None = None, overrides: Sequence[str] = ()
+) -> BaseModel:
     """Load and validate a spec.
 
     Args:
@@ -63,6 +72,8 @@ def load_spec(source: SpecSource = None, *, registries: Registries | None = None
             packaged default (the seed's Transformer).
         registries: the registries to resolve component names in; defaults to the built-ins plus
             installed plugins.
+        overrides: ``key.path=VALUE`` overrides (values typed as YAML), applied in order after
+            ``extends``, as with ``--set`` on the command line.
 
     Returns:
         The validated spec: an instance of :class:`SpecFile` bound to the registries.
@@ -71,12 +82,14 @@ def load_spec(source: SpecSource = None, *, registries: Registries | None = None
         SpecError: every problem found, each with file:line:col and spec path.
     """
     if isinstance(source, BaseModel):
-        return source
+        if not overrides:
+            return source
+        source = canonical(source)
     if registries is None:
         from blockforge.registry.plugins import default_registries
 
         registries = default_registries()
-    return validate_document(load_document(source), registries)
+    return validate_document(load_document(source, overrides=overrides), registries)
 
 
 __all__ = [

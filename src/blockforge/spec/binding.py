@@ -14,7 +14,7 @@ import typing
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Tag
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Tag, TypeAdapter
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
 
@@ -103,6 +103,7 @@ class Binder:
         self._components: dict[tuple[str, str], type[BaseModel]] = {}
         self._slots: dict[Kind, Any] = {}
         self._in_progress: set[type[BaseModel]] = set()
+        self._adapters: dict[Kind, TypeAdapter[Any]] = {}
 
     def component_model(self, comp: Component) -> type[BaseModel]:
         """The bound parameter model of ``comp``, with ``type: Literal[name]`` added."""
@@ -115,7 +116,9 @@ class Binder:
                 "__doc__": comp.params.__doc__,
                 "__annotations__": {"type": Literal[comp.name]},
                 "type": FieldInfo(default=comp.name, description=f"`{comp.name}`: {comp.description}"),
-                "model_config": ConfigDict(extra="forbid", frozen=True, validate_default=True),
+                # descriptions are inherited; re-reading docstrings from source is slow and finds nothing new
+                "model_config": ConfigDict(extra="forbid", frozen=True, validate_default=True,
+                                           use_attribute_docstrings=False),
                 "__blockforge_kind__": comp.kind.value,
                 "__blockforge_name__": comp.name,
             }
@@ -179,6 +182,8 @@ class Binder:
                         for k, v in info._attributes_set.items()  # defaults, descriptions, aliases
                         if k not in ("annotation", "metadata")
                     }
+                    if info.description is not None:  # from the field's docstring, read once on ``cls``
+                        kept["description"] = info.description
                     fields[name] = FieldInfo(**kept)
             if not annotations:
                 bound = cls
@@ -188,6 +193,7 @@ class Binder:
                     "__qualname__": cls.__qualname__,
                     "__doc__": cls.__doc__,
                     "__annotations__": annotations,
+                    "model_config": ConfigDict(use_attribute_docstrings=False),
                     **fields,
                 }
                 bound = type(cls.__name__, (cls,), ns)
@@ -195,6 +201,26 @@ class Binder:
             return bound
         finally:
             self._in_progress.discard(cls)
+
+
+def binder(registries: Registries) -> Binder:
+    """The (cached) :class:`Binder` of a registry set."""
+    cache: dict[Any, Binder] = registries.__dict__.setdefault("_binders", {})
+    fp = registries.fingerprint()
+    found = cache.get(fp)
+    if found is None:
+        cache.clear()
+        found = cache[fp] = Binder(registries)
+    return found
+
+
+def slot_adapter(registries: Registries, kind: Kind | str) -> TypeAdapter[Any]:
+    """A (cached) pydantic ``TypeAdapter`` validating one reference of ``kind`` against ``registries``."""
+    b = binder(registries)
+    k = Kind(kind)
+    if k not in b._adapters:
+        b._adapters[k] = TypeAdapter(b.slot(k))
+    return b._adapters[k]
 
 
 def bind(cls: type[BaseModel], registries: Registries) -> type[BaseModel]:
@@ -207,10 +233,4 @@ def bind(cls: type[BaseModel], registries: Registries) -> type[BaseModel]:
     Returns:
         A subclass of ``cls`` that pydantic can validate a whole spec with.
     """
-    cache: dict[Any, Binder] = registries.__dict__.setdefault("_binders", {})
-    fp = registries.fingerprint()
-    binder = cache.get(fp)
-    if binder is None:
-        cache.clear()
-        binder = cache[fp] = Binder(registries)
-    return binder.model(cls)
+    return binder(registries).model(cls)

@@ -25,12 +25,32 @@ def canonical(spec: BaseModel) -> dict[str, Any]:
     return _order(spec.model_dump(mode="json"))
 
 
+def identity(spec: BaseModel) -> dict[str, Any]:
+    """The canonical spec with every layer stack written out layer by layer (``layers: [...]`` in
+    place of ``block`` and ``plan``), so that the same stack hashes the same however it is expressed."""
+    from blockforge.spec.plan import LayerStack
+    from blockforge.spec.validate import _components
+
+    data = canonical(spec)
+    for path, params in _components(spec, ()):
+        if isinstance(params, LayerStack):
+            node: Any = data
+            for part in path:
+                node = node[part]
+            for stack in type(params).__blockforge_stacks__:
+                node.pop(stack.block, None)
+                node.pop(stack.plan, None)
+                node[stack.layers] = [_order(b.model_dump(mode="json")) for b in params.stack_layers(stack)]
+    return data
+
+
 def spec_hash(spec: BaseModel | dict[str, Any]) -> str:
-    """A stable SHA-256 of the architecture: independent of key order, formatting and file split.
+    """A stable SHA-256 of the architecture: independent of key order, formatting, file split and of
+    how a layer plan is written (it hashes the resolved layers).
 
     ``name`` and ``description`` are left out: renaming a spec does not change the architecture.
     """
-    data = canonical(spec) if isinstance(spec, BaseModel) else spec
+    data = identity(spec) if isinstance(spec, BaseModel) else spec
     data = {k: v for k, v in data.items() if k not in ("name", "description")}
     blob = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return hashlib.sha256(blob.encode()).hexdigest()

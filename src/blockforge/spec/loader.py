@@ -39,6 +39,8 @@ class Document:
         values: location of each value, by spec path.
         keys: location of each mapping key, by the path of its value.
         lines: the source text split into lines (for carets under values).
+        issues: problems found while composing (bad overrides, references) that validation reports
+            together with its own.
     """
 
     data: Any
@@ -46,6 +48,7 @@ class Document:
     values: dict[SpecPath, Location] = field(default_factory=dict)
     keys: dict[SpecPath, Location] = field(default_factory=dict)
     lines: dict[str, list[str]] = field(default_factory=dict)
+    issues: list[SpecIssue] = field(default_factory=list)
 
     def locate(self, path: SpecPath, *, key: bool = False) -> Location | None:
         """The location of ``path``'s value (or key), falling back to the nearest enclosing value."""
@@ -151,9 +154,34 @@ def _check_depth(text: str, source: str) -> None:
             depth -= 1
 
 
+def _expanded_size(node: Node) -> int:
+    """How many values ``node`` expands to with aliases copied out, counted on the node graph (each
+    distinct node once), so an alias bomb is measured without being expanded. Depth is bounded by
+    :func:`_check_depth`."""
+    sizes: dict[int, int] = {}
+
+    def size(n: Node) -> int:
+        key = id(n)
+        if key not in sizes:
+            sizes[key] = 1  # a (malformed) cycle counts once
+            if isinstance(n, SequenceNode):
+                total = 1 + sum(size(c) for c in n.value)
+            elif isinstance(n, MappingNode):
+                total = 1 + sum(size(v) for _, v in n.value)
+            else:
+                total = 1
+            sizes[key] = min(total, MAX_NODES + 1)
+        return sizes[key]
+
+    return size(node)
+
+
 def _compose_yaml(text: str, source: str) -> _Walker | tuple[Any, _Walker]:
     _check_depth(text, source)
     node = yaml.compose(text, Loader=yaml.SafeLoader)
+    if node is not None and _expanded_size(node) > MAX_NODES:
+        raise SpecError([_issue(source, node, f"document expands to more than {MAX_NODES} values "
+                                "(an alias bomb?)", (), code="too_large")])
     walker = _Walker(source)
     data = walker.walk(node, (), 0) if node is not None else None
     return data, walker
@@ -178,7 +206,12 @@ def load_text(text: str, *, source: str = "<input>", fmt: str = "yaml") -> Docum
                                    code="too_large")])
     lines = text.splitlines()
     if fmt == "json":
-        data = _load_json(text, source)
+        try:
+            data = _load_json(text, source)
+        except SpecError as exc:
+            if exc.issues[0].code == "duplicate_key":
+                _compose_yaml(text, source)  # JSON is (nearly) YAML: this raises the same error, located
+            raise
         try:
             _, walker = _compose_yaml(text, source)  # positions only; JSON is (nearly) YAML
             values, keys = walker.values, walker.keys

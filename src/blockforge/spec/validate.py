@@ -6,6 +6,7 @@ Torch-free: ``blockforge validate`` runs this and nothing heavier.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -13,22 +14,25 @@ from pydantic import BaseModel, ValidationError
 from blockforge.errors import Location, SpecError, SpecIssue, SpecPath, suggest
 from blockforge.registry.context import BuildContext
 from blockforge.registry.registry import Registries
-from blockforge.spec.binding import Shape, _type_of, bind, field_annotation, shape_of
+from blockforge.spec.binding import Shape, _type_of, bind, field_annotation, shape_of, slot_adapter
 from blockforge.spec.loader import Document
 from blockforge.spec.models import FORMAT_VERSION, SpecFile
 from blockforge.spec.params import Params
+from blockforge.spec.plan import LayerPlan, LayerStack, Stack, resolve_plan
 
 
-def _walk(loc: tuple[Any, ...], data: Any, registries: Registries) -> tuple[SpecPath, list[Shape], Any]:
+def _walk(
+    loc: tuple[Any, ...], data: Any, registries: Registries, root: Any = SpecFile
+) -> tuple[SpecPath, list[Shape], Any]:
     """Follow a pydantic error location through the unbound models and the raw data.
 
     Returns:
         The spec path (union tags removed), the shape at each step (``shapes[-1]`` is the shape at
         the error's position, ``shapes[-2]`` its parent's), and the raw value at the position.
     """
-    tp: Any = SpecFile
+    tp: Any = root
     path: list[str | int] = []
-    shapes = [shape_of(tp)]
+    shapes = [tp if isinstance(tp, Shape) else shape_of(tp)]
     for elem in loc:
         shape = shapes[-1]
         if shape.what == "slot":
@@ -64,9 +68,47 @@ def _short(value: Any, limit: int = 60) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _convert(err: Any, doc: Document, registries: Registries) -> SpecIssue:
+def _convert(
+    err: Any,
+    doc: Document,
+    registries: Registries,
+    *,
+    data: Any = None,
+    root: Any = SpecFile,
+    where: Any = None,
+) -> SpecIssue:
+    """One pydantic error as a located issue.
+
+    Args:
+        err: the pydantic error dict.
+        doc: the document (for locations).
+        registries: for suggestions.
+        data: the validated input (default: ``doc.data``).
+        root: the type (or :class:`Shape`) ``data`` was validated as.
+        where: maps a path in ``data`` to the document path it came from (default: identity).
+    """
     etype: str = err["type"]
-    path, shapes, raw = _walk(tuple(err["loc"]), doc.data, registries)
+    path, shapes, raw = _walk(tuple(err["loc"]), doc.data if data is None else data, registries, root)
+    locator = _Locator(doc, where)
+    return _mapped(_convert_at(err, etype, path, shapes, raw, registries, locator), locator)
+
+
+class _Locator:
+    def __init__(self, doc: Document, where: Any) -> None:
+        self.doc = doc
+        self.where = where
+
+    def path(self, p: SpecPath) -> SpecPath:
+        return tuple(self.where(p)) if self.where is not None else tuple(p)
+
+    def locate(self, p: SpecPath, *, key: bool = False) -> Location | None:
+        return self.doc.locate(self.path(p), key=key)
+
+
+def _convert_at(
+    err: Any, etype: str, path: SpecPath, shapes: list[Shape], raw: Any, registries: Registries, loc: _Locator
+) -> SpecIssue:
+    doc = loc  # same locate() interface, with paths mapped to the document
     ctx = err.get("ctx") or {}
     here = shapes[-1]
 
@@ -132,6 +174,10 @@ def _convert(err: Any, doc: Document, registries: Registries) -> SpecIssue:
     return SpecIssue(path, msg, doc.locate(path), None, etype)
 
 
+def _mapped(issue: SpecIssue, loc: _Locator) -> SpecIssue:
+    return replace(issue, path=loc.path(issue.path))
+
+
 def _components(value: Any, path: SpecPath) -> Iterator[tuple[SpecPath, Params]]:
     """Every component parameter object under ``value``, with its spec path."""
     if isinstance(value, Params):
@@ -170,8 +216,180 @@ def _sort_key(issue: SpecIssue) -> tuple[int, int]:
     return (loc.line or 0, loc.col or 0) if loc else (0, 0)
 
 
+def _layer_list(layers: list[int]) -> str:
+    """``[0, 1, 2, 5]`` -> ``"layers 0-2, 5"``."""
+    runs: list[list[int]] = []
+    for i in layers:
+        if runs and runs[-1][-1] + 1 == i:
+            runs[-1].append(i)
+        else:
+            runs.append([i])
+    text = ", ".join(f"{r[0]}-{r[-1]}" if len(r) > 2 else ", ".join(map(str, r)) for r in runs)
+    return ("layer " if len(layers) == 1 else "layers ") + text
+
+
+def _stack_kind(model: type[BaseModel], block_field: str) -> Any:
+    """The component kind of a stack's block field (read from the unbound class in the MRO)."""
+    for cls in model.__mro__:
+        fields = getattr(cls, "model_fields", None)
+        if isinstance(fields, dict) and block_field in fields:
+            kind = shape_of(field_annotation(fields[block_field])).kind
+            if kind is not None:
+                return kind
+    raise TypeError(f"{model.__name__} has no component slot {block_field!r}")
+
+
+def check_stack(
+    doc: Document, registries: Registries, at: SpecPath, model: Any, block: Any, plan: LayerPlan, n_layers: int,
+    ctx: BuildContext | None, stack: Stack = Stack(),
+) -> tuple[list[SpecIssue], list[Any]]:
+    """Resolve and validate every layer of a stack; locate problems where the offending value is written.
+
+    Args:
+        doc: the document (for locations).
+        registries: where names resolve.
+        at: the spec path of the stack's model (e.g. ``("model",)``).
+        model: the stack's parameter class, whose block field says what a layer is.
+        block: the validated base block.
+        plan: the validated plan.
+        n_layers: the stack depth.
+        ctx: the build context for shape contracts, or None to skip them.
+        stack: the field names of the stack.
+
+    Returns:
+        The issues, and (when there are none) the validated block of every layer.
+    """
+    groups, plan_issues = resolve_plan(block.model_dump(mode="json"), plan, n_layers, plan_field=stack.plan)
+    issues = [SpecIssue((*at, *pi.path), pi.message, doc.locate((*at, *pi.path)), pi.hint, "plan")
+              for pi in plan_issues]
+    if issues:
+        return issues, []
+    kind = _stack_kind(model, stack.block)
+    adapter = slot_adapter(registries, kind)
+    found: dict[tuple[Any, ...], tuple[SpecIssue, list[int]]] = {}
+    layers: list[Any] = [None] * n_layers
+
+    for g in groups:
+        def where(p: SpecPath, g: Any = g) -> SpecPath:
+            o = g.merged.origin(tuple(p))
+            return (*at, *o[1]) if o is not None else (*at, stack.block, *p)
+
+        try:
+            value = adapter.validate_python(g.merged.value)
+        except ValidationError as exc:
+            got = [_convert(e, doc, registries, data=g.merged.value, root=Shape("slot", kind=kind), where=where)
+                   for e in exc.errors(include_url=False)]
+        else:
+            for i in g.layers:
+                layers[i] = value
+            got = []
+            if ctx is not None:
+                lctx = ctx.at_layer(g.layers[0])
+                for p, params in _components(value, ()):
+                    for f, message in params.check(lctx):
+                        rel = (*p, f) if f else p
+                        dp = where(rel)
+                        got.append(SpecIssue(dp, message, doc.locate(dp), None, "contract"))
+        for issue in got:
+            key = (issue.path, issue.message, issue.code)
+            if key in found:
+                found[key][1].extend(g.layers)
+            else:
+                found[key] = (issue, list(g.layers))
+    for issue, ls in found.values():
+        note = f"in {_layer_list(sorted(ls))} of the plan"
+        issues.append(replace(issue, message=f"{issue.message} ({note})"))
+    return issues, ([] if issues else layers)
+
+
+def check_plans(spec: BaseModel, doc: Document, registries: Registries) -> list[SpecIssue]:
+    """Validate the layer plan of every stack in ``spec`` (every resolved layer, located)."""
+    issues: list[SpecIssue] = []
+    for path, params in _components(spec, ()):
+        if not isinstance(params, LayerStack):
+            continue
+        make_ctx = getattr(params, "build_context", None)
+        ctx = make_ctx() if make_ctx is not None else None
+        for stack in type(params).__blockforge_stacks__:
+            plan = getattr(params, stack.plan, None)
+            if plan is None:
+                continue
+            got, _ = check_stack(doc, registries, path, type(params), getattr(params, stack.block), plan,
+                                 getattr(params, stack.n_layers), ctx, stack)
+            issues.extend(got)
+    return issues
+
+
+def _raw_plan_issues(doc: Document, registries: Registries) -> list[SpecIssue]:
+    """Check the model's plans even when the rest of the spec has errors (all errors in one report)."""
+    from blockforge.registry.kinds import Kind
+
+    model = doc.data.get("model") if isinstance(doc.data, dict) else None
+    name = model.get("type") if isinstance(model, dict) else None
+    reg = registries[Kind.MODEL]
+    if not isinstance(name, str) or name not in reg:
+        return []
+    params = reg.get(name).params
+    if not issubclass(params, LayerStack):
+        return []
+    issues: list[SpecIssue] = []
+    for stack in params.__blockforge_stacks__:
+        n = model.get(stack.n_layers)
+        if model.get(stack.plan) is None or not isinstance(n, int) or isinstance(n, bool) or not 0 < n <= 100_000:
+            continue
+        kind = _stack_kind(params, stack.block)
+        try:
+            plan = LayerPlan.model_validate(model[stack.plan])
+            block = slot_adapter(registries, kind).validate_python(model.get(stack.block))
+        except ValidationError:
+            continue  # reported by the main pass
+        issues.extend(check_stack(doc, registries, ("model",), params, block, plan, n, None, stack)[0])
+    return issues
+
+
+_CTX_FIELDS = ("d_model", "vocab_size", "max_len", "n_layers")
+
+
+def _partial_contracts(doc: Document, registries: Registries) -> list[SpecIssue]:
+    """Shape contracts of the components that are valid on their own, when the spec as a whole is not
+    (so that a typo elsewhere does not hide a broken contract: all errors in one report)."""
+    from blockforge.registry.kinds import Kind
+
+    model = doc.data.get("model") if isinstance(doc.data, dict) else None
+    if not isinstance(model, dict) or not all(
+        isinstance(model.get(k), int) and not isinstance(model.get(k), bool) and model.get(k) > 0
+        for k in _CTX_FIELDS
+    ):
+        return []
+    ctx = BuildContext(**{k: model[k] for k in _CTX_FIELDS})
+    issues: list[SpecIssue] = []
+
+    def visit(raw: Any, kind: Kind, path: SpecPath, depth: int) -> None:
+        if depth > 16:
+            return
+        try:
+            value = slot_adapter(registries, kind).validate_python(raw)
+        except ValidationError:
+            name = _type_of(raw)
+            if not isinstance(raw, dict) or name is None or name not in registries[kind]:
+                return
+            params = registries[kind].get(name).params
+            for field, info in params.model_fields.items():
+                shape = shape_of(field_annotation(info))
+                if shape.what == "slot" and shape.kind is not None and field in raw:
+                    visit(raw[field], shape.kind, (*path, field), depth + 1)
+            return
+        for p, comp in _components(value, ()):
+            for f, message in comp.check(ctx):
+                full = (*path, *p, f) if f else (*path, *p)
+                issues.append(SpecIssue(full, message, doc.locate(full), None, "contract"))
+
+    visit(model, Kind.MODEL, ("model",), 0)
+    return issues
+
+
 def validate_document(doc: Document, registries: Registries) -> BaseModel:
-    """Validate ``doc`` against ``registries``.
+    """Validate ``doc`` against ``registries``: structure, shape contracts and every layer of each plan.
 
     Args:
         doc: a loaded document (see :mod:`blockforge.spec.loader`).
@@ -188,13 +406,32 @@ def validate_document(doc: Document, registries: Registries) -> BaseModel:
         raise SpecError([SpecIssue((), f"a spec must be a mapping at the top level, got {kind}",
                                    doc.locate(()) or Location(doc.source), "mapping at the top level with "
                                    "'blockforge: 1' and 'model:'", "top_level")])
+    early = list(doc.issues)
+
+    def report(found: list[SpecIssue]) -> SpecError:
+        # a value already reported while composing (an unresolved reference) is not reported again
+        def covered(i: SpecIssue) -> bool:
+            return any(e.path and tuple(i.path[: len(e.path)]) == tuple(e.path) for e in early)
+
+        return SpecError(sorted([*early, *(i for i in found if not covered(i))], key=_sort_key))
+
+    version = doc.data.get("blockforge")
+    if "blockforge" in doc.data and (version != FORMAT_VERSION or isinstance(version, bool)):
+        # a spec of another format version means something else: report only that
+        raise SpecError([SpecIssue(("blockforge",), f"unsupported spec format version {_short(version)}",
+                                   doc.locate(("blockforge",)),
+                                   f"this blockforge reads `blockforge: {FORMAT_VERSION}`; see README "
+                                   "'Format versions'", "format_version")])
     bound = bind(SpecFile, registries)
     try:
         spec = bound.model_validate(doc.data)
     except ValidationError as exc:
         issues = [_convert(e, doc, registries) for e in exc.errors(include_url=False)]
-        raise SpecError(sorted(issues, key=_sort_key)) from None
+        issues.extend(_raw_plan_issues(doc, registries))
+        issues.extend(_partial_contracts(doc, registries))
+        raise report(issues) from None
     issues = check_contracts(spec, doc)
-    if issues:
-        raise SpecError(sorted(issues, key=_sort_key))
+    issues.extend(check_plans(spec, doc, registries))
+    if issues or early:
+        raise report(issues)
     return spec

@@ -1,0 +1,41 @@
+"""``blockforge schema``: the JSON Schema of specs for every installed component. Torch-free."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from blockforge.cli._app import app, out, user_errors
+
+
+@app.command()
+def schema(
+    output: Annotated[
+        Optional[Path],  # noqa: UP007
+        typer.Option("--output", "-o", help="Write the schema here (atomically) instead of stdout.", dir_okay=False),
+    ] = None,
+) -> None:
+    """Print the JSON Schema of specs (plugins included), for editors:
+    `# yaml-language-server: $schema=blockforge.schema.json`."""
+    with user_errors():
+        from blockforge.registry.plugins import default_registries
+        from blockforge.spec.schema import spec_schema
+
+        text = json.dumps(spec_schema(default_registries()), indent=2) + "\n"
+    if output is None:
+        out.file.write(text)
+        return
+    fd, tmp = tempfile.mkstemp(dir=output.parent or Path("."), prefix=f".{output.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.replace(tmp, output)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    out.print(f"wrote {output}")

@@ -1,0 +1,334 @@
+"""Composition: ``extends:`` chains, ``--set`` overrides and ``${path}`` references, with locations.
+
+Each step produces a new :class:`~blockforge.spec.loader.Document` whose every value keeps the
+location where it was written: in the file that holds it (through ``extends``), or the ``--set``
+override that put it there. Nothing here evaluates code. Torch-free.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from blockforge.errors import Location, SpecError, SpecIssue, SpecPath, format_path, suggest
+from blockforge.spec.loader import MAX_NODES, Document, load_file, load_text
+from blockforge.spec.merge import Merged, directive_issues, merge_into, strip
+from blockforge.spec.models import FORMAT_VERSION
+
+EXTENDS = "extends"
+MAX_CHAIN = 32
+"""Longest ``extends`` chain followed."""
+SET_SOURCE = "--set"
+
+
+def _relocate(result: Any, merged: Merged, base: Document, docs: dict[int, Document]) -> Document:
+    """A document for ``merged.value`` whose locations come from the document each value came from."""
+    values: dict[SpecPath, Location] = {}
+    keys: dict[SpecPath, Location] = {}
+
+    def visit(value: Any, path: SpecPath) -> None:
+        origin = merged.origin(path)
+        if origin is None:
+            src, sp = base, path
+        else:
+            src, sp = docs[origin[0]], origin[1]
+        loc = src.values.get(sp) or (src.locate(sp) if origin is not None else None)
+        if loc is not None:
+            values[path] = loc
+        if path and sp in src.keys:
+            keys[path] = src.keys[sp]
+        elif path and origin is not None and loc is not None:
+            keys[path] = loc  # a key a patch added: located where the patch is
+        if isinstance(value, dict):
+            for k, v in value.items():
+                visit(v, (*path, k))
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                visit(v, (*path, i))
+
+    visit(result, ())
+    lines: dict[str, list[str]] = {}
+    for d in (base, *docs.values()):
+        lines.update(d.lines)
+    return Document(result, base.source, values, keys, lines)
+
+
+def _check_directives(doc: Document) -> None:
+    bad = directive_issues(doc.data)
+    if bad:
+        raise SpecError([SpecIssue(p, m, doc.locate(p), None, "merge") for p, m in bad])
+
+
+def _check_version(doc: Document) -> None:
+    if isinstance(doc.data, dict) and "blockforge" in doc.data:
+        v = doc.data["blockforge"]
+        if v != FORMAT_VERSION or isinstance(v, bool):
+            raise SpecError([SpecIssue(("blockforge",), f"unsupported spec format version {v!r}",
+                                       doc.locate(("blockforge",)),
+                                       f"this blockforge reads `blockforge: {FORMAT_VERSION}`; see README "
+                                       "'Format versions'", "format_version")])
+
+
+def extend(doc: Document, base_dir: Path | None, chain: Sequence[str] = ()) -> Document:
+    """Apply ``doc``'s ``extends:`` (a path or a list of paths, relative to ``base_dir``), recursively.
+
+    Later bases override earlier ones; the document itself overrides all of its bases.
+
+    Raises:
+        SpecError: a missing base, a cycle (with its path), a chain too long, a bad merge directive.
+    """
+    _check_directives(doc)
+    data = doc.data
+    if not isinstance(data, dict) or EXTENDS not in data:
+        return doc
+    _check_version(doc)
+    raw = data[EXTENDS]
+    targets = [raw] if isinstance(raw, str) else raw
+    where = (EXTENDS,)
+    if (not isinstance(targets, list) or not targets or len(targets) > MAX_CHAIN
+            or not all(isinstance(t, str) and t for t in targets)):
+        raise SpecError([SpecIssue(where, f"'extends' takes a file path or a list of at most {MAX_CHAIN} file paths",
+                                   doc.locate(where), "e.g. `extends: base.yaml`", "extends")])
+    here = str(Path(doc.source).resolve()) if base_dir is not None else doc.source
+    chain = (*chain, here)
+    if len(chain) > MAX_CHAIN:
+        raise SpecError([SpecIssue(where, f"'extends' chain longer than {MAX_CHAIN} files", doc.locate(where),
+                                   None, "extends")])
+    docs: dict[int, Document] = {}
+    merged: Merged | None = None
+    base_doc: Document | None = None
+    for i, target in enumerate(targets):
+        at = where if isinstance(raw, str) else (*where, i)
+        p = (base_dir or Path.cwd()) / target
+        key = str(p.resolve())
+        if key in chain:
+            cycle = " -> ".join([*(Path(c).name for c in chain[chain.index(key):]), Path(key).name])
+            raise SpecError([SpecIssue(at, f"'extends' cycle: {cycle}", doc.locate(at),
+                                       "a spec cannot extend itself, directly or through its bases", "extends_cycle")])
+        try:
+            loaded = load_file(p)
+        except SpecError as exc:
+            if exc.issues and exc.issues[0].code == "not_found":
+                raise SpecError([SpecIssue(at, f"'extends' target not found: {p}", doc.locate(at), None,
+                                           "extends")]) from None
+            raise
+        _check_version(loaded)
+        sub = extend(loaded, p.parent, chain)
+        if merged is None:
+            merged, base_doc = Merged(sub.data), sub
+        else:
+            docs[id(sub)] = sub
+            merge_into(merged, sub.data, tag=id(sub))
+    assert merged is not None and base_doc is not None
+    own = {k: v for k, v in data.items() if k != EXTENDS}
+    docs[id(doc)] = doc
+    merge_into(merged, own, tag=id(doc))
+    if not isinstance(merged.value, dict):
+        merged.value = strip(own)
+    return _relocate(merged.value, merged, base_doc, docs)
+
+
+_SEGMENT = re.compile(r"([^.\[\]]+)|\[(-?\d+)\]")
+
+
+def parse_set_path(text: str) -> SpecPath:
+    """``model.block.attention.heads`` or ``model.plan.overrides[0].at`` -> a spec path.
+
+    Raises:
+        ValueError: an empty or malformed path.
+    """
+    path: list[str | int] = []
+    pos = 0
+    while pos < len(text):
+        if text[pos] == "." and path:
+            pos += 1
+        m = _SEGMENT.match(text, pos)
+        if m is None:
+            raise ValueError(f"malformed key path {text!r}")
+        path.append(m.group(1) if m.group(1) is not None else int(m.group(2)))
+        pos = m.end()
+    if not path:
+        raise ValueError("empty key path")
+    return tuple(path)
+
+
+def apply_overrides(doc: Document, overrides: Iterable[str]) -> Document:
+    """Apply ``key.path=VALUE`` overrides (values typed as YAML) in order.
+
+    Each value set keeps the override as its location, so an error in it names the ``--set``.
+
+    Malformed overrides are skipped and recorded in the returned document's ``issues`` (reported with
+    the validation errors).
+    """
+    overrides = list(overrides)
+    if not overrides:
+        return doc
+    issues: list[SpecIssue] = []
+    merged = Merged(doc.data)
+    docs: dict[int, Document] = {}
+    for text in overrides:
+        loc = Location(SET_SOURCE, text=text)
+        key, eq, value = text.partition("=")
+        try:
+            if not eq:
+                raise ValueError("expected KEY.PATH=VALUE")
+            path = parse_set_path(key.strip())
+        except ValueError as exc:
+            issues.append(SpecIssue((), f"bad override: {exc}", loc, "e.g. --set model.n_layers=12", "set"))
+            continue
+        try:
+            vdoc = load_text(value, source=SET_SOURCE)
+        except SpecError as exc:
+            issues.extend(SpecIssue(path, i.message, loc, None, i.code) for i in exc.issues)
+            continue
+        vdoc = Document(vdoc.data, SET_SOURCE, {(): loc}, {}, {})
+        docs[id(vdoc)] = vdoc
+        try:
+            merge_into(merged, vdoc.data, tag=id(vdoc), at=path)
+        except (TypeError, IndexError) as exc:
+            issues.append(SpecIssue(path, f"cannot set {format_path(path)}: {exc}", loc, None, "set"))
+    out = _relocate(merged.value, merged, doc, docs)
+    out.source = doc.source
+    out.issues = [*doc.issues, *issues]
+    return out
+
+
+_REF = re.compile(r"\$\{([^${}]*)\}")
+MAX_REF_DEPTH = 32
+
+
+def resolve_references(doc: Document) -> Document:
+    """Replace ``${dotted.path}`` references by the value they name (``$${`` writes a literal ``${``).
+
+    A string that is exactly one reference takes the referenced value with its type (``${model.d_model}``
+    is an int); a reference inside longer text is replaced by the value's text. Nothing is evaluated:
+    a reference names a value, it is not an expression.
+
+    An unknown path (with the nearest keys), a cycle, or a mapping referenced inside text is recorded
+    in the returned document's ``issues`` and the reference left as written.
+
+    Raises:
+        SpecError: references that expand the spec past the size limit.
+    """
+    if not _has_ref(doc.data):
+        return doc
+    issues: list[SpecIssue] = []
+    root = doc.data
+    done: dict[SpecPath, Any] = {}
+
+    def lookup(target: SpecPath, at: SpecPath, stack: tuple[SpecPath, ...]) -> Any:
+        node: Any = root
+        walked: SpecPath = ()
+        for part in target:
+            if isinstance(node, dict) and part in node:
+                node = node[part]
+            elif isinstance(node, list) and isinstance(part, int) and -len(node) <= part < len(node):
+                node = node[part]
+            else:
+                near = suggest(str(part), [str(k) for k in node]) if isinstance(node, dict) else []
+                hint = ("did you mean " + " or ".join(repr(format_path((*walked, n))) for n in near) + "?") if near \
+                    else None
+                raise _RefError(f"reference to {format_path(target)!r}: no such value", hint)
+            walked = (*walked, part)
+        return resolve(node, target, stack)
+
+    def resolve(value: Any, at: SpecPath, stack: tuple[SpecPath, ...]) -> Any:
+        if isinstance(value, dict):
+            return {k: resolve(v, (*at, k), stack) for k, v in value.items()}
+        if isinstance(value, list):
+            return [resolve(v, (*at, i), stack) for i, v in enumerate(value)]
+        if not isinstance(value, str) or "${" not in value:
+            return value
+        if at in done:
+            return done[at]
+        if at in stack:
+            cycle = " -> ".join(format_path(p) for p in (*stack[stack.index(at):], at))
+            raise _RefError(f"reference cycle: {cycle}", None)
+        if len(stack) > MAX_REF_DEPTH:
+            raise _RefError(f"references nested deeper than {MAX_REF_DEPTH}", None)
+        inner = (*stack, at)
+        whole = _REF.fullmatch(value)
+        if whole is not None and not value.startswith("$$"):
+            result = lookup(_ref_path(whole.group(1)), at, inner)
+        else:
+            def text_of(m: re.Match[str]) -> str:
+                if m.start() > 0 and value[m.start() - 1] == "$":
+                    return m.group(0)
+                got = lookup(_ref_path(m.group(1)), at, inner)
+                if isinstance(got, (dict, list)):
+                    raise _RefError(f"{m.group(0)} names a {type(got).__name__}; only a whole value can", None)
+                return "null" if got is None else str(got).lower() if isinstance(got, bool) else str(got)
+
+            result = _REF.sub(text_of, value).replace("$${", "${")
+        done[at] = result
+        return result
+
+    def walk(value: Any, at: SpecPath) -> Any:
+        if isinstance(value, dict):
+            return {k: walk(v, (*at, k)) for k, v in value.items()}
+        if isinstance(value, list):
+            return [walk(v, (*at, i)) for i, v in enumerate(value)]
+        if isinstance(value, str) and "${" in value:
+            try:
+                return resolve(value, at, ())
+            except _RefError as exc:
+                issues.append(SpecIssue(at, exc.message, doc.locate(at), exc.hint, "reference"))
+            except ValueError as exc:
+                issues.append(SpecIssue(at, str(exc), doc.locate(at), "write ${dotted.path}, e.g. ${model.d_model}",
+                                        "reference"))
+            return value
+        return value
+
+    data = walk(root, ())
+    if _count(data, MAX_NODES) > MAX_NODES:
+        raise SpecError([SpecIssue((), f"references expand the spec to more than {MAX_NODES} values",
+                                   doc.locate(()), "a reference copies the value it names; do not nest them "
+                                   "to multiply a spec", "too_large")])
+    return Document(data, doc.source, doc.values, doc.keys, doc.lines, [*doc.issues, *issues])
+
+
+def _count(value: Any, limit: int) -> int:
+    """Values in ``value`` (shared subtrees counted each time they appear), stopping past ``limit``."""
+    n = 0
+    stack = [value]
+    while stack and n <= limit:
+        v = stack.pop()
+        n += 1
+        if isinstance(v, dict):
+            stack.extend(v.values())
+        elif isinstance(v, list):
+            stack.extend(v)
+    return n
+
+
+class _RefError(Exception):
+    def __init__(self, message: str, hint: str | None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+def _ref_path(text: str) -> SpecPath:
+    return parse_set_path(text.strip())
+
+
+def _has_ref(value: Any) -> bool:
+    if isinstance(value, str):
+        return "${" in value
+    if isinstance(value, dict):
+        return any(_has_ref(v) for v in value.values())
+    if isinstance(value, list):
+        return any(_has_ref(v) for v in value)
+    return False
+
+
+def compose(doc: Document, *, base_dir: Path | None, overrides: Iterable[str] = ()) -> Document:
+    """``extends``, then ``--set`` overrides, then references: the document validation sees."""
+    doc = extend(doc, base_dir)
+    doc = apply_overrides(doc, overrides)
+    return resolve_references(doc)
+
+
+__all__ = ["apply_overrides", "compose", "extend", "parse_set_path", "resolve_references"]

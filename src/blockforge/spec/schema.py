@@ -1,0 +1,69 @@
+"""JSON Schema of specs for the installed components (plugins included). Torch-free.
+
+Pydantic derives the schema from the bound :class:`~blockforge.spec.models.SpecFile`; this module
+makes it say what blockforge accepts: each component object requires its ``type`` (the union is
+discriminated by it), a bare component name is valid wherever a reference is, and a spec may
+``extends:`` other files.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from blockforge.registry.registry import Registries
+from blockforge.spec.binding import bind
+from blockforge.spec.models import SpecFile
+
+DIALECT = "https://json-schema.org/draft/2020-12/schema"
+
+
+def _component_names(defs: dict[str, Any]) -> dict[str, str]:
+    """``#/$defs/X`` -> component name, for every component definition."""
+    out = {}
+    for name, d in defs.items():
+        t = d.get("properties", {}).get("type", {})
+        if isinstance(t, dict) and "const" in t and "." in str(d.get("title", "")):
+            out[f"#/$defs/{name}"] = t["const"]
+            required = d.setdefault("required", [])
+            if "type" not in required:
+                required.insert(0, "type")
+    return out
+
+
+def _rewrite(node: Any, refs: dict[str, str]) -> Any:
+    if isinstance(node, list):
+        return [_rewrite(n, refs) for n in node]
+    if not isinstance(node, dict):
+        return node
+    node = {k: _rewrite(v, refs) for k, v in node.items()}
+    one = node.get("oneOf")
+    if isinstance(one, list) and one and all(isinstance(o, dict) and o.get("$ref") in refs for o in one):
+        names = [refs[o["$ref"]] for o in one]
+        rest = {k: v for k, v in node.items() if k != "oneOf"}
+        return {**rest, "anyOf": [{"type": "string", "enum": names, "description": "shorthand for {type: name}"},
+                                  {"oneOf": one}]}
+    return node
+
+
+def spec_schema(registries: Registries) -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of a spec file for ``registries``.
+
+    Args:
+        registries: the components a spec may name (built-ins plus installed plugins by default).
+
+    Returns:
+        The schema as plain data; descriptions come from the parameter models' field docstrings.
+    """
+    schema = bind(SpecFile, registries).model_json_schema()
+    defs = schema.get("$defs", {})
+    refs = _component_names(defs)
+    schema = _rewrite(schema, refs)
+    props = schema.setdefault("properties", {})
+    props["extends"] = {
+        "description": "Base spec file(s) this one is deep-merged over, relative to this file.",
+        "anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}, "minItems": 1}],
+    }
+    return {"$schema": DIALECT, "title": "blockforge spec", **{k: v for k, v in schema.items() if k != "title"}}
+
+
+__all__ = ["spec_schema"]

@@ -1,0 +1,123 @@
+"""plan, resolve, diff, schema and --set from the command line."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from blockforge.cli import app
+from tests.conftest import SPECS_DIR
+
+runner = CliRunner()
+TINY = str(SPECS_DIR / "tiny.yaml")
+PLAN = str(SPECS_DIR / "tiny-plan.yaml")
+
+
+def invoke(*args: str):
+    return runner.invoke(app, list(args), catch_exceptions=False)
+
+
+def test_plan_shows_every_layer():
+    r = invoke("plan", PLAN, "--format", "json")
+    assert r.exit_code == 0, r.output
+    rows = json.loads(r.output)["layers"]
+    assert [row["layer"] for row in rows] == list(range(6))
+    assert [row["block"]["attention"]["heads"] for row in rows] == [2, 2, 4, 2, 2, 4]
+    assert rows[5]["from"] == ["block", "plan.variants.wide", "plan.overrides[0].block"]
+    assert "norm_position=\"post\"" in rows[5]["changes"]
+    text = invoke("plan", PLAN)
+    assert text.exit_code == 0 and "plan.variants.narrow" in text.output
+
+
+@pytest.mark.parametrize("command", ["validate", "summary", "plan", "resolve"])
+def test_set_on_every_spec_command(command):
+    r = invoke(command, TINY, "--set", "model.block.attention.heads=3")
+    assert r.exit_code == 1, r.output
+    assert "not divisible by heads=3" in r.output and "--set (model.block.attention.heads=3)" in r.output
+    ok = invoke(command, TINY, "--set", "model.n_layers=3", "-s", "name=renamed")
+    assert ok.exit_code == 0, ok.output
+
+
+def test_set_on_build(tmp_path):
+    r = invoke("build", TINY, "--set", "model.n_layers=1", "--seq-len", "4")
+    assert r.exit_code == 0, r.output
+
+
+def test_validate_json_locates_a_set_error():
+    r = invoke("validate", TINY, "--format", "json", "--set", "model.block.atention.heads=2")
+    assert r.exit_code == 1
+    (spec,) = json.loads(r.output)["specs"]
+    (error,) = spec["errors"]
+    assert error["file"] == "--set" and error["code"] == "unknown_key" and "attention" in error["hint"]
+
+
+def test_resolve_round_trip_same_state_dict(tmp_path):
+    torch = pytest.importorskip("torch")
+    from blockforge.build import build_model
+
+    for spec in (TINY, PLAN):
+        r = invoke("resolve", spec)
+        assert r.exit_code == 0, r.output
+        resolved = tmp_path / "resolved.yaml"
+        resolved.write_text(r.output)
+        assert yaml.safe_load(r.output)["model"]["n_layers"] > 0
+        a = build_model(spec, seed=3).state_dict()
+        b = build_model(resolved, seed=3).state_dict()
+        assert a.keys() == b.keys()
+        assert all(torch.equal(a[k], b[k]) for k in a)
+        again = invoke("resolve", str(resolved))
+        assert again.output == r.output  # a fixed point
+        assert build_model(resolved, device="meta").blockforge_hash == build_model(spec, device="meta").blockforge_hash
+
+
+def test_resolve_json():
+    r = invoke("resolve", TINY, "--format", "json")
+    data = json.loads(r.output)
+    assert data["model"]["block"]["norm"]["type"] == "layernorm"  # defaults filled
+
+
+def test_diff_reports_changes_and_parameter_delta(tmp_path):
+    other = tmp_path / "other.yaml"
+    other.write_text((SPECS_DIR / "tiny.yaml").read_text().replace("hidden: 64", "hidden: 128"))
+    r = invoke("diff", TINY, str(other), "--format", "json")
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.output)
+    paths = {d["path"]: d for d in data["differences"]}
+    assert paths["model.layers[0].feedforward.hidden"] == {"path": "model.layers[0].feedforward.hidden", "a": 64, "b": 128}
+    assert set(paths) == {"model.layers[0].feedforward.hidden", "model.layers[1].feedforward.hidden"}
+    # two layers, each with 2 * 32 * 64 more weights and 64 more biases
+    assert data["params"]["change"] == 2 * (2 * 32 * 64 + 64)
+    assert data["same_architecture"] is False
+    same = json.loads(invoke("diff", TINY, TINY, "--format", "json").output)
+    assert same["differences"] == [] and same["params"]["change"] == 0 and same["same_architecture"] is True
+    text = invoke("diff", TINY, str(other))
+    assert "64 -> 128" in text.output and "+8,320" in text.output
+
+
+def test_schema_command_writes_valid_json(tmp_path):
+    out = tmp_path / "schema.json"
+    r = invoke("schema", "-o", str(out))
+    assert r.exit_code == 0, r.output
+    schema = json.loads(out.read_text())
+    assert schema["$schema"].endswith("2020-12/schema")
+    assert json.loads(invoke("schema").output) == schema
+
+
+@pytest.mark.parametrize("args", [["plan", TINY], ["resolve", TINY], ["schema"], ["validate", TINY, "--set", "model.n_layers=3"]])
+def test_spec_commands_never_import_torch(args):
+    code = (
+        "import sys\n"
+        "from blockforge.cli import app\n"
+        "try:\n"
+        f"    app({args!r}, prog_name='blockforge')\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print('TORCH' if 'torch' in sys.modules else 'NO-TORCH')\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.stdout.strip().endswith("NO-TORCH"), r.stdout[-500:]

@@ -1,0 +1,117 @@
+"""Norms, activations, feed-forward networks, MoE, embeddings and heads against references written here
+or torch's own modules. Tolerance: 1e-5 absolute in float32."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from blockforge.components.activation import ReLUSquared
+from blockforge.components.embedding import TokenEmbedding
+from blockforge.components.feedforward import GLU, MLP
+from blockforge.components.head import ClassificationHead, HiddenStates, LMHead
+from blockforge.components.moe import MixtureOfExperts
+from blockforge.components.norm import RMSNorm
+
+ATOL = 1e-5
+
+
+def test_rmsnorm_matches_torch_rmsnorm_and_unit_offset():
+    torch.manual_seed(0)
+    x = torch.randn(3, 4, 10)
+    ours = RMSNorm(dim=10, eps=1e-6, unit_offset=True)
+    assert torch.equal(ours.weight, torch.zeros(10))  # (1 + w) starts at scale one
+    with torch.no_grad():
+        ours.weight.normal_()
+    ref = nn.RMSNorm(10, eps=1e-6)
+    with torch.no_grad():
+        ref.weight.copy_(1 + ours.weight)
+    torch.testing.assert_close(ours(x), ref(x), atol=ATOL, rtol=0)
+    plain = RMSNorm(dim=10, eps=1e-6)
+    with torch.no_grad():
+        plain.weight.copy_(ref.weight)
+    torch.testing.assert_close(plain(x), ref(x), atol=ATOL, rtol=0)
+
+
+def test_activations():
+    x = torch.linspace(-3, 3, 25)
+    torch.testing.assert_close(ReLUSquared()(x), torch.clamp(x, min=0) ** 2, atol=ATOL, rtol=0)
+
+
+@pytest.mark.parametrize(("act", "fn"), [(nn.SiLU(), lambda z: z * torch.sigmoid(z)),
+                                          (nn.GELU(approximate="tanh"), lambda z: 0.5 * z * (1 + torch.tanh(
+                                              math.sqrt(2 / math.pi) * (z + 0.044715 * z**3)))),
+                                          (nn.ReLU(), lambda z: z.clamp(min=0))])
+def test_glu_matches_formula(act, fn):
+    torch.manual_seed(1)
+    glu = GLU(d_model=8, hidden=12, activation=act)
+    x = torch.randn(2, 3, 8)
+    want = (fn(x @ glu.gate.weight.T) * (x @ glu.up.weight.T)) @ glu.down.weight.T
+    torch.testing.assert_close(glu(x), want, atol=ATOL, rtol=0)
+
+
+def test_moe_matches_a_per_token_reference_and_its_load_balancing_loss():
+    torch.manual_seed(2)
+    experts = [MLP(d_model=8, hidden=6, activation=nn.ReLU()) for _ in range(4)]
+    moe = MixtureOfExperts(d_model=8, experts=experts, top_k=2)
+    x = torch.randn(2, 5, 8)
+    got = moe(x)
+    flat = x.reshape(-1, 8)
+    want = torch.zeros_like(flat)
+    counts = torch.zeros(4)
+    probs_all = torch.softmax(flat @ moe.router.weight.T, -1)
+    for n in range(flat.shape[0]):
+        p = probs_all[n]
+        top = torch.topk(p, 2)
+        w = top.values / top.values.sum()
+        for weight, e in zip(w, top.indices):
+            want[n] += weight * experts[e](flat[n : n + 1])[0]
+            counts[e] += 1
+    torch.testing.assert_close(got.reshape(-1, 8), want, atol=ATOL, rtol=0)
+    expected_aux = 4 * ((counts / counts.sum()) * probs_all.mean(0)).sum()
+    torch.testing.assert_close(moe.aux_loss, expected_aux, atol=ATOL, rtol=0)
+    moe.aux_loss.backward()  # the router learns from the balancing loss
+    assert moe.router.weight.grad is not None and moe.router.weight.grad.abs().sum() > 0
+
+
+def test_token_embedding_scale_and_token_types():
+    torch.manual_seed(3)
+    emb = TokenEmbedding(vocab_size=11, d_model=4, scale="sqrt_d_model", token_types=2)
+    ids = torch.tensor([[1, 2, 3]])
+    types = torch.tensor([[0, 1, 1]])
+    want = emb.weight[ids] * 2.0 + emb.token_type.weight[types]
+    torch.testing.assert_close(emb(ids, types), want, atol=ATOL, rtol=0)
+    torch.testing.assert_close(emb(ids), emb.weight[ids] * 2.0 + emb.token_type.weight[0], atol=ATOL, rtol=0)
+    assert set(emb.state_dict()) == {"weight", "token_type.weight"}
+
+
+def test_lm_head_softcap_and_tying():
+    torch.manual_seed(4)
+    emb = nn.Embedding(7, 4)
+    head = LMHead(d_model=4, vocab_size=7, tied=True, softcap=2.0)
+    x = torch.randn(2, 3, 4) * 10
+    logits = head(x, embedding=emb)
+    torch.testing.assert_close(logits, 2.0 * torch.tanh((x @ emb.weight.T) / 2.0), atol=ATOL, rtol=0)
+    assert logits.abs().max() <= 2.0
+
+
+@pytest.mark.parametrize("pooling", ["cls", "mean", "last"])
+def test_classifier_pooling(pooling):
+    torch.manual_seed(5)
+    head = ClassificationHead(d_model=6, classes=3, pooling=pooling, pooler=nn.Tanh(), output=nn.Softmax(-1))
+    x = torch.randn(2, 4, 6)
+    mask = torch.tensor([[1, 1, 1, 1], [1, 1, 0, 0]])
+    pooled = {"cls": x[:, 0], "mean": torch.stack([x[0].mean(0), x[1, :2].mean(0)]),
+              "last": torch.stack([x[0, 3], x[1, 1]])}[pooling]
+    want = torch.softmax(head.proj(torch.tanh(head.pool(pooled))), -1)
+    got = head(x, mask=mask)
+    torch.testing.assert_close(got, want, atol=ATOL, rtol=0)
+    torch.testing.assert_close(got.sum(-1), torch.ones(2), atol=ATOL, rtol=0)
+
+
+def test_hidden_states_head_is_identity():
+    x = torch.randn(2, 3, 4)
+    assert HiddenStates()(x) is x

@@ -1,0 +1,77 @@
+"""Positional encodings against references written here. Tolerance: 1e-5 absolute in float32."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from blockforge.components.positional import ALiBi, NoPositionalEncoding, RotaryEmbedding, alibi_slopes
+
+ATOL = 1e-5
+
+
+def rope_reference(x, theta, fraction, scaling):
+    """RoPE in the "rotate half" layout, written with complex numbers: feature i pairs with i + rot/2."""
+    b, h, t, d = x.shape
+    rot = int(d * fraction) // 2 * 2
+    half = rot // 2
+    out = x.clone()
+    for i in range(half):
+        freq = 1.0 / theta ** (2 * i / rot)
+        for p in range(t):
+            z = torch.complex(x[:, :, p, i], x[:, :, p, i + half]) * complex(
+                math.cos(p / scaling * freq), math.sin(p / scaling * freq))
+            out[:, :, p, i], out[:, :, p, i + half] = z.real, z.imag
+    return out
+
+
+@pytest.mark.parametrize(("theta", "fraction", "scaling"), [(10000.0, 1.0, 1.0), (500000.0, 1.0, 1.0),
+                                                            (10000.0, 0.25, 1.0), (100.0, 0.5, 4.0)])
+def test_rope_matches_complex_rotation(theta, fraction, scaling):
+    torch.manual_seed(0)
+    q, k = torch.randn(2, 3, 9, 16), torch.randn(2, 1, 9, 16)
+    pos = RotaryEmbedding(theta=theta, fraction=fraction, scaling=scaling).attention_positions(9, device=q.device)
+    gq, gk = pos.rotate(q, k)
+    torch.testing.assert_close(gq, rope_reference(q, theta, fraction, scaling), atol=ATOL, rtol=0)
+    torch.testing.assert_close(gk, rope_reference(k, theta, fraction, scaling), atol=ATOL, rtol=0)
+    if fraction < 1:  # partial rotary leaves the tail alone
+        rot = int(16 * fraction)
+        assert torch.equal(gq[..., rot:], q[..., rot:])
+
+
+def test_rope_scores_depend_only_on_relative_position():
+    torch.manual_seed(1)
+    v_q, v_k = torch.randn(16), torch.randn(16)
+    t = 12
+    q = v_q.expand(1, 1, t, 16).clone()
+    k = v_k.expand(1, 1, t, 16).clone()
+    rq, rk = RotaryEmbedding().attention_positions(t, device=q.device).rotate(q, k)
+    s = (rq @ rk.transpose(-2, -1))[0, 0]
+    for off in range(-3, 4):
+        diag = torch.diagonal(s, offset=off)
+        torch.testing.assert_close(diag, diag[0].expand_as(diag), atol=1e-4, rtol=0)
+
+
+def test_relative_encodings_add_nothing_to_embeddings():
+    x = torch.randn(2, 5, 8)
+    for module in (RotaryEmbedding(), ALiBi(), NoPositionalEncoding()):
+        assert torch.equal(module(x), x)
+    assert NoPositionalEncoding().attention_positions(5, device=x.device) is None
+
+
+def test_alibi_slopes_match_the_paper():
+    torch.testing.assert_close(alibi_slopes(8), torch.tensor([2.0 ** -(i + 1) for i in range(8)]))
+    # 12 heads: the 8-head slopes, then every other slope of the 16-head sequence (Press et al.'s code)
+    s16 = [2.0 ** (-(i + 1) / 2) for i in range(16)]
+    torch.testing.assert_close(alibi_slopes(12), torch.tensor([2.0 ** -(i + 1) for i in range(8)] + s16[0::2][:4]))
+
+
+def test_alibi_bias_is_minus_slope_times_distance():
+    bias = ALiBi().attention_positions(5, device=torch.device("cpu")).score_bias(4, 5, 5, torch.float32)
+    slopes = [2.0 ** (-2 * (h + 1)) for h in range(4)]
+    for h in range(4):
+        for i in range(5):
+            for j in range(5):
+                assert bias[h, i, j].item() == pytest.approx(-slopes[h] * abs(i - j))

@@ -1,0 +1,107 @@
+"""The exported JSON Schema accepts every spec in specs/ and rejects known-bad ones (checked by jsonschema)."""
+
+from __future__ import annotations
+
+import json
+
+import jsonschema
+import pytest
+import yaml
+
+from blockforge.registry import Kind, Registries, hookimpl, load_plugins
+from blockforge.spec import Params
+from blockforge.spec.schema import spec_schema
+from tests.conftest import SPEC_FILES
+
+
+@pytest.fixture(scope="module")
+def validator():
+    schema = spec_schema(load_plugins().registries)  # installed plugins too: SPEC_FILES may use them
+    jsonschema.Draft202012Validator.check_schema(schema)
+    return jsonschema.Draft202012Validator(schema)
+
+
+def load(path):
+    return json.loads(path.read_text()) if path.suffix == ".json" else yaml.safe_load(path.read_text())
+
+
+@pytest.mark.parametrize("path", SPEC_FILES, ids=lambda p: p.name)
+def test_every_spec_in_the_folder_is_valid(validator, path):
+    errors = [e.message for e in validator.iter_errors(load(path))]
+    assert errors == []
+
+
+GOOD = {
+    "blockforge": 1,
+    "model": {
+        "type": "lm", "vocab_size": 50, "d_model": 16, "n_layers": 2, "max_len": 8,
+        "block": {"type": "transformer", "attention": {"type": "mha", "heads": 2},
+                  "feedforward": {"type": "mlp", "hidden": 32, "activation": "relu"}},
+    },
+}
+
+
+def bad(path: tuple, value):
+    import copy
+
+    data = copy.deepcopy(GOOD)
+    node = data
+    for p in path[:-1]:
+        node = node[p]
+    node[path[-1]] = value
+    return data
+
+
+def test_good_and_shorthand_are_valid(validator):
+    assert validator.is_valid(GOOD)
+    assert validator.is_valid(bad(("model", "block", "norm"), "rmsnorm"))
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        bad(("model", "block", "attention", "casual"), True),  # unknown key
+        bad(("model", "block", "feedforward", "activation"), "gelo"),  # unknown component name
+        bad(("model", "block", "attention"), {"heads": 2}),  # reference without type
+        bad(("model", "n_layers"), "six"),  # wrong type
+        bad(("model", "d_model"), 0),  # out of range
+        bad(("blockforge",), 2),  # unknown format version
+        bad(("model", "block", "norm_position"), "middle"),  # not an allowed literal
+        {"blockforge": 1},  # no model
+    ],
+    ids=["unknown_key", "unknown_name", "no_type", "wrong_type", "zero", "version", "literal", "no_model"],
+)
+def test_known_bad_specs_fail(validator, data):
+    assert not validator.is_valid(data)
+
+
+def test_descriptions_come_from_field_docstrings(validator):
+    defs = validator.schema["$defs"]
+    mha = next(d for d in defs.values() if d.get("title") == "attention.mha")
+    assert mha["properties"]["heads"]["description"].startswith("Number of attention heads")
+    assert mha["required"][0] == "type"
+    block = next(d for d in defs.values() if d.get("title") == "block.transformer")
+    assert block["properties"]["attention"]["description"].startswith("The attention sublayer")  # a slot field
+
+
+class WindowParams(Params):
+    """A plugin's attention."""
+
+    heads: int
+    """Heads of the plugin attention."""
+
+
+class _Plugin:
+    @hookimpl
+    def blockforge_register_components(self, registry):
+        registry.register("attention", "plugin_window", params=WindowParams, factory=lambda p, ctx: None)
+
+
+def test_plugins_are_in_the_schema():
+    registries: Registries = load_plugins(entry_points=False, strict=True, extra=[("window-plugin", _Plugin())]).registries
+    schema = spec_schema(registries)
+    v = jsonschema.Draft202012Validator(schema)
+    data = bad(("model", "block", "attention"), {"type": "plugin_window", "heads": 2})
+    assert v.is_valid(data)
+    assert not v.is_valid(bad(("model", "block", "attention"), {"type": "plugin_window", "heads": "x"}))
+    assert Kind.ATTENTION.value == "attention"
