@@ -7,6 +7,7 @@ materialised on the requested device and every parameter is initialised exactly 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -40,6 +41,7 @@ def _factory_for(registries: Registries):
             raise BuildError(
                 f"{kind} component {name!r} (from {comp.owner}) returned {type(module).__name__}, not nn.Module"
             )
+        module.blockforge_kind = str(kind)  # summaries total parameters and FLOPs per kind
         return module
 
     return build_ref
@@ -52,14 +54,22 @@ def _available_bytes() -> int | None:
         return None
 
 
-def initialize(model: nn.Module, *, std: float | None) -> None:
+#: Called as ``progress(done, total)`` while a model's blocks are initialised on a real device.
+Progress = Callable[[int, int], None]
+
+
+def initialize(model: nn.Module, *, std: float | None, progress: Progress | None = None) -> None:
     """Initialise every parameter and buffer once, in module order.
 
     Args:
         model: a materialised (non-meta) model.
         std: N(0, std) for ``nn.Linear``/``nn.Embedding`` weights with zero biases; None keeps each
             module's own ``reset_parameters``.
+        progress: called with ``(blocks done, blocks in total)`` after each block.
     """
+    blocks = {id(m) for m in model.modules() if getattr(m, "blockforge_kind", None) == "block"}
+    ends = {id(list(b.modules())[-1]) for b in model.modules() if id(b) in blocks}
+    done = 0
     with torch.no_grad():
         for m in model.modules():
             if std is not None and isinstance(m, (nn.Linear, nn.Embedding)):
@@ -69,6 +79,9 @@ def initialize(model: nn.Module, *, std: float | None) -> None:
                     nn.init.zeros_(bias)
             elif hasattr(m, "reset_parameters"):
                 m.reset_parameters()
+            if progress is not None and id(m) in ends:
+                done += 1
+                progress(done, len(blocks))
 
 
 def build_model(
@@ -78,6 +91,7 @@ def build_model(
     device: str | torch.device = "cpu",
     dtype: torch.dtype | None = None,
     seed: int = 0,
+    progress: Progress | None = None,
     overrides: list[str] | tuple[str, ...] = (),
 ) -> nn.Module:
     """Compile a spec into a model.
@@ -88,6 +102,7 @@ def build_model(
         device: where the weights live; ``meta`` builds any size without allocating.
         dtype: parameter dtype (default: torch's default, float32).
         seed: initialisation seed; the same seed gives the same weights.
+        progress: called as ``progress(done, total)`` as each block is initialised (not on meta).
         overrides: ``key.path=VALUE`` overrides (values typed as YAML), as ``--set`` on the command line.
 
     Returns:
@@ -113,6 +128,7 @@ def build_model(
         dtype=dtype,
         seed=seed,
         std=getattr(model_params, "init_std", None),
+        progress=progress,
     )
     model.blockforge_spec = canonical(validated)
     model.blockforge_hash = spec_hash(validated)
@@ -120,7 +136,8 @@ def build_model(
 
 
 def _materialize(
-    construct: Any, *, device: torch.device, dtype: torch.dtype | None, seed: int, std: float | None
+    construct: Any, *, device: torch.device, dtype: torch.dtype | None, seed: int, std: float | None,
+    progress: Progress | None = None,
 ) -> nn.Module:
     """Construct on meta (free), then allocate on ``device`` and initialise every tensor once."""
     with torch.device("meta"):
@@ -139,7 +156,7 @@ def _materialize(
     model = model.to_empty(device=device)
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(seed)
-        initialize(model, std=std)
+        initialize(model, std=std, progress=progress)
     return model
 
 

@@ -1,13 +1,19 @@
-"""Rich renderings of a :class:`blockforge.inspect.Summary`. Torch-free."""
+"""Renderings of a :class:`blockforge.inspect.Summary`: rich table, rich tree, markdown, comparisons.
+
+Torch-free: everything here reads the plain statistics object (JSON is ``Summary.to_dict()``).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from rich.console import Group
 from rich.table import Table
+from rich.tree import Tree
 
 if TYPE_CHECKING:
-    from blockforge.inspect import Summary
+    from blockforge.inspect import ModuleRow, Summary
 
 
 def human_bytes(n: float) -> str:
@@ -19,32 +25,218 @@ def human_bytes(n: float) -> str:
     return f"{n:.1f} TiB"
 
 
+def human_count(n: float, unit: str = "") -> str:
+    """``human_count(1.5e12, "FLOPs")`` -> ``1.50 TFLOPs`` (decimal prefixes, as FLOPs are quoted)."""
+    for prefix in ("", "K", "M", "G", "T", "P", "E"):
+        if abs(n) < 1000 or prefix == "E":
+            return (f"{n:.0f} {unit}" if not prefix else f"{n:.2f} {prefix}{unit}").strip()
+        n /= 1000
+    raise AssertionError("unreachable")
+
+
+def _pct(part: int, whole: int) -> str:
+    return f"{100 * part / whole:.1f}%" if whole else "-"
+
+
+def _visible(s: Summary, depth: int) -> list[ModuleRow]:
+    return [r for r in s.rows if r.depth <= depth]
+
+
+def _shape(r: ModuleRow) -> str:
+    return str(tuple(r.output_shape)) if r.output_shape is not None else "-"
+
+
+def _title(s: Summary) -> str:
+    return f"{s.name or 'model'}  input (batch, seq_len) = {tuple(s.input_shape)}"
+
+
 def summary_table(s: Summary, *, depth: int = 3) -> Table:
-    """The module tree down to ``depth``: name, type, output shape, parameters."""
-    title = f"{s.name or 'model'}  input {tuple(s.input_shape)}"
-    table = Table(title=title, title_justify="left")
-    table.add_column("module", no_wrap=True)
-    table.add_column("type", style="cyan")
-    table.add_column("output shape", style="green")
-    table.add_column("params", justify="right")
-    for r in s.rows:
-        if r.depth > depth:
-            continue
-        label = "(model)" if not r.name else "  " * (r.depth - 1) + r.name.rsplit(".", 1)[-1]
-        shape = str(tuple(r.output_shape)) if r.output_shape is not None else "-"
-        table.add_row(label, r.type, shape, f"{r.params:,}" if r.params else "-")
+    """The module tree down to ``depth``: name, type, output shape, parameters, forward FLOPs."""
+    table = Table(title=_title(s), title_justify="left", show_edge=False)
+    rows = [
+        ("(model)" if not r.name else "  " * (r.depth - 1) + r.name.rsplit(".", 1)[-1], r.type, _shape(r),
+         f"{r.params:,}" if r.params else "-", human_count(r.flops) if r.flops else "-")
+        for r in _visible(s, depth)
+    ]
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    table.add_column("module", overflow="fold")
+    table.add_column("type", style="cyan", overflow="fold", min_width=min(widths[1], 18))
+    table.add_column("output shape", style="green", min_width=widths[2], no_wrap=True)
+    table.add_column("params", justify="right", min_width=widths[3], no_wrap=True)
+    table.add_column("fwd FLOPs", justify="right", min_width=widths[4], no_wrap=True)
+    for row in rows:
+        table.add_row(*row)
     return table
+
+
+def summary_tree(s: Summary, *, depth: int = 3) -> Tree:
+    """The module tree down to ``depth`` as a rich tree."""
+    def label(r: ModuleRow) -> str:
+        name = r.name.rsplit(".", 1)[-1] if r.name else (s.name or "model")
+        parts = [f"[bold]{name}[/] [cyan]{r.type}[/]", f"[green]{_shape(r)}[/]"]
+        if r.params:
+            parts.append(f"{r.params:,} params")
+        if r.flops:
+            parts.append(human_count(r.flops, "FLOPs"))
+        return "  ".join(parts)
+
+    rows = _visible(s, depth)
+    root = Tree(label(rows[0]))
+    nodes = {rows[0].name: root}
+    for r in rows[1:]:
+        parent = r.name.rsplit(".", 1)[0] if "." in r.name else ""
+        nodes[r.name] = nodes.get(parent, root).add(label(r))
+    return root
+
+
+def kinds_table(s: Summary) -> Table:
+    """Per-kind totals: where the parameters and the forward FLOPs go."""
+    table = Table(title="by kind", title_justify="left")
+    table.add_column("kind", style="magenta")
+    table.add_column("params", justify="right")
+    table.add_column("% params", justify="right")
+    table.add_column("fwd FLOPs", justify="right")
+    table.add_column("% FLOPs", justify="right")
+    fwd = s.flops.forward if s.flops else 0
+    for kind, t in s.kinds.items():
+        table.add_row(kind, f"{t.params:,}", _pct(t.params, s.total_params), human_count(t.flops),
+                      _pct(t.flops, fwd))
+    return table
+
+
+def _totals(s: Summary) -> list[tuple[str, str]]:
+    rows = [("total parameters", f"{s.total_params:,}"), ("trainable parameters", f"{s.trainable_params:,}")]
+    rows += [(f"parameter bytes ({d})", f"{n:,} ({human_bytes(n)})") for d, n in sorted(s.bytes_by_dtype.items())]
+    if s.flops:
+        f = s.flops
+        rows += [
+            ("forward FLOPs", f"{human_count(f.forward, 'FLOPs')} ({human_count(f.forward_macs, 'MACs')})"),
+            ("forward + backward FLOPs", human_count(f.forward_backward, "FLOPs")),
+            ("FLOPs per token (fwd / fwd+bwd)",
+             f"{human_count(f.forward_per_token)} / {human_count(f.forward_backward_per_token)}"),
+        ]
+    if s.memory:
+        m = s.memory
+        if m.kv_cache_per_token is not None:
+            rows.append(("KV cache per token", f"{m.kv_cache_per_token:,} B ({human_bytes(m.kv_cache_per_token)})"))
+        rows += [
+            ("training: weights (+ buffers)", human_bytes(m.weights + m.buffers)),
+            ("training: gradients", human_bytes(m.gradients)),
+            ("training: AdamW state", human_bytes(m.optimizer)),
+            (f"training: activations at {tuple(s.input_shape)}", human_bytes(m.activations)),
+            ("training: total", human_bytes(m.training)),
+        ]
+    if s.spec_hash:
+        rows.append(("spec hash", s.spec_hash[:16]))
+    return rows
 
 
 def totals_table(s: Summary) -> Table:
-    """Parameters, trainable parameters and bytes by dtype."""
+    """Parameters, bytes by dtype, FLOPs (with MACs), KV cache and the training footprint."""
     table = Table(show_header=False, box=None, padding=(0, 2))
     table.add_column(style="bold")
     table.add_column(justify="right")
-    table.add_row("total parameters", f"{s.total_params:,}")
-    table.add_row("trainable parameters", f"{s.trainable_params:,}")
-    for dtype, n in sorted(s.bytes_by_dtype.items()):
-        table.add_row(f"parameter bytes ({dtype})", f"{n:,} ({human_bytes(n)})")
-    if s.spec_hash:
-        table.add_row("spec hash", s.spec_hash[:16])
+    for k, v in _totals(s):
+        table.add_row(k, v)
     return table
+
+
+def conventions(s: Summary) -> list[str]:
+    """The counting conventions the numbers follow."""
+    notes = []
+    if s.flops:
+        notes += [s.flops.convention, s.flops.attention_convention]
+    if s.memory:
+        notes.append(s.memory.convention)
+    return notes
+
+
+def summary_renderable(s: Summary, *, depth: int = 3, view: str = "table") -> Group:
+    """Everything for the terminal: the tree (``table`` or ``tree`` view), per-kind totals, totals, notes."""
+    tree = summary_tree(s, depth=depth) if view == "tree" else summary_table(s, depth=depth)
+    notes = Table(show_header=False, box=None, padding=(0, 1))
+    notes.add_column(style="dim")
+    for n in conventions(s):
+        notes.add_row(f"* {n}")
+    return Group(tree, kinds_table(s), totals_table(s), notes)
+
+
+def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]], right: Sequence[int] = ()) -> list[str]:
+    def esc(c: str) -> str:
+        return c.replace("|", "\\|")
+
+    lines = ["| " + " | ".join(header) + " |",
+             "|" + "|".join("---:" if i in right else "---" for i in range(len(header))) + "|"]
+    lines += ["| " + " | ".join(esc(c) for c in row) + " |" for row in rows]
+    return lines
+
+
+def summary_markdown(s: Summary, *, depth: int = 3) -> str:
+    """A markdown report: the module table, per-kind totals, totals and conventions."""
+    lines = [f"## {s.name or 'model'}", "", f"Probe input (batch, seq_len) = {tuple(s.input_shape)}.", ""]
+    lines += _md_table(
+        ["module", "type", "kind", "output shape", "params", "fwd FLOPs"],
+        [["&nbsp;" * 2 * max(r.depth - 1, 0) + (r.name.rsplit(".", 1)[-1] if r.name else "(model)"),
+          r.type, r.kind or "", _shape(r), f"{r.params:,}", human_count(r.flops)] for r in _visible(s, depth)],
+        right=(4, 5),
+    )
+    fwd = s.flops.forward if s.flops else 0
+    lines += ["", "### By kind", ""]
+    lines += _md_table(
+        ["kind", "params", "% params", "fwd FLOPs", "% FLOPs"],
+        [[k, f"{t.params:,}", _pct(t.params, s.total_params), human_count(t.flops), _pct(t.flops, fwd)]
+         for k, t in s.kinds.items()],
+        right=(1, 2, 3, 4),
+    )
+    lines += ["", "### Totals", ""]
+    lines += _md_table(["", "value"], _totals(s), right=(1,))
+    lines += ["", "### Conventions", "", *[f"- {n}" for n in conventions(s)], ""]
+    return "\n".join(lines)
+
+
+def compare_rows(summaries: Sequence[Summary]) -> list[tuple[str, list[str]]]:
+    """The compared quantities, one row each, one column per summary."""
+    def per(fn) -> list[str]:  # noqa: ANN001
+        return [fn(s) for s in summaries]
+
+    def kv(s: Summary) -> str:
+        n = s.memory.kv_cache_per_token if s.memory else None
+        return "-" if n is None else human_bytes(n)
+
+    return [
+        ("parameters", per(lambda s: f"{s.total_params:,}")),
+        ("parameter bytes", per(lambda s: human_bytes(s.total_bytes))),
+        ("fwd FLOPs / token", per(lambda s: human_count(s.flops.forward_per_token))),
+        ("fwd+bwd FLOPs / token", per(lambda s: human_count(s.flops.forward_backward_per_token))),
+        ("KV cache / token", per(kv)),
+        ("activations", per(lambda s: human_bytes(s.memory.activations))),
+        ("training memory", per(lambda s: human_bytes(s.memory.training))),
+    ]
+
+
+def compare_table(summaries: Sequence[Summary]) -> Table:
+    """Several summaries side by side (same batch and sequence length)."""
+    shape = tuple(summaries[0].input_shape)
+    table = Table(title=f"comparison at (batch, seq_len) = {shape}", title_justify="left")
+    table.add_column("", style="bold")
+    for s in summaries:
+        table.add_column(s.name or "model", justify="right")
+    for label, cells in compare_rows(summaries):
+        table.add_row(label, *cells)
+    return table
+
+
+def compare_markdown(summaries: Sequence[Summary]) -> str:
+    """Markdown of :func:`compare_table`."""
+    shape = tuple(summaries[0].input_shape)
+    lines = [f"Comparison at (batch, seq_len) = {shape}.", ""]
+    lines += _md_table(["", *[s.name or "model" for s in summaries]],
+                       [[label, *cells] for label, cells in compare_rows(summaries)],
+                       right=tuple(range(1, len(summaries) + 1)))
+    return "\n".join([*lines, ""])
+
+
+__all__ = [
+    "compare_markdown", "compare_table", "human_bytes", "human_count", "kinds_table", "summary_markdown",
+    "summary_renderable", "summary_table", "summary_tree", "totals_table",
+]

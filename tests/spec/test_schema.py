@@ -75,13 +75,34 @@ def test_known_bad_specs_fail(validator, data):
     assert not validator.is_valid(data)
 
 
+def _attribute_docstring(cls: type, field: str) -> str:
+    """The docstring written under ``field`` in ``cls``'s source, read with ast (independent of pydantic)."""
+    import ast
+    import inspect
+    import textwrap
+
+    for klass in cls.__mro__:  # the field may be declared on a base class
+        if "__annotations__" not in vars(klass) or field not in vars(klass)["__annotations__"]:
+            continue
+        body = ast.parse(textwrap.dedent(inspect.getsource(klass))).body[0].body
+        for stmt, nxt in zip(body, body[1:]):
+            if isinstance(stmt, ast.AnnAssign) and getattr(stmt.target, "id", None) == field:
+                assert isinstance(nxt, ast.Expr) and isinstance(nxt.value, ast.Constant), f"{field}: no docstring"
+                return inspect.cleandoc(nxt.value.value)
+    raise AssertionError(f"{cls.__name__}.{field} not found")
+
+
 def test_descriptions_come_from_field_docstrings(validator):
+    from blockforge.builtins.attention import MultiHeadAttentionParams
+    from blockforge.builtins.block import TransformerBlockParams
+
     defs = validator.schema["$defs"]
     mha = next(d for d in defs.values() if d.get("title") == "attention.mha")
-    assert mha["properties"]["heads"]["description"].startswith("Number of attention heads")
+    assert mha["properties"]["heads"]["description"] == _attribute_docstring(MultiHeadAttentionParams, "heads")
     assert mha["required"][0] == "type"
     block = next(d for d in defs.values() if d.get("title") == "block.transformer")
-    assert block["properties"]["attention"]["description"].startswith("The attention sublayer")  # a slot field
+    want = _attribute_docstring(TransformerBlockParams, "attention")  # a slot field
+    assert block["properties"]["attention"]["description"] == want
 
 
 class WindowParams(Params):

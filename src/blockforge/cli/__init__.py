@@ -11,6 +11,7 @@ import sys
 
 from blockforge.cli._app import app
 from blockforge.cli import build as _build  # noqa: F401  (registers commands)
+from blockforge.cli import compare as _compare  # noqa: F401
 from blockforge.cli import components as _components  # noqa: F401
 from blockforge.cli import diff as _diff  # noqa: F401
 from blockforge.cli import new_plugin as _new_plugin  # noqa: F401

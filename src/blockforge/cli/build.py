@@ -40,8 +40,13 @@ def build(
 
         from blockforge.build import build_model
 
+        from rich.progress import Progress
+
         t0 = time.perf_counter()
-        model = build_model(validated, device=device, dtype=getattr(torch, dtype), seed=seed)
+        with Progress(console=out, transient=True, disable=device == "meta") as bar:
+            task = bar.add_task(f"building on {device}", total=getattr(validated.model, "n_layers", None))
+            model = build_model(validated, device=device, dtype=getattr(torch, dtype), seed=seed,
+                                progress=lambda done, total: bar.update(task, completed=done, total=total))
         t_build = time.perf_counter() - t0
         model.eval()
         max_len = validated.model.max_len

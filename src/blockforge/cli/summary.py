@@ -1,42 +1,77 @@
-"""``blockforge summary``: the module tree, shapes and parameter totals, built on the meta device."""
+"""``blockforge summary``: module tree, shapes, parameters, FLOPs and memory, built on the meta device."""
 
 from __future__ import annotations
 
 import json
+from enum import StrEnum
 from typing import Annotated, Optional
 
 import typer
 
-from blockforge.cli._app import Format, FormatOpt, SetOpt, SpecArg, app, out, user_errors
+from blockforge.cli._app import Format, SetOpt, SpecArg, app, out, user_errors
+
+
+class SummaryFormat(StrEnum):
+    text = "text"
+    json = "json"
+    markdown = "markdown"
+
+
+class View(StrEnum):
+    table = "table"
+    tree = "tree"
+
+
+SummaryFormatOpt = Annotated[SummaryFormat, typer.Option("--format", "-f", help="Output format.")]
+BatchOpt = Annotated[int, typer.Option(min=1, help="Batch size of the probe (activations, FLOPs).")]
+SeqLenOpt = Annotated[
+    Optional[int],  # noqa: UP007 - typer reads Optional
+    typer.Option(min=1, help="Sequence length of the probe (default: the model's max_len)."),
+]
+
+
+def _error_format(fmt: SummaryFormat) -> Format:
+    return Format.json if fmt == SummaryFormat.json else Format.text
+
+
+def summarize_spec(spec, *, batch: int, seq_len: int | None, label: str | None = None,  # noqa: ANN001, ANN201
+                   overrides: list[str] | tuple[str, ...] = ()):
+    """Load, validate and summarise one spec, turning a bad probe size into a user error."""
+    from blockforge.errors import BlockforgeError
+    from blockforge.inspect import summarize
+    from blockforge.spec import load_spec
+
+    validated = load_spec(spec, overrides=overrides) if overrides else load_spec(spec)
+    try:
+        return summarize(validated, batch=batch, seq_len=seq_len)
+    except ValueError as exc:
+        raise BlockforgeError(f"{label or spec or 'default spec'}: {exc}") from None
 
 
 @app.command()
 def summary(
     spec: SpecArg = None,
     depth: Annotated[int, typer.Option(min=0, help="Deepest module level shown.")] = 3,
-    batch: Annotated[int, typer.Option(min=1, help="Batch size of the shape probe.")] = 1,
-    seq_len: Annotated[Optional[int], typer.Option(min=1, help="Sequence length of the probe (default: max_len).")] = None,  # noqa: UP007
-    fmt: FormatOpt = Format.text,
+    batch: BatchOpt = 1,
+    seq_len: SeqLenOpt = None,
+    view: Annotated[View, typer.Option(help="Module tree as a table or a tree (text format).")] = View.table,
+    fmt: SummaryFormatOpt = SummaryFormat.text,
     overrides: SetOpt = None,
 ) -> None:
-    """Summarise a spec without allocating weights: module tree, output shapes, parameters, bytes."""
-    with user_errors(fmt):
-        from blockforge.spec import load_spec
-
-        validated = load_spec(spec, overrides=overrides or ())
-        from blockforge.errors import BlockforgeError
-        from blockforge.inspect import summarize
-
-        try:
-            s = summarize(validated, batch=batch, seq_len=seq_len)
-        except ValueError as exc:
-            raise BlockforgeError(str(exc)) from None
-    if fmt == Format.json:
+    """Summarise a spec without allocating weights: module tree, output shapes, parameters, FLOPs
+    (forward and forward + backward), KV cache per token and the training memory footprint."""
+    with user_errors(_error_format(fmt)):
+        s = summarize_spec(spec, batch=batch, seq_len=seq_len, overrides=overrides or ())
+    if fmt == SummaryFormat.json:
         data = s.to_dict()
         data["modules"] = [r for r in data["modules"] if r["depth"] <= depth]
         out.print_json(json.dumps(data))
         return
-    from blockforge.render import summary_table, totals_table
+    if fmt == SummaryFormat.markdown:
+        from blockforge.render import summary_markdown
 
-    out.print(summary_table(s, depth=depth))
-    out.print(totals_table(s))
+        out.print(summary_markdown(s, depth=depth), markup=False, highlight=False, soft_wrap=True)
+        return
+    from blockforge.render import summary_renderable
+
+    out.print(summary_renderable(s, depth=depth, view=view.value))

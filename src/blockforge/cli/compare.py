@@ -1,0 +1,52 @@
+"""``blockforge compare``: several specs side by side at one batch and sequence length."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from blockforge.cli._app import app, out, user_errors
+from blockforge.cli.summary import BatchOpt, SeqLenOpt, SummaryFormat, SummaryFormatOpt, _error_format
+
+
+@app.command()
+def compare(
+    specs: Annotated[list[Path], typer.Argument(help="Two or more spec files.", dir_okay=False,
+                                                show_default=False)],
+    batch: BatchOpt = 1,
+    seq_len: SeqLenOpt = None,
+    fmt: SummaryFormatOpt = SummaryFormat.text,
+) -> None:
+    """Compare specs: parameters, FLOPs per token, KV cache per token, training memory.
+
+    All specs are probed at the same batch and sequence length (default: the shortest max_len).
+    """
+    if len(specs) < 2:
+        raise typer.BadParameter("give at least two specs to compare", param_hint="SPECS")
+    with user_errors(_error_format(fmt)):
+        from blockforge.cli.summary import summarize_spec
+        from blockforge.spec import load_spec
+
+        validated = [load_spec(p) for p in specs]
+        if seq_len is None:
+            seq_len = min(v.model.max_len for v in validated)
+        summaries = [summarize_spec(v, batch=batch, seq_len=seq_len, label=str(p))
+                     for p, v in zip(specs, validated, strict=True)]
+    if fmt == SummaryFormat.json:
+        out.print_json(json.dumps({
+            "input_shape": [batch, seq_len],
+            "models": [
+                {"spec": str(p), **{k: v for k, v in s.to_dict().items() if k != "modules"}}
+                for p, s in zip(specs, summaries, strict=True)
+            ],
+        }))
+        return
+    from blockforge.render import compare_markdown, compare_table
+
+    if fmt == SummaryFormat.markdown:
+        out.print(compare_markdown(summaries), markup=False, highlight=False, soft_wrap=True)
+    else:
+        out.print(compare_table(summaries))

@@ -1,0 +1,108 @@
+"""``blockforge summary`` renderings and ``blockforge compare``."""
+
+from __future__ import annotations
+
+import json
+
+from typer.testing import CliRunner
+
+from blockforge.cli import app
+from blockforge.inspect import summarize
+from tests.conftest import SPECS_DIR
+
+runner = CliRunner()
+TINY = str(SPECS_DIR / "tiny.yaml")
+GPT2 = str(SPECS_DIR / "gpt2-small.yaml")
+
+
+def invoke(*args: str):
+    return runner.invoke(app, list(args), catch_exceptions=False)
+
+
+def test_text_shows_flops_memory_kinds_and_conventions():
+    r = invoke("summary", TINY)
+    assert r.exit_code == 0, r.output
+    for text in ("fwd FLOPs", "by kind", "feedforward", "forward + backward FLOPs", "MACs",
+                 "KV cache per token", "training: AdamW state", "discounted"):
+        assert text in r.output, text
+    assert "20,768" in r.output
+
+
+def test_tree_view_respects_depth():
+    r = invoke("summary", TINY, "--view", "tree", "--depth", "2")
+    assert r.exit_code == 0, r.output
+    assert "├──" in r.output and "TransformerBlock" in r.output
+    assert "MultiHeadAttention" not in r.output  # depth 3
+    deeper = invoke("summary", TINY, "--view", "tree", "--depth", "3")
+    assert "MultiHeadAttention" in deeper.output
+
+
+def test_json_equals_the_python_api():
+    r = invoke("summary", TINY, "--format", "json", "--batch", "2", "--seq-len", "8", "--depth", "9")
+    assert r.exit_code == 0, r.output
+    assert json.loads(r.output) == json.loads(json.dumps(summarize(TINY, batch=2, seq_len=8).to_dict()))
+
+
+def test_markdown():
+    r = invoke("summary", TINY, "--format", "markdown", "--depth", "1")
+    assert r.exit_code == 0, r.output
+    lines = r.output.splitlines()
+    assert lines[0] == "## tiny"
+    assert "| module | type | kind | output shape | params | fwd FLOPs |" in lines
+    assert "### By kind" in lines and "### Conventions" in lines
+    assert not any("attn_norm" in line for line in lines)  # depth 1
+
+
+def test_compare_side_by_side():
+    r = invoke("compare", TINY, GPT2)
+    assert r.exit_code == 0, r.output
+    for text in ("parameters", "fwd FLOPs / token", "KV cache / token", "training memory", "tiny",
+                 "gpt2-small", "124,439,808", "(1, 16)"):
+        assert text in r.output, text
+
+
+def test_compare_json_and_markdown():
+    r = invoke("compare", TINY, GPT2, "--seq-len", "8", "--batch", "2", "-f", "json")
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.output)
+    assert data["input_shape"] == [2, 8]
+    tiny, gpt2 = data["models"]
+    assert tiny["spec"] == TINY and gpt2["total_params"] == 124_439_808
+    assert gpt2["flops"]["forward_per_token"] > tiny["flops"]["forward_per_token"]
+    md = invoke("compare", TINY, GPT2, "-f", "markdown")
+    assert md.exit_code == 0 and "| parameters | 20,768 | 124,439,808 |" in md.output
+
+
+def test_compare_needs_two_specs():
+    assert runner.invoke(app, ["compare", TINY]).exit_code == 2
+
+
+def test_compare_seq_len_beyond_a_max_len_is_a_user_error():
+    r = invoke("compare", TINY, GPT2, "--seq-len", "64")
+    assert r.exit_code == 1
+    assert "exceeds the model's max_len=16" in r.output and "tiny.yaml" in r.output
+    assert "Traceback" not in r.output
+
+
+def test_compare_invalid_spec_is_located(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(open(TINY).read().replace("heads: 4", "heads: 5"))
+    r = invoke("compare", TINY, str(bad))
+    assert r.exit_code == 1
+    assert f"{bad}:" in r.output and "not divisible by heads=5" in r.output
+
+
+def test_build_reports_progress_per_block():
+    import blockforge
+
+    seen: list[tuple[int, int]] = []
+    blockforge.build_model(TINY, progress=lambda done, total: seen.append((done, total)))
+    assert seen == [(1, 2), (2, 2)]
+    blockforge.build_model(TINY, device="meta", progress=lambda d, t: seen.append((d, t)))
+    assert seen == [(1, 2), (2, 2)]  # nothing to initialise on meta
+
+
+def test_build_cli_with_progress_bar():
+    r = invoke("build", TINY, "--device", "cpu")
+    assert r.exit_code == 0, r.output
+    assert "built tiny" in r.output
