@@ -28,8 +28,8 @@ _BUILD = (
 _BUILD_SEED = (
     "Cause: the seed spec has no `init_std`, so blockforge keeps PyTorch's default initialisation "
     "(`reset_parameters`: kaiming-uniform linears, N(0, 1) embedding), one pass over the 50M weights, "
-    "exactly what the seed guide's own constructor does; in this run blockforge is within noise of the "
-    "guide (1.72 s against 1.61 s, ranges overlapping). One serial default-init pass is the floor, and "
+    "exactly what the seed guide's own constructor does; blockforge's time is close to the guide's "
+    "in the table below (first full run, loaded machine: 1.72 s against 1.61 s, ranges overlapping). One serial default-init pass is the floor, and "
     "transformers' GPT2 at these sizes costs only ~1.3x it, so 0.5x needs a faster fill, not less "
     "overhead (validation, meta construction and hashing are a few percent). What would close it: "
     "`src/blockforge/build.py`, `initialize`: initialise known module types itself (nn.Linear: "
@@ -89,12 +89,11 @@ ANALYSIS: dict[str, str] = {
         "three models' profiles (`torch.profiler`) for the attention kernel chosen and for extra copies."
     ),
     "infer": (
-        "Cause: not established; the measurement cannot separate the models on this machine. The three "
-        "inference runs of blockforge (23.6-29.2 s) and transformers (21.0-26.4 s) overlap, the run shared "
-        "2 cores with other jobs (load average 3-7, CPU pressure 99%), and the 2048^3 sgemm reached only "
-        "17 GFLOP/s of a 157 GFLOP/s peak, so every model ran at a fraction of the machine. The same run "
-        "has blockforge at 0.75x transformers for the training step, and the hand-written model at 0.87x "
-        "for inference. The structural differences between blockforge and the hand-written model are "
+        "Cause: not established; on the shared 2-core machine the measurement cannot separate the models. "
+        "In the first full run (load average 3-7, CPU pressure 99%) the inference runs of blockforge "
+        "(23.6-29.2 s) and transformers (21.0-26.4 s) overlapped, the 2048^3 sgemm reached only 17 GFLOP/s "
+        "of a 157 GFLOP/s peak, blockforge was 0.75x transformers for the training step and the "
+        "hand-written model 0.87x for inference. Compare the spreads in the table below. The structural differences between blockforge and the hand-written model are "
         "small: blockforge's `MultiHeadAttention.forward` feeds SDPA q/k/v as strided views of one "
         "(B, T, 3, H, D) tensor (`permute(2, 0, 3, 1, 4).unbind(0)`), nanoGPT as views of `split` + "
         "`transpose`; both reach the same CPU flash kernel with `is_causal=True`. What would close it: "
