@@ -14,6 +14,7 @@ from blockforge.cli import build as _build  # noqa: F401  (registers commands)
 from blockforge.cli import compare as _compare  # noqa: F401
 from blockforge.cli import components as _components  # noqa: F401
 from blockforge.cli import diff as _diff  # noqa: F401
+from blockforge.cli import import_hf as _import_hf  # noqa: F401
 from blockforge.cli import new_plugin as _new_plugin  # noqa: F401
 from blockforge.cli import plan as _plan  # noqa: F401
 from blockforge.cli import plugins as _plugins  # noqa: F401

@@ -1,0 +1,62 @@
+"""``blockforge import-hf``: turn a transformers ``config.json`` into a blockforge spec (torch-free)."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from blockforge.cli._app import app, out, user_errors
+
+
+@app.command("import-hf")
+def import_hf(
+    config: Annotated[Path, typer.Argument(help="A transformers config.json.", dir_okay=False, show_default=False)],
+    output: Annotated[
+        Optional[Path],  # noqa: UP007
+        typer.Option("--output", "-o", help="Write the spec here (YAML, written atomically). Default: stdout.",
+                     dir_okay=False),
+    ] = None,
+    name: Annotated[Optional[str], typer.Option(help="The spec's name (default: hf-<model_type>).")] = None,  # noqa: UP007
+    architecture: Annotated[
+        Optional[str],  # noqa: UP007
+        typer.Option(help="transformers class to reproduce instead of the config's architectures "
+                          "(e.g. BertModel for a BertForMaskedLM checkpoint's encoder)."),
+    ] = None,
+) -> None:
+    """Convert a transformers config into a spec that computes exactly the same model.
+
+    Unknown config keys and values blockforge cannot reproduce are errors, each named.
+    The spec is validated before it is written; an existing file is replaced only on success.
+    """
+    with user_errors():
+        import yaml
+
+        from blockforge.interop.hf_config import import_config
+        from blockforge.spec import load_spec
+
+        spec = import_config(config, name=name, architecture=architecture)
+        load_spec(spec)  # never write a spec that does not validate
+        text = f"# Imported by `blockforge import-hf` from {config.name}.\n" + yaml.safe_dump(
+            spec, sort_keys=False, default_flow_style=False)
+        if output is None:
+            sys.stdout.write(text)
+            return
+        tmp = ""
+        try:
+            fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".tmp")
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(text)
+            os.replace(tmp, output)
+        except OSError as exc:
+            from blockforge.errors import BlockforgeError
+
+            raise BlockforgeError(f"cannot write {output}: {exc.strerror or exc}") from None
+        finally:
+            if tmp and os.path.exists(tmp):
+                os.unlink(tmp)
+        out.print(f"wrote {output} ({spec['name']})")

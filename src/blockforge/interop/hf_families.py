@@ -1,0 +1,252 @@
+"""Per-family converters from transformers configs to blockforge ``model`` specs. Torch-free.
+
+Each converter reads its config through a :class:`~blockforge.interop.hf_config.ConfigReader`, so every
+key it does not take, check or ignore is reported by :func:`~blockforge.interop.hf_config.config_to_spec`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from blockforge.interop.hf_config import ConfigReader
+
+# HF activation names -> blockforge activation references (only exact equivalents).
+ACTIVATIONS: Mapping[str, Any] = {
+    "gelu": {"type": "gelu"},
+    "gelu_new": {"type": "gelu", "approximate": "tanh"},
+    "gelu_pytorch_tanh": {"type": "gelu", "approximate": "tanh"},
+    "relu": {"type": "relu"},
+    "silu": {"type": "silu"},
+    "swish": {"type": "silu"},
+}
+
+
+def activation(r: ConfigReader, key: str, default: str) -> Any:
+    """The blockforge activation for the config's activation name, or a recorded problem."""
+    name = r.take(key, default, types=str)
+    if name not in ACTIVATIONS:
+        r.refuse(key, f"activation {name!r} has no exact blockforge equivalent; supported: "
+                      f"{', '.join(sorted(ACTIVATIONS))}")
+        return {"type": "gelu"}
+    return dict(ACTIVATIONS[name])
+
+
+def architectures(r: ConfigReader, allowed: Mapping[str, str], default: str, why: str = "") -> str:
+    """The head the config's ``architectures`` asks for: one of ``allowed``'s values (by class name).
+
+    Absent ``architectures`` means ``default``; several classes must agree; any other class is refused
+    (its head would be silently replaced otherwise).
+    """
+    archs = r.take("architectures", None, types=(list, type(None))) or []
+    heads = {allowed.get(a) for a in archs}
+    if None in heads or len(heads) > 1:
+        r.refuse("architectures", f"blockforge reproduces only {', '.join(sorted(allowed))} for this family; "
+                 f"{why}pass architecture= (CLI: --architecture) to import {default}'s layout explicitly")
+        return allowed[default]
+    return heads.pop() if heads else allowed[default]
+
+
+def init_std(r: ConfigReader) -> float:
+    """``initializer_range`` becomes ``init_std`` (initialisation only: imported weights replace it)."""
+    return float(r.take("initializer_range", 0.02, types=(float, int)))
+
+
+def gpt2(r: ConfigReader) -> dict[str, Any]:
+    """GPT-2: pre-norm, learned positions, fused QKV with biases, tanh-GELU MLP, LayerNorm, tied head."""
+    architectures(r, {"GPT2LMHeadModel": "lm"}, "GPT2LMHeadModel")
+    d = r.take("n_embd", types=int)
+    heads = r.take("n_head", types=int)
+    inner = r.take("n_inner", None, types=(int, type(None)))
+    eps = r.take("layer_norm_epsilon", 1e-5, types=(float, int))
+    r.expect("scale_attn_weights", True, "attention scores are always scaled by 1/sqrt(head_dim)")
+    r.expect("scale_attn_by_inverse_layer_idx", False)
+    r.expect("reorder_and_upcast_attn", False)
+    r.ignore("n_ctx")  # legacy alias, superseded by n_positions
+    r.ignore("summary_type", "summary_use_proj", "summary_activation", "summary_proj_to_labels",
+             "summary_first_dropout")  # GPT2DoubleHeadsModel's classifier, not the LM
+    norm = {"type": "layernorm", "eps": float(eps) if eps is not None else 1e-5}
+    tied = r.take("tie_word_embeddings", True, types=bool)
+    return {
+        "type": "lm",
+        "vocab_size": r.take("vocab_size", types=int),
+        "d_model": d,
+        "n_layers": r.take("n_layer", types=int),
+        "max_len": r.take("n_positions", types=int),
+        "dropout": r.take("embd_pdrop", 0.1, types=(float, int)),
+        "positional": "learned",
+        "block": {
+            "type": "transformer",
+            "norm_position": "pre",
+            "norm": norm,
+            "dropout": r.take("resid_pdrop", 0.1, types=(float, int)),
+            "attention": {"type": "mha", "heads": heads, "causal": True, "bias": True,
+                          "dropout": r.take("attn_pdrop", 0.1, types=(float, int))},
+            "feedforward": {"type": "mlp", "hidden": inner if inner is not None else 4 * (d or 0),
+                            "activation": activation(r, "activation_function", "gelu_new"), "bias": True},
+        },
+        "final_norm": dict(norm),
+        "head": {"type": "lm", "bias": False, "tied": tied},
+        "init_std": init_std(r),
+    }
+
+
+def rope(r: ConfigReader) -> dict[str, Any]:
+    """RoPE from ``rope_parameters`` (transformers 5) or ``rope_theta``/``rope_scaling`` (4.x).
+
+    Only the ``default`` and ``linear`` rope types are exact in blockforge; others are refused.
+    """
+    params = r.take("rope_parameters", None, types=(dict, type(None))) or {}
+    legacy_theta = r.take("rope_theta", None, types=(float, int, type(None)))
+    scaling_cfg = r.take("rope_scaling", None, types=(dict, type(None))) or {}
+    merged = {**scaling_cfg, **params}
+    kind = merged.get("rope_type", merged.get("type", "default"))
+    theta = merged.get("rope_theta", legacy_theta if legacy_theta is not None else 10000.0)
+    fraction = merged.get("partial_rotary_factor", r.take("partial_rotary_factor", 1.0, types=(float, int)))
+    out: dict[str, Any] = {"type": "rope", "theta": float(theta)}
+    if fraction != 1.0:
+        out["fraction"] = float(fraction)
+    known = {"rope_type", "type", "rope_theta", "partial_rotary_factor"}
+    if kind == "linear":
+        out["scaling"] = float(merged.get("factor", 1.0))
+        known.add("factor")
+    elif kind != "default":
+        r.refuse("rope_parameters" if params else "rope_scaling",
+                 f"rope type {kind!r} has no exact blockforge equivalent; supported: 'default', 'linear'")
+    for key in sorted(set(merged) - known):
+        r.refuse("rope_parameters" if key in params else "rope_scaling", f"unknown rope setting {key!r}")
+    return out
+
+
+def rope_decoder(
+    r: ConfigReader, *, qkv_bias: bool, out_bias: bool, mlp_bias: bool, window: int | None
+) -> dict[str, Any]:
+    """The Llama-style decoder shared by Llama, Mistral and Qwen2: pre-RMSNorm, RoPE, (grouped-query)
+    attention, gated feed-forward (SwiGLU for ``silu``)."""
+    d = r.take("hidden_size", types=int)
+    heads = r.take("num_attention_heads", types=int)
+    kv = r.take("num_key_value_heads", None, types=(int, type(None)))
+    head_dim = r.take("head_dim", None, types=(int, type(None)))
+    attention: dict[str, Any] = {"type": "mha", "heads": heads}
+    if kv is not None and kv != heads:
+        attention["kv_heads"] = kv
+    if head_dim is not None and (d is None or heads is None or head_dim * heads != d or d % heads):
+        attention["head_dim"] = head_dim
+    attention.update(causal=True, bias=qkv_bias, dropout=r.take("attention_dropout", 0.0, types=(float, int)))
+    if out_bias != qkv_bias:
+        attention["out_bias"] = out_bias
+    if window is not None:
+        attention["window"] = window
+    hidden = r.take("intermediate_size", types=int)
+    act = activation(r, "hidden_act", "silu")
+    ff: dict[str, Any] = (
+        {"type": "swiglu", "hidden": hidden, "bias": mlp_bias}
+        if act == {"type": "silu"}
+        else {"type": "glu", "hidden": hidden, "activation": act, "bias": mlp_bias}
+    )
+    norm = {"type": "rmsnorm", "eps": float(r.take("rms_norm_eps", 1e-6, types=(float, int)))}
+    return {
+        "type": "lm",
+        "vocab_size": r.take("vocab_size", types=int),
+        "d_model": d,
+        "n_layers": r.take("num_hidden_layers", types=int),
+        "max_len": r.take("max_position_embeddings", types=int),
+        "positional": rope(r),
+        "block": {"type": "transformer", "norm_position": "pre", "norm": norm, "attention": attention,
+                  "feedforward": ff},
+        "final_norm": dict(norm),
+        "head": {"type": "lm", "bias": False, "tied": r.take("tie_word_embeddings", False, types=bool)},
+        "init_std": init_std(r),
+    }
+
+
+def full_attention_layers(r: ConfigReader) -> None:
+    """Require every entry of ``layer_types`` (when present) to be full attention."""
+    types = r.take("layer_types", None, types=(list, type(None)))
+    if types and any(t != "full_attention" for t in types):
+        r.refuse("layer_types", "per-layer attention types other than 'full_attention' are not supported here")
+
+
+def llama(r: ConfigReader) -> dict[str, Any]:
+    """Llama: no biases unless ``attention_bias`` / ``mlp_bias``."""
+    architectures(r, {"LlamaForCausalLM": "lm"}, "LlamaForCausalLM")
+    r.expect("pretraining_tp", 1, "tensor-parallel slicing of the projections changes the rounding")
+    bias = r.take("attention_bias", False, types=bool)
+    full_attention_layers(r)
+    return rope_decoder(r, qkv_bias=bias, out_bias=bias, mlp_bias=r.take("mlp_bias", False, types=bool),
+                        window=None)
+
+
+def mistral(r: ConfigReader) -> dict[str, Any]:
+    """Mistral: Llama with grouped-query attention and a sliding window on every layer."""
+    architectures(r, {"MistralForCausalLM": "lm"}, "MistralForCausalLM")
+    window = r.take("sliding_window", None, types=(int, type(None)))
+    full_attention_layers(r)
+    return rope_decoder(r, qkv_bias=False, out_bias=False, mlp_bias=False, window=window)
+
+
+def qwen2(r: ConfigReader) -> dict[str, Any]:
+    """Qwen2: Llama with biases on the q/k/v projections (none on the output projection)."""
+    architectures(r, {"Qwen2ForCausalLM": "lm"}, "Qwen2ForCausalLM")
+    r.expect("use_sliding_window", False, "Qwen2's per-layer sliding window is not supported")
+    r.ignore("sliding_window", "max_window_layers")  # unused while use_sliding_window is False
+    full_attention_layers(r)
+    return rope_decoder(r, qkv_bias=True, out_bias=False, mlp_bias=False, window=None)
+
+
+BERT_HEADS = {"BertModel": "hidden", "BertForSequenceClassification": "classifier"}
+"""BERT architectures blockforge reproduces, and the head each becomes."""
+
+
+def bert(r: ConfigReader) -> dict[str, Any]:
+    """BERT encoder: post-norm, learned positions plus token types, LayerNorm on the embeddings.
+
+    The head follows ``architectures``: ``BertModel`` (or none given) returns the last hidden states
+    (the pooler's output is not reproduced; its weights are skipped on load), and
+    ``BertForSequenceClassification`` becomes a ``classifier`` head (CLS token, tanh pooler).
+    """
+    kind = architectures(r, BERT_HEADS, "BertModel", why="the masked-LM head's dense+GELU+LayerNorm "
+                         "transform has no blockforge head; ")
+    r.expect("position_embedding_type", "absolute")
+    r.expect("is_decoder", False, "BERT as a decoder needs causal attention and a cache")
+    r.ignore("tie_word_embeddings")  # ties the masked-LM decoder, which is not reproduced
+    d = r.take("hidden_size", types=int)
+    eps = float(r.take("layer_norm_eps", 1e-12, types=(float, int)))
+    norm = {"type": "layernorm", "eps": eps}
+    dropout = r.take("hidden_dropout_prob", 0.1, types=(float, int))
+    classifier_dropout = r.take("classifier_dropout", None, types=(float, int, type(None)))
+    id2label = r.take("id2label", None, types=(dict, type(None)))
+    num_labels = r.take("num_labels", None, types=(int, type(None)))
+    head: dict[str, Any] = {"type": "hidden"}
+    if kind == "classifier":
+        classes = num_labels or (len(id2label) if id2label else 2)
+        head = {"type": "classifier", "classes": classes, "pooling": "cls", "pooler": "tanh",
+                "dropout": classifier_dropout if classifier_dropout is not None else dropout}
+    return {
+        "type": "encoder",
+        "vocab_size": r.take("vocab_size", types=int),
+        "d_model": d,
+        "n_layers": r.take("num_hidden_layers", types=int),
+        "max_len": r.take("max_position_embeddings", types=int),
+        "embedding": {"type": "token", "token_types": r.take("type_vocab_size", 2, types=int)},
+        "positional": "learned",
+        "embedding_norm": dict(norm),
+        "dropout": dropout,
+        "block": {
+            "type": "transformer",
+            "norm_position": "post",
+            "norm": norm,
+            "dropout": dropout,
+            "attention": {"type": "mha", "heads": r.take("num_attention_heads", types=int), "bias": True,
+                          "dropout": r.take("attention_probs_dropout_prob", 0.1, types=(float, int))},
+            "feedforward": {"type": "mlp", "hidden": r.take("intermediate_size", types=int),
+                            "activation": activation(r, "hidden_act", "gelu"), "bias": True},
+        },
+        "head": head,
+        "init_std": init_std(r),
+    }
+
+
+Converter = Callable[[ConfigReader], dict[str, Any]]
+CONVERTERS: Mapping[str, Converter] = {"gpt2": gpt2, "llama": llama, "mistral": mistral, "qwen2": qwen2, "bert": bert}
+"""Config converters by transformers ``model_type``."""

@@ -1,0 +1,182 @@
+"""Parameter layouts of the transformers families: one explicit :class:`Rule` per blockforge tensor.
+
+See docs/layout.md ("Parameter layout") for the names on both sides. Transposes are declared by name
+(GPT-2's ``Conv1D`` stores ``[in, out]``), never guessed from shapes: a square projection would load
+silently wrong otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import torch
+from torch import Tensor
+
+Transform = Literal["copy", "transpose", "cat"]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """How one blockforge tensor relates to transformers tensors.
+
+    Attributes:
+        ours: the blockforge state-dict key.
+        theirs: the transformers key(s); several for a fused tensor (concatenated along dim 0).
+        transform: ``copy``, ``transpose`` (2-D, transformers stores ``[in, out]``) or ``cat``.
+        split: for ``cat``, the dim-0 size of each part, in the order of ``theirs``.
+    """
+
+    ours: str
+    theirs: tuple[str, ...]
+    transform: Transform = "copy"
+    split: tuple[int, ...] = ()
+
+    def to_theirs(self, t: Tensor) -> dict[str, Tensor]:
+        if self.transform == "transpose":
+            return {self.theirs[0]: t.t()}
+        if self.transform == "cat":
+            return dict(zip(self.theirs, torch.split(t, list(self.split), dim=0), strict=True))
+        return {self.theirs[0]: t}
+
+    def to_ours(self, parts: list[Tensor]) -> Tensor:
+        if self.transform == "transpose":
+            return parts[0].t()
+        if self.transform == "cat":
+            return torch.cat(parts, dim=0)
+        return parts[0]
+
+
+@dataclass(frozen=True)
+class Layout:
+    """A family's full mapping for one model.
+
+    Attributes:
+        rules: one per blockforge tensor.
+        aliases: transformers keys that hold the same tensor as another transformers key (a tied
+            ``lm_head.weight``); accepted on load when equal, emitted on export unless deduplicated.
+        ignored: patterns of transformers keys that carry no weights (old causal-mask buffers).
+        prefix: the base-model prefix (``transformer.``): state dicts with or without it are accepted.
+    """
+
+    rules: tuple[Rule, ...]
+    aliases: Mapping[str, str] = field(default_factory=dict)
+    ignored: tuple[str, ...] = ()
+    prefix: str = ""
+
+
+Shape = tuple[int, ...]
+
+
+def gpt2_layout(m: dict[str, Any], ours: Mapping[str, Shape]) -> Layout:
+    """GPT2LMHeadModel. ``Conv1D`` weights (c_attn, c_proj, c_fc) are stored ``[in, out]``."""
+    p = "transformer."
+    rules = [Rule("embedding.weight", (p + "wte.weight",)), Rule("positional.weight", (p + "wpe.weight",))]
+    for i in range(m["n_layers"]):
+        h, b = f"{p}h.{i}.", f"blocks.{i}."
+        for ours, theirs, conv in (
+            ("attn_norm", "ln_1", False), ("attention.qkv", "attn.c_attn", True),
+            ("attention.out", "attn.c_proj", True), ("ff_norm", "ln_2", False),
+            ("feedforward.up", "mlp.c_fc", True), ("feedforward.down", "mlp.c_proj", True),
+        ):
+            rules.append(Rule(f"{b}{ours}.weight", (f"{h}{theirs}.weight",), "transpose" if conv else "copy"))
+            rules.append(Rule(f"{b}{ours}.bias", (f"{h}{theirs}.bias",)))
+    rules += [Rule("final_norm.weight", (p + "ln_f.weight",)), Rule("final_norm.bias", (p + "ln_f.bias",))]
+    aliases: dict[str, str] = {}
+    if m["head"].get("tied"):
+        aliases["lm_head.weight"] = p + "wte.weight"
+    else:
+        rules.append(Rule("head.proj.weight", ("lm_head.weight",)))
+    return Layout(tuple(rules), aliases, (r"transformer\.h\.\d+\.attn\.(bias|masked_bias)",), p)
+
+
+def linear(ours: Mapping[str, Shape], mine: str, theirs: str, transform: Transform = "copy") -> list[Rule]:
+    """``weight`` (and ``bias`` where this model has one) of a linear layer or norm."""
+    rules = [Rule(f"{mine}.weight", (f"{theirs}.weight",), transform)]
+    if f"{mine}.bias" in ours:
+        rules.append(Rule(f"{mine}.bias", (f"{theirs}.bias",)))
+    return rules
+
+
+def fused(ours: Mapping[str, Shape], mine: str, theirs: tuple[str, ...], split: tuple[int, ...]) -> list[Rule]:
+    """A fused projection (rows of the parts stacked in order), with its bias where present."""
+    rules = [Rule(f"{mine}.weight", tuple(f"{t}.weight" for t in theirs), "cat", split)]
+    if f"{mine}.bias" in ours:
+        rules.append(Rule(f"{mine}.bias", tuple(f"{t}.bias" for t in theirs), "cat", split))
+    return rules
+
+
+def llama_layout(m: dict[str, Any], ours: Mapping[str, Shape]) -> Layout:
+    """LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM (identical naming).
+
+    Separate ``q_proj``/``k_proj``/``v_proj`` become blockforge's fused ``qkv`` (rows ``[q; k; v]``)
+    when there are as many key/value heads as query heads, else ``q`` plus ``kv`` (rows ``[k; v]``).
+    """
+    p = "model."
+    attn = m["block"]["attention"]
+    heads = attn["heads"]
+    head_dim = attn.get("head_dim") or m["d_model"] // heads
+    kv_heads = attn.get("kv_heads") or heads
+    q, kv = heads * head_dim, kv_heads * head_dim
+    rules = [Rule("embedding.weight", (p + "embed_tokens.weight",))]
+    for i in range(m["n_layers"]):
+        h, b = f"{p}layers.{i}.", f"blocks.{i}."
+        a = f"{h}self_attn."
+        rules += linear(ours, f"{b}attn_norm", f"{h}input_layernorm")
+        if f"{b}attention.qkv.weight" in ours:
+            rules += fused(ours, f"{b}attention.qkv", (f"{a}q_proj", f"{a}k_proj", f"{a}v_proj"), (q, kv, kv))
+        else:
+            rules += linear(ours, f"{b}attention.q", f"{a}q_proj")
+            rules += fused(ours, f"{b}attention.kv", (f"{a}k_proj", f"{a}v_proj"), (kv, kv))
+        rules += linear(ours, f"{b}attention.out", f"{a}o_proj")
+        rules += linear(ours, f"{b}ff_norm", f"{h}post_attention_layernorm")
+        for part in ("gate", "up", "down"):
+            rules += linear(ours, f"{b}feedforward.{part}", f"{h}mlp.{part}_proj")
+    rules += linear(ours, "final_norm", p + "norm")
+    aliases: dict[str, str] = {}
+    if m["head"].get("tied"):
+        aliases["lm_head.weight"] = p + "embed_tokens.weight"
+    else:
+        rules += linear(ours, "head.proj", "lm_head")
+    return Layout(tuple(rules), aliases, (r"model\.layers\.\d+\.self_attn\.rotary_emb\.inv_freq",), p)
+
+
+def bert_layout(m: dict[str, Any], ours: Mapping[str, Shape]) -> Layout:
+    """BertModel (``hidden`` head; keys without prefix) and BertForSequenceClassification (``bert.``).
+
+    BERT's separate ``query``/``key``/``value`` become the fused ``qkv`` (rows ``[q; k; v]``).
+    """
+    classifier = m["head"]["type"] == "classifier"
+    p = "bert." if classifier else ""  # BertForSequenceClassification nests BertModel under ``bert.``
+    e = p + "embeddings."
+    d = m["d_model"]
+    rules = [Rule("embedding.weight", (e + "word_embeddings.weight",)),
+             Rule("positional.weight", (e + "position_embeddings.weight",))]
+    if "embedding.token_type.weight" in ours:
+        rules.append(Rule("embedding.token_type.weight", (e + "token_type_embeddings.weight",)))
+    rules += linear(ours, "embedding_norm", e + "LayerNorm")
+    for i in range(m["n_layers"]):
+        h, b = f"{p}encoder.layer.{i}.", f"blocks.{i}."
+        a = f"{h}attention."
+        rules += fused(ours, f"{b}attention.qkv", (f"{a}self.query", f"{a}self.key", f"{a}self.value"), (d, d, d))
+        rules += linear(ours, f"{b}attention.out", f"{a}output.dense")
+        rules += linear(ours, f"{b}attn_norm", f"{a}output.LayerNorm")
+        rules += linear(ours, f"{b}feedforward.up", f"{h}intermediate.dense")
+        rules += linear(ours, f"{b}feedforward.down", f"{h}output.dense")
+        rules += linear(ours, f"{b}ff_norm", f"{h}output.LayerNorm")
+    ignored: tuple[str, ...] = ()
+    if classifier:
+        rules += linear(ours, "head.pool", p + "pooler.dense")
+        rules += linear(ours, "head.proj", "classifier")
+    else:  # hidden states: BertModel's pooler output is not part of the compiled model
+        ignored = (r"pooler\.dense\.(weight|bias)",)
+    return Layout(tuple(rules), {}, ignored, "bert.")
+
+
+LayoutFn = Callable[[dict[str, Any], Mapping[str, Shape]], Layout]
+LAYOUTS: Mapping[str, LayoutFn] = {
+    "gpt2": gpt2_layout, "llama": llama_layout, "mistral": llama_layout, "qwen2": llama_layout, "bert": bert_layout,
+}
+"""Layout builders by transformers ``model_type``; each takes the canonical ``model`` spec dict and the
+shapes of the compiled model's state dict (biases are mapped where the model has them)."""

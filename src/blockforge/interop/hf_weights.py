@@ -1,0 +1,297 @@
+"""State dicts both ways between compiled blockforge models and the transformers layout, and
+``.safetensors`` files (the ``safetensors`` package). The per-family rules are in :mod:`hf_layouts`."""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from blockforge.interop.hf_config import InteropError
+from blockforge.interop.hf_layouts import LAYOUTS, Layout, Shape
+
+
+@dataclass
+class WeightReport:
+    """What a load matched, by transformers key.
+
+    Attributes:
+        loaded: transformers keys that were loaded.
+        missing: ``(key, expected shape)`` for keys the model needs but the state dict lacks.
+        unexpected: ``(key, shape)`` for keys the state dict has but the layout does not use.
+        mismatched: ``(key, shape in the state dict, expected shape)``; also tied tensors that differ.
+    """
+
+    loaded: list[str] = field(default_factory=list)
+    missing: list[tuple[str, Shape]] = field(default_factory=list)
+    unexpected: list[tuple[str, Shape]] = field(default_factory=list)
+    mismatched: list[tuple[str, Shape, Shape | str]] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not (self.missing or self.unexpected or self.mismatched)
+
+    def __str__(self) -> str:
+        lines = [f"loaded {len(self.loaded)} tensors"]
+        lines += [f"missing: {k} (expected shape {list(s)})" for k, s in self.missing]
+        lines += [f"unexpected: {k} (shape {list(s)})" for k, s in self.unexpected]
+        for k, got, want in self.mismatched:
+            want_s = want if isinstance(want, str) else f"expected shape {list(want)}"
+            lines.append(f"mismatched: {k} (shape {list(got)} in the state dict, {want_s})")
+        return "\n".join(lines)
+
+
+class WeightMismatchError(InteropError):
+    """A state dict does not fit the model; :attr:`report` says which tensors, with both shapes."""
+
+    def __init__(self, report: WeightReport, family: str) -> None:
+        self.report = report
+        super().__init__(f"the {family} state dict does not fit this model:\n{report}")
+
+
+def _spec_model(model: nn.Module) -> dict[str, Any]:
+    spec = getattr(model, "blockforge_spec", None)
+    if not isinstance(spec, dict):
+        raise InteropError("this module was not built by blockforge.build_model (it has no blockforge_spec)")
+    return spec["model"]
+
+
+def layout(model: nn.Module, family: str) -> Layout:
+    """The layout of ``family`` for this compiled model, checked to cover exactly its state dict.
+
+    Raises:
+        InteropError: unknown family, or the model's tensors do not match the family's layout
+            (the spec is not an instance of that family).
+    """
+    fn = LAYOUTS.get(family)
+    if fn is None:
+        raise InteropError(f"no weight layout for family {family!r}; supported: {', '.join(sorted(LAYOUTS))}")
+    try:
+        lay = fn(_spec_model(model), {k: tuple(v.shape) for k, v in model.state_dict().items()})
+    except (KeyError, TypeError) as exc:
+        raise InteropError(f"this model's spec is not a {family} model: {exc}") from None
+    ours = set(model.state_dict())
+    covered = {r.ours for r in lay.rules}
+    if ours != covered:
+        extra, lacking = sorted(ours - covered), sorted(covered - ours)
+        raise InteropError(
+            f"this model is not a {family} model: "
+            + (f"tensors with no {family} counterpart: {', '.join(extra)}" if extra else "")
+            + ("; " if extra and lacking else "")
+            + (f"{family} tensors this model lacks: {', '.join(lacking)}" if lacking else "")
+        )
+    return lay
+
+
+def export_hf_state_dict(model: nn.Module, *, family: str, include_aliases: bool = True) -> dict[str, Tensor]:
+    """The model's weights in the transformers layout of ``family``.
+
+    Args:
+        model: a model built by :func:`blockforge.build_model` from a spec of that family.
+        family: the transformers ``model_type`` (``gpt2``, ...).
+        include_aliases: also emit tied keys (``lm_head.weight``) as transformers' ``state_dict()`` does;
+            False for files, where transformers re-ties them on load.
+
+    Returns:
+        transformers key -> tensor (detached, contiguous, on the model's device and dtype).
+
+    Raises:
+        InteropError: the model is not an instance of ``family``.
+    """
+    lay = layout(model, family)
+    ours = model.state_dict()
+    out: dict[str, Tensor] = {}
+    for rule in lay.rules:
+        for k, t in rule.to_theirs(ours[rule.ours].detach()).items():
+            out[k] = t.contiguous()
+    if include_aliases:
+        for alias, target in lay.aliases.items():
+            out[alias] = out[target]
+    return out
+
+
+def _align_prefix(sd: Mapping[str, Tensor], lay: Layout) -> dict[str, Tensor]:
+    """Accept a state dict with or without the base-model prefix (``GPT2Model`` vs ``GPT2LMHeadModel``):
+    when no key has the layout's own form, keys are prefixed or unprefixed to match it."""
+    names = {n for r in lay.rules for n in r.theirs} | set(lay.aliases)
+    if not lay.prefix or any(k in names for k in sd):
+        return dict(sd)
+    n = len(lay.prefix)
+    out: dict[str, Tensor] = {}
+    for k, v in sd.items():
+        if lay.prefix + k in names:
+            k = lay.prefix + k
+        elif k.startswith(lay.prefix) and k[n:] in names:
+            k = k[n:]
+        out[k] = v
+    return out
+
+
+def load_hf_state_dict(
+    model: nn.Module, state_dict: Mapping[str, Tensor], *, family: str, strict: bool = True
+) -> WeightReport:
+    """Copy a transformers state dict of ``family`` into a compiled model.
+
+    Args:
+        model: built by :func:`blockforge.build_model` from a spec of that family.
+        state_dict: transformers key -> tensor (``hf_model.state_dict()`` or a safetensors file's content).
+        family: the transformers ``model_type``.
+        strict: raise when anything is missing, unexpected or mismatched (nothing is copied then);
+            otherwise load what fits and return the report.
+
+    Returns:
+        The report of what was loaded, missing, unexpected and mismatched.
+
+    Raises:
+        WeightMismatchError: ``strict`` and the report is not clean.
+        InteropError: the model is not an instance of ``family``.
+    """
+    lay = layout(model, family)
+    sd = _align_prefix(state_dict, lay)
+    expected = {k: tuple(v.shape) for k, v in _expected_shapes(model, lay).items()}
+    report = WeightReport()
+    used: set[str] = set()
+    updates: dict[str, Tensor] = {}
+    for rule in lay.rules:
+        parts, ok = [], True
+        for key in rule.theirs:
+            used.add(key)
+            if key not in sd:
+                report.missing.append((key, expected[key]))
+                ok = False
+            elif tuple(sd[key].shape) != expected[key]:
+                report.mismatched.append((key, tuple(sd[key].shape), expected[key]))
+                ok = False
+            else:
+                parts.append(sd[key])
+        if ok:
+            updates[rule.ours] = rule.to_ours(parts)
+            report.loaded.extend(rule.theirs)
+    for alias, target in lay.aliases.items():
+        used.add(alias)
+        if alias not in sd:
+            continue  # transformers re-ties it; so does this model
+        if tuple(sd[alias].shape) != expected[alias]:
+            report.mismatched.append((alias, tuple(sd[alias].shape), expected[alias]))
+        elif target in sd and tuple(sd[target].shape) == expected[target] and not torch.equal(
+            sd[alias].to(sd[target].dtype), sd[target]
+        ):
+            report.mismatched.append(
+                (alias, tuple(sd[alias].shape), f"this model ties it to {target}, but the values differ")
+            )
+    patterns = [re.compile(p) for p in lay.ignored]
+    for key, t in sd.items():
+        if key not in used and not any(p.fullmatch(key) for p in patterns):
+            report.unexpected.append((key, tuple(t.shape)))
+    if strict and not report.ok:
+        raise WeightMismatchError(report, family)
+    params = model.state_dict()
+    with torch.no_grad():
+        for name, value in updates.items():
+            params[name].copy_(value.to(dtype=params[name].dtype, device=params[name].device))
+    return report
+
+
+def _expected_shapes(model: nn.Module, lay: Layout) -> dict[str, Tensor]:
+    """transformers key -> an empty meta tensor of the shape this model needs."""
+    ours = model.state_dict()
+    out: dict[str, Tensor] = {}
+    for rule in lay.rules:
+        out.update(rule.to_theirs(torch.empty(ours[rule.ours].shape, device="meta")))
+    for alias, target in lay.aliases.items():
+        out[alias] = out[target]
+    return out
+
+
+def read_safetensors(path: str | Path) -> dict[str, Tensor]:
+    """Read a ``.safetensors`` file into a CPU state dict.
+
+    Raises:
+        InteropError: the file is missing or not a safetensors file.
+    """
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    try:
+        return load_file(str(path))
+    except (OSError, SafetensorError) as exc:
+        raise InteropError(f"cannot read safetensors file {path}: {exc}") from None
+
+
+def write_safetensors(state_dict: Mapping[str, Tensor], path: str | Path) -> None:
+    """Write a state dict as ``.safetensors`` atomically (a temporary file, then a rename).
+
+    Raises:
+        InteropError: tensors share memory (deduplicate aliases first) or the file cannot be written.
+    """
+    from safetensors.torch import save_file
+
+    target = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        save_file({k: v.detach().cpu().contiguous() for k, v in state_dict.items()}, tmp,
+                  metadata={"format": "pt"})
+        os.replace(tmp, target)
+    except (OSError, RuntimeError) as exc:
+        raise InteropError(f"cannot write {target}: {exc}") from None
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def load_hf_weights(
+    model: nn.Module, source: Mapping[str, Tensor] | str | Path, *, family: str, strict: bool = True
+) -> WeightReport:
+    """Load a transformers state dict, or a ``.safetensors`` file, into a compiled model.
+
+    See :func:`load_hf_state_dict` for the arguments, return value and errors.
+    """
+    sd = read_safetensors(source) if isinstance(source, (str, Path)) else source
+    return load_hf_state_dict(model, sd, family=family, strict=strict)
+
+
+def save_hf_weights(model: nn.Module, path: str | Path, *, family: str) -> None:
+    """Export the model's weights in the transformers layout to a ``.safetensors`` file (atomically).
+
+    Tied keys are left out, as transformers' ``save_pretrained`` does; transformers re-ties them on load.
+    """
+    write_safetensors(export_hf_state_dict(model, family=family, include_aliases=False), path)
+
+
+def from_hf_model(hf_model: nn.Module, *, name: str | None = None) -> nn.Module:
+    """Compile the spec of a transformers model's config and load its weights (same dtype and device).
+
+    Args:
+        hf_model: a transformers ``PreTrainedModel`` of a supported family.
+        name: the spec's name (default ``hf-<model_type>``).
+
+    Returns:
+        The compiled blockforge model, in eval mode if ``hf_model`` is.
+
+    Raises:
+        UnsupportedConfigError: the config cannot be reproduced exactly.
+        WeightMismatchError: the weights do not fit (should not happen for a consistent model).
+    """
+    from blockforge.build import build_model
+    from blockforge.interop.hf_config import config_to_spec
+
+    spec = config_to_spec(hf_model.config, name=name)
+    first = next(hf_model.parameters())
+    model = build_model(spec, dtype=first.dtype, device=first.device)
+    load_hf_state_dict(model, hf_model.state_dict(), family=hf_model.config.model_type)
+    return model.train(hf_model.training)
+
+
+__all__ = [
+    "from_hf_model",
+    "WeightMismatchError", "WeightReport", "export_hf_state_dict", "layout",
+    "load_hf_state_dict", "load_hf_weights", "read_safetensors", "save_hf_weights", "write_safetensors",
+]

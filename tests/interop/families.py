@@ -1,0 +1,95 @@
+"""Small transformers configs for each supported family, and how to run both implementations.
+
+Each family gives a function making a tiny transformers config (random-initialised models are built
+from it; nothing is downloaded) and the transformers class of its LM/encoder model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Family:
+    """A family under test.
+
+    Attributes:
+        name: the transformers ``model_type`` (the layout family).
+        config: keyword arguments -> a transformers config object (needs transformers).
+        model_class: the transformers class name whose state dict the layout describes.
+        causal: whether outputs at position t depend only on tokens <= t.
+        output: the attribute of the transformers output compared with blockforge's output.
+        per_token: the output has one row per token (``(B, T, ...)``), not one per sequence.
+        lm: the model is a causal LM (next-token loss).
+        kwargs: extra keyword arguments of the transformers model constructor.
+    """
+
+    name: str
+    config: Callable[..., Any]
+    model_class: str
+    causal: bool = True
+    output: str = "logits"
+    per_token: bool = True
+    lm: bool = True
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def make(self, **overrides: Any) -> Any:
+        """A random-initialised transformers model of this family (the global RNG decides the weights)."""
+        import transformers
+
+        return getattr(transformers, self.model_class)(self.config(**overrides), **self.kwargs)
+
+
+VOCAB, MAX_LEN = 97, 16
+
+
+def _gpt2(**overrides: Any) -> Any:
+    from transformers import GPT2Config
+
+    kw = dict(vocab_size=VOCAB, n_positions=MAX_LEN, n_embd=32, n_layer=2, n_head=4,
+              attn_implementation="sdpa")
+    return GPT2Config(**{**kw, **overrides})
+
+
+def _llama_like(cls: str, **fixed: Any) -> Callable[..., Any]:
+    def make(**overrides: Any) -> Any:
+        import transformers
+
+        kw = dict(vocab_size=VOCAB, max_position_embeddings=MAX_LEN, hidden_size=32, intermediate_size=48,
+                  num_hidden_layers=2, num_attention_heads=4, rms_norm_eps=1e-5, attn_implementation="sdpa")
+        return getattr(transformers, cls)(**{**kw, **fixed, **overrides})
+
+    return make
+
+
+def _bert(**overrides: Any) -> Any:
+    from transformers import BertConfig
+
+    kw = dict(vocab_size=VOCAB, max_position_embeddings=MAX_LEN, hidden_size=32, intermediate_size=48,
+              num_hidden_layers=2, num_attention_heads=4, type_vocab_size=2, attn_implementation="sdpa")
+    return BertConfig(**{**kw, **overrides})
+
+
+FAMILIES: dict[str, Family] = {
+    "gpt2": Family("gpt2", _gpt2, "GPT2LMHeadModel"),
+    # as many kv heads as query heads (fused qkv), non-default theta, linear RoPE scaling
+    "llama": Family("llama", _llama_like("LlamaConfig", num_key_value_heads=4, rope_parameters={
+        "rope_type": "linear", "factor": 2.0, "rope_theta": 500000.0}), "LlamaForCausalLM"),
+    # grouped-query attention, tied embeddings, biases everywhere
+    "llama-gqa": Family("llama", _llama_like("LlamaConfig", num_key_value_heads=2, tie_word_embeddings=True,
+                                             attention_bias=True, mlp_bias=True), "LlamaForCausalLM"),
+    # grouped-query attention and a sliding window shorter than the sequences
+    "mistral": Family("mistral", _llama_like("MistralConfig", num_key_value_heads=2, sliding_window=5),
+                      "MistralForCausalLM"),
+    # q/k/v biases without an output bias; multi-query attention
+    "qwen2": Family("qwen2", _llama_like("Qwen2Config", num_key_value_heads=1), "Qwen2ForCausalLM"),
+    # encoder: bidirectional, post-norm, token types; hidden states (pooler off so export is exact)
+    "bert": Family("bert", _bert, "BertModel", causal=False, output="last_hidden_state", lm=False,
+                   kwargs={"add_pooling_layer": False}),
+    # encoder with a sequence-classification head (CLS token, tanh pooler)
+    "bert-cls": Family("bert", lambda **o: _bert(**{"architectures": ["BertForSequenceClassification"],
+                                                    "num_labels": 3, **o}),
+                       "BertForSequenceClassification", causal=False, per_token=False, lm=False),
+}
