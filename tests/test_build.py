@@ -146,3 +146,23 @@ def test_kv_heads_that_do_not_divide_heads_are_a_contract_error(tmp_path):
                                           "{type: mha, heads: 4, kv_heads: 3, causal: true}"))
     with pytest.raises(SpecError, match="kv_heads=3 does not divide heads=4"):
         build_model(p)
+
+
+def test_meta_construction_skips_random_fills():
+    """Construction on meta must not run torch's Python reference of normal_ (which imports
+    torch._dynamo and hundreds of modules); initialisation happens once, after materialising."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, torch\n"
+        "from blockforge.build import build_model\n"
+        "build_model('specs/seed.yaml', device='meta')\n"
+        "m = build_model('specs/tiny.yaml')\n"
+        "assert all(bool(p.isfinite().all()) for p in m.parameters())\n"
+        "print('torch._dynamo' in sys.modules)\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                       cwd=SEED.parent.parent)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip() == "False"

@@ -135,12 +135,46 @@ def build_model(
     return model
 
 
+_RANDOM_FILLS = frozenset(
+    [
+        *(
+            getattr(torch.Tensor, name)
+            for name in ("normal_", "uniform_", "log_normal_", "exponential_", "cauchy_", "geometric_",
+                         "random_", "bernoulli_")
+        ),
+        # nn.init's fills dispatch through __torch_function__ themselves
+        *(
+            getattr(nn.init, name)
+            for name in dir(nn.init)
+            if name.endswith("_") and not name.startswith("_") and callable(getattr(nn.init, name))
+        ),
+    ]
+)
+
+
+class _NoRandomFillsOnMeta(torch.overrides.TorchFunctionMode):
+    """While constructing on the meta device, skip the modules' own random initialisation.
+
+    The builder initialises every tensor once after materialising, so fills of meta tensors are
+    wasted work; ``normal_`` in particular has no meta kernel and runs torch's Python reference,
+    whose first call imports torch._dynamo and friends (hundreds of modules, ~75 MiB, seconds).
+    """
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+        kwargs = kwargs or {}
+        if func in _RANDOM_FILLS:
+            target = args[0] if args else kwargs.get("tensor")  # nn.init passes tensor= by keyword
+            if isinstance(target, torch.Tensor) and target.is_meta:
+                return target
+        return func(*args, **kwargs)
+
+
 def _materialize(
     construct: Any, *, device: torch.device, dtype: torch.dtype | None, seed: int, std: float | None,
     progress: Progress | None = None,
 ) -> nn.Module:
     """Construct on meta (free), then allocate on ``device`` and initialise every tensor once."""
-    with torch.device("meta"):
+    with torch.device("meta"), _NoRandomFillsOnMeta():
         model = construct()
     if dtype is not None:
         model = model.to(dtype=dtype)
@@ -153,7 +187,9 @@ def _materialize(
             f"the model needs {nbytes / 2**30:.1f} GiB for its weights but only {avail / 2**30:.1f} GiB "
             "is available; inspect it with `blockforge summary` (meta device) instead"
         )
-    model = model.to_empty(device=device)
+    # torch.empty rather than Module.to_empty: empty_like(preserve_format) touches part of each new
+    # CPU tensor, which raised the seed build's peak RSS by ~34 MiB (benchmarks/RESULTS.md).
+    model = model._apply(lambda t: torch.empty(t.shape, dtype=t.dtype, device=device))
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(seed)
         initialize(model, std=std, progress=progress)
