@@ -1,6 +1,6 @@
 """Build time: spec -> model on CPU, against transformers built from its config and against the code a
 user would write by hand (the seed guide's constructor; a nanoGPT-style constructor); and meta-device
-build plus summary of 7B- and 70B-class specs.
+build plus summary of the 8B and 70B Llama specs in specs/.
 
 CPU builds are timed in-process after one untimed warm-up round (plugin discovery, imports and the
 allocator's first touch are not counted), interleaved round-robin. Every build allocates and
@@ -57,8 +57,7 @@ def run_meta(*, smoke: bool, reps: int) -> list[Figure]:
 
     figures: list[Figure] = []
     have_hf = models.have_transformers()
-    for label, path in (("7B", models.LOCAL_SPECS / "llama-7b-like.yaml"),
-                        ("70B", models.LOCAL_SPECS / "llama-70b-like.yaml")):
+    for label, path in (("8B", models.SPECS / "llama3-8b.yaml"), ("70B", models.SPECS / "llama-70b.yaml")):
         spec = models.load_yaml(path)
         if smoke:
             spec = models.shrink(spec, max_len=16)

@@ -11,7 +11,6 @@ import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
 SPECS = ROOT / "specs"
-LOCAL_SPECS = Path(__file__).resolve().parent / "specs"
 
 
 @dataclass(frozen=True)
@@ -47,6 +46,8 @@ def shrink(spec: dict[str, Any], *, vocab: int = 97, d_model: int = 32, n_layers
     m = s["model"]
     m.update(vocab_size=vocab, d_model=d_model, n_layers=n_layers, max_len=max_len)
     m["block"]["attention"]["heads"] = heads
+    if "kv_heads" in m["block"]["attention"]:
+        m["block"]["attention"]["kv_heads"] = max(1, heads // 2)
     m["block"]["feedforward"]["hidden"] = hidden
     s["name"] = f"{s.get('name', 'spec')}-tiny"
     return s
@@ -89,12 +90,16 @@ def hf_llama_meta(spec: dict[str, Any]):
 
     m = spec["model"]
     b = m["block"]
-    # the gated MLP with the same parameter count as the spec's plain MLP: 3 * d * i = 2 * d * hidden
+    attn, ff = b["attention"], b["feedforward"]
+    # a gated (SwiGLU) spec maps one to one; a plain MLP gets the gated width with the same parameter
+    # count (3 * d * i = 2 * d * hidden)
+    gated = ff.get("type") in ("swiglu", "glu")
     config = LlamaConfig(
         vocab_size=m["vocab_size"], hidden_size=m["d_model"], num_hidden_layers=m["n_layers"],
-        num_attention_heads=b["attention"]["heads"], num_key_value_heads=b["attention"]["heads"],
-        intermediate_size=b["feedforward"]["hidden"] * 2 // 3, max_position_embeddings=m["max_len"],
-        tie_word_embeddings=False, attn_implementation="sdpa",
+        num_attention_heads=attn["heads"], num_key_value_heads=attn.get("kv_heads", attn["heads"]),
+        intermediate_size=ff["hidden"] if gated else ff["hidden"] * 2 // 3,
+        max_position_embeddings=m["max_len"], tie_word_embeddings=bool(m.get("head", {}).get("tied", False)),
+        attn_implementation="sdpa",
     )
     with torch.device("meta"):
         return LlamaForCausalLM(config)
