@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 SpecPath = tuple[str | int, ...]
 
@@ -136,24 +136,6 @@ class UnknownComponentError(RegistryError, KeyError):
 
     def __str__(self) -> str:
         return self.message
-
-
-@dataclass
-class PluginFailure:
-    """A plugin that could not be loaded or registered, kept for reporting.
-
-    Attributes:
-        plugin: the entry-point (or plugin) name.
-        distribution: the distribution that provides it, with version, when known.
-        stage: ``import``, ``register`` or ``validate``.
-        error: a one-line description of the failure.
-    """
-
-    plugin: str
-    distribution: str | None
-    stage: str
-    error: str
-    details: list[str] = field(default_factory=list)
 
 
 class PluginError(BlockforgeError):
