@@ -80,8 +80,14 @@ ANALYSIS: dict[str, str] = {
         "baseline + 1.11x the parameter bytes (goal 1.2x) in the probe."
     ),
     "train": (
-        "Not analysed: the goal was met in the runs made while writing this. If it is missed, compare the "
-        "three models' profiles (`torch.profiler`) for the attention kernel chosen and for extra copies."
+        "Cause: not established; the difference is inside the run-to-run spread. Two earlier full runs on "
+        "the idle machine with 3 repetitions put blockforge's training step at 0.73x and at 1.03x "
+        "transformers (fastest runs 6.86 s vs 8.23 s and 7.05 s vs 8.29 s), which is why this suite now "
+        "takes 7. blockforge and transformers run the same GEMMs and the same CPU flash-attention "
+        "kernel; blockforge's fused `qkv` is one GEMM where transformers' Conv1D `c_attn` is one `addmm` "
+        "too. What would settle it: more repetitions on an otherwise idle machine, then, if a gap "
+        "remains, `torch.profiler` traces of one step of each (same weights) for extra copies in "
+        "`components/attention.py` or the loss."
     ),
     "infer": (
         "Cause: none found; blockforge is at parity with transformers, not ahead of it. On an idle machine "
