@@ -14,8 +14,7 @@ transformers itself is needed only to build the reference models of the parity t
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from blockforge._lazy import lazy_exports
 
 _LAZY = {
     "InteropError": "blockforge.interop.hf_config",
@@ -39,14 +38,4 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module 'blockforge.interop' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return __all__
+__getattr__, __dir__ = lazy_exports("blockforge.interop", _LAZY, globals())
