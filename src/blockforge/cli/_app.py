@@ -23,7 +23,9 @@ app = typer.Typer(
 )
 
 out = Console(highlight=False, soft_wrap=False)
-err = Console(stderr=True, highlight=False)
+# soft_wrap: an error line (a path, file:line:col) is never broken by us; the terminal wraps it, so it
+# stays copyable and greppable whatever the terminal width or the length of the path.
+err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 EXIT_INVALID = 1
 
