@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import re
 from importlib import metadata
 from pathlib import Path
 
 import pytest
+
+# One console width for every test and every CLI subprocess it starts: rich otherwise takes the width of
+# whatever terminal runs pytest, and wrapped output would differ between a developer's shell and CI.
+os.environ["COLUMNS"] = "100"
 
 from blockforge.registry import Registries, load_plugins
 

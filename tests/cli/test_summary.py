@@ -84,6 +84,16 @@ def test_compare_seq_len_beyond_a_max_len_is_a_user_error():
     assert "Traceback" not in r.output
 
 
+def test_error_lines_are_never_broken_by_the_console_width(fixed_console_width):
+    from blockforge.cli import _app
+
+    _app.err.width = 30  # far narrower than the message and its path
+    r = invoke("compare", TINY, GPT2, "--seq-len", "64")
+    assert r.exit_code == 1
+    line = next(ln for ln in r.output.splitlines() if ln.startswith("error"))
+    assert TINY in line and line.endswith("exceeds the model's max_len=16"), r.output
+
+
 def test_compare_invalid_spec_is_located(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text(open(TINY).read().replace("heads: 4", "heads: 5"))
