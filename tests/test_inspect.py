@@ -221,7 +221,8 @@ def test_llama_70b_spec_on_meta():
 KERNEL_DEPENDENT = {
     # CPU runs nn.LSTM as one fused mkldnn op that the FLOP counter does not see; meta runs its matmuls
     "hybrid-lstm-attention.yaml",
-    # the MoE component computes every expert densely on meta but routes tokens to top-k on CPU
+    # MoE routing is data-dependent: meta stands in a balanced top-k routing, CPU routes by the router, so
+    # per-expert rows differ (their totals agree: test_moe_summary_counts_top_k_experts_not_all)
     "tiny-moe-parallel.yaml",
 }
 
@@ -242,3 +243,36 @@ def test_every_spec_summarises_on_meta_and_small_ones_equal_cpu(path):
             assert cpu.rows[0].output_shape == meta.rows[0].output_shape
         else:
             assert cpu.to_dict() == meta.to_dict()
+
+
+MOE = SPECS_DIR / "tiny-moe-parallel.yaml"
+
+
+def test_moe_summary_counts_top_k_experts_not_all():
+    """FLOPs of a top-k MoE layer: 2 x tokens x k x expert matmul parameters, plus the router (exact)."""
+    batch, seq = 2, 8
+    s = summarize(MOE, batch=batch, seq_len=seq)
+    rows = {r.name: r for r in s.rows}
+    tokens, d, hidden, n_exp, top_k = batch * seq, 32, 32, 4, 2  # from the spec: 4 SwiGLU experts, top-2
+    expert = 3 * d * hidden  # gate, up, down; no biases
+    router = 2 * tokens * d * n_exp
+    for layer in (1, 3):  # the plan puts the MoE on every other layer
+        ff = f"blocks.{layer}.feedforward"
+        assert rows[f"{ff}.experts"].flops == 2 * tokens * top_k * expert  # dense would be E/k = 2x this
+        assert rows[f"{ff}.router"].flops == router
+        assert rows[ff].flops == 2 * tokens * top_k * expert + router
+
+
+def test_moe_summary_on_meta_equals_a_real_top_k_run_in_total():
+    """A zero router sends every token to k experts (ties); any routing has the same N x k slots, so the
+    meta summary's totals (FLOPs, activation memory) equal those of this real CPU run."""
+    meta = summarize(MOE, batch=2, seq_len=8)
+    model = blockforge.build_model(MOE, device="cpu", seed=0)
+    with torch.no_grad():
+        for layer in (1, 3):
+            model.blocks[layer].feedforward.router.weight.zero_()
+    cpu = summarize(model, batch=2, seq_len=8)
+    assert cpu.flops.forward == meta.flops.forward
+    assert cpu.flops.forward_backward == meta.flops.forward_backward
+    assert cpu.memory.activations == meta.memory.activations
+    assert {k: v.flops for k, v in cpu.kinds.items()} == {k: v.flops for k, v in meta.kinds.items()}

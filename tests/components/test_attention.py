@@ -166,3 +166,96 @@ def test_cross_attention_matches_torch_multihead_attention():
 def test_gqa_requires_dividing_heads():
     with pytest.raises(ValueError, match="kv_heads=3 does not divide heads=4"):
         MultiHeadAttention(d_model=16, heads=4, kv_heads=3)
+
+
+# --- float64: the soft-cap math path stays in float64 (1e-10) -------------------------------------------
+
+
+@pytest.mark.parametrize("case", ["softcap", "softcap-window", "causal", "gqa"])
+@pytest.mark.parametrize("pos", ["none", "rope", "alibi"])
+def test_attention_matches_reference_in_float64(case, pos):
+    torch.manual_seed(7)
+    attn = make(case).double()
+    x = torch.randn(2, 7, 16, dtype=torch.float64)
+    pad = torch.tensor([[1] * 7, [1] * 5 + [0] * 2])
+    module = {"none": None, "rope": RotaryEmbedding(theta=100.0), "alibi": ALiBi()}[pos]
+    positions = module.attention_positions(7, device=x.device) if module is not None else None
+    got = attn(x, mask=pad, positions=positions)
+    want = reference_attention(attn, x, pad=pad, positions=positions)
+    assert got.dtype == torch.float64
+    keep = pad.bool()
+    torch.testing.assert_close(got[keep], want[keep], atol=1e-10, rtol=0)
+
+
+def test_huge_softcap_equals_the_sdpa_path_in_float64():
+    """cap * tanh(s / cap) -> s as cap -> inf: the math path must then agree with SDPA to float64 precision."""
+    torch.manual_seed(8)
+    capped = make("softcap").double()
+    plain = MultiHeadAttention(d_model=16, heads=4, kv_heads=2, causal=True).double().eval()
+    plain.load_state_dict(capped.state_dict())
+    capped.softcap = 1e9
+    x = torch.randn(2, 6, 16, dtype=torch.float64)
+    torch.testing.assert_close(capped(x), plain(x), atol=1e-10, rtol=0)
+
+
+# --- cross attention: grouped KV heads, soft-cap, QK-norm against a reference written here --------------
+
+
+def reference_cross_attention(attn: CrossAttention, x, memory, *, memory_mask=None):
+    """Separate q/k/v projections, K/V repeated per group, explicit masked (soft-capped) softmax."""
+    b, tq, _ = x.shape
+    tk = memory.shape[1]
+    h, kv, d = attn.heads, attn.kv_heads, attn.head_dim
+    wk, wv = attn.kv.weight.split([kv * d, kv * d])
+    bk, bv = attn.kv.bias.split([kv * d, kv * d]) if attn.kv.bias is not None else (None, None)
+    lin = nn.functional.linear
+    q = lin(x, attn.q.weight, attn.q.bias).view(b, tq, h, d).transpose(1, 2)  # (B, H, Tq, D)
+    k = lin(memory, wk, bk).view(b, tk, kv, d).transpose(1, 2)  # (B, KV, Tk, D)
+    v = lin(memory, wv, bv).view(b, tk, kv, d).transpose(1, 2)
+    if attn.q_norm is not None:
+        q = attn.q_norm(q)
+    if attn.k_norm is not None:
+        k = attn.k_norm(k)
+    k, v = k.repeat_interleave(h // kv, dim=1), v.repeat_interleave(h // kv, dim=1)  # (B, H, Tk, D)
+    s = q @ k.transpose(-2, -1) / d**0.5  # (B, H, Tq, Tk)
+    if attn.softcap is not None:
+        s = attn.softcap * torch.tanh(s / attn.softcap)
+    if memory_mask is not None:
+        s = s.masked_fill(~memory_mask.bool()[:, None, None, :], float("-inf"))
+    y = torch.softmax(s, -1) @ v  # (B, H, Tq, D)
+    return attn.out(y.transpose(1, 2).reshape(b, tq, h * d))
+
+
+CROSS_CASES = {
+    "default": {},
+    "gqa": {"kv_heads": 2},
+    "mqa": {"kv_heads": 1},
+    "softcap": {"softcap": 3.0},
+    "gqa-softcap": {"kv_heads": 2, "softcap": 3.0},
+    "qk-norm": {"qk_norm": True},
+    "gqa-qk-norm-softcap-head-dim": {"kv_heads": 2, "qk_norm": True, "softcap": 3.0, "head_dim": 5},
+    "no-bias": {"kv_heads": 2, "bias": False},
+}
+
+
+@pytest.mark.parametrize("case", list(CROSS_CASES))
+@pytest.mark.parametrize("padded", [False, True])
+def test_cross_attention_matches_reference(case, padded):
+    torch.manual_seed(9)
+    kw = dict(CROSS_CASES[case])
+    if kw.pop("qk_norm", False):
+        hd = kw.get("head_dim", 16 // 4)
+        kw["q_norm"], kw["k_norm"] = nn.RMSNorm(hd), nn.RMSNorm(hd)
+    attn = CrossAttention(d_model=16, heads=4, **kw).eval()
+    with torch.no_grad():
+        for p in attn.parameters():
+            p.normal_(0, 0.3)
+    x, memory = torch.randn(2, 5, 16), torch.randn(2, 7, 16)
+    mmask = torch.tensor([[1] * 7, [1] * 4 + [0] * 3]) if padded else None
+    got = attn(x, memory=memory, memory_mask=mmask)
+    want = reference_cross_attention(attn, x, memory, memory_mask=mmask)
+    torch.testing.assert_close(got, want, atol=ATOL, rtol=0)
+    if padded:  # padding of the memory is invisible
+        memory2 = memory.clone()
+        memory2[1, 4:] += 50.0
+        torch.testing.assert_close(attn(x, memory=memory2, memory_mask=mmask), got, atol=ATOL, rtol=0)

@@ -175,3 +175,31 @@ def test_unidirectional_mixer_is_causal():
     x2[0, 3] += 5.0
     changed = (mixer(x2) - base).abs().amax(-1)[0] > 1e-6
     assert changed.tolist() == [False, False, False, True, True, True]
+
+
+@pytest.mark.parametrize("cell", ["lstm", "gru"])
+@pytest.mark.parametrize("bidirectional", [False, True])
+@pytest.mark.parametrize("side", ["left", "right", "both"])
+def test_recurrent_mixer_ignores_padding_on_either_side(cell, bidirectional, side):
+    """Every row's tokens give what the mixer gives on those tokens alone, whichever side is padded."""
+    torch.manual_seed(8)
+    mixer = RecurrentMixer(cell=cell, d_model=12, bidirectional=bidirectional)
+    x = torch.randn(3, 7, 12)
+    spans = {"left": [(0, 7), (3, 7), (6, 7)], "right": [(0, 7), (0, 4), (0, 1)],
+             "both": [(0, 7), (2, 5), (1, 7)]}[side]
+    mask = torch.zeros(3, 7, dtype=torch.long)
+    for row, (a, b) in enumerate(spans):
+        mask[row, a:b] = 1
+    got = mixer(x, mask=mask)
+    for row, (a, b) in enumerate(spans):
+        alone = mixer(x[row : row + 1, a:b])[0]  # (b - a, C), no padding at all
+        torch.testing.assert_close(got[row, a:b], alone, atol=ATOL, rtol=0)
+    x2 = x.masked_fill(~mask.bool()[..., None], 100.0)  # changing the padding changes no token's output
+    torch.testing.assert_close(mixer(x2, mask=mask)[mask.bool()], got[mask.bool()], atol=ATOL, rtol=0)
+
+
+def test_recurrent_mixer_refuses_padding_between_tokens():
+    mixer = RecurrentMixer(cell="lstm", d_model=8)
+    mask = torch.tensor([[1, 1, 1, 1], [1, 0, 1, 1]])
+    with pytest.raises(ValueError, match=r"contiguous.*row 1 of the mask is \[1, 0, 1, 1\]"):
+        mixer(torch.randn(2, 4, 8), mask=mask)

@@ -115,3 +115,129 @@ def test_classifier_pooling(pooling):
 def test_hidden_states_head_is_identity():
     x = torch.randn(2, 3, 4)
     assert HiddenStates()(x) is x
+
+
+# --- float64 stays float64 (half precision is upcast to float32, float64 is never downcast) ---------------
+
+F64_ATOL = 1e-10
+
+
+@pytest.mark.parametrize("unit_offset", [False, True])
+def test_rmsnorm_float64_matches_the_exact_formula(unit_offset):
+    torch.manual_seed(10)
+    x = torch.randn(3, 4, 10, dtype=torch.float64)
+    norm = RMSNorm(dim=10, eps=1e-6, unit_offset=unit_offset).double()
+    with torch.no_grad():
+        norm.weight.normal_()
+    scale = 1 + norm.weight if unit_offset else norm.weight
+    want = x / torch.sqrt((x * x).mean(-1, keepdim=True) + 1e-6) * scale  # float64 throughout
+    got = norm(x)
+    assert got.dtype == torch.float64
+    torch.testing.assert_close(got, want, atol=F64_ATOL, rtol=0)
+
+
+def test_rmsnorm_upcasts_half_precision():
+    x = torch.randn(2, 8) * 100
+    got = RMSNorm(dim=8)(x.to(torch.bfloat16))
+    assert got.dtype == torch.bfloat16
+    want = x.to(torch.bfloat16).float() * torch.rsqrt(x.to(torch.bfloat16).float().pow(2).mean(-1, keepdim=True) + 1e-6)
+    torch.testing.assert_close(got, want.to(torch.bfloat16), atol=0, rtol=0)
+
+
+def _moe_reference(moe: MixtureOfExperts, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-token loop: softmax over all experts, top-k, renormalise over the k, weighted sum; and the aux loss."""
+    c = x.shape[-1]
+    n_exp = len(moe.experts)
+    flat = x.reshape(-1, c)
+    want = torch.zeros_like(flat)
+    counts = torch.zeros(n_exp, dtype=x.dtype)
+    probs_all = torch.softmax(flat @ moe.router.weight.T, -1)
+    for n in range(flat.shape[0]):
+        top = torch.topk(probs_all[n], moe.top_k)
+        w = top.values / top.values.sum()
+        for weight, e in zip(w, top.indices):
+            want[n] += weight * moe.experts[e](flat[n : n + 1])[0]
+            counts[e] += 1
+    return want.reshape(x.shape), n_exp * ((counts / counts.sum()) * probs_all.mean(0)).sum()
+
+
+def test_moe_float64_routes_and_weights_in_float64():
+    torch.manual_seed(11)
+    experts = [MLP(d_model=8, hidden=6, activation=nn.ReLU()) for _ in range(4)]
+    moe = MixtureOfExperts(d_model=8, experts=experts, top_k=2).double()
+    x = torch.randn(2, 5, 8, dtype=torch.float64)
+    got = moe(x)
+    want, aux = _moe_reference(moe, x)
+    assert got.dtype == moe.aux_loss.dtype == torch.float64
+    torch.testing.assert_close(got, want, atol=F64_ATOL, rtol=0)
+    torch.testing.assert_close(moe.aux_loss, aux, atol=F64_ATOL, rtol=0)
+
+
+# --- MoE on the meta device: balanced top-k routing, so FLOPs are those of k experts per token ----------
+
+
+@pytest.mark.parametrize(("tokens", "n_exp", "top_k"), [(16, 4, 2), (10, 4, 2), (7, 3, 1), (5, 8, 3), (6, 4, 4)])
+def test_moe_on_meta_counts_top_k_expert_flops_exactly(tokens, n_exp, top_k):
+    from torch.utils.flop_counter import FlopCounterMode
+
+    d, hidden = 8, 12
+    with torch.device("meta"):
+        moe = MixtureOfExperts(d_model=d, experts=[GLU(d_model=d, hidden=hidden, activation=nn.SiLU())
+                                                   for _ in range(n_exp)], top_k=top_k)
+        x = torch.empty(1, tokens, d)
+    with FlopCounterMode(display=False) as counter:
+        y = moe(x)
+    assert y.shape == (1, tokens, d) and y.is_meta
+    expert_matmul_params = 3 * d * hidden  # gate, up, down; no biases
+    router = 2 * tokens * d * n_exp
+    assert counter.get_total_flops() == 2 * tokens * top_k * expert_matmul_params + router
+    # the stand-in routing is a valid top-k routing: k distinct experts per token, balanced to within one
+    slots = [moe._balanced_slots(e, tokens, torch.device("cpu")) for e in range(n_exp)]
+    sizes = [len(tok) for tok, _ in slots]
+    assert sum(sizes) == tokens * top_k and max(sizes) - min(sizes) <= 1
+    pairs = {(int(t), int(s)) for tok, slot in slots for t, s in zip(tok, slot)}
+    assert pairs == {(t, s) for t in range(tokens) for s in range(top_k)}
+    experts_of = [{e for e, (tok, _) in enumerate(slots) if t in tok.tolist()} for t in range(tokens)]
+    assert all(len(es) == top_k for es in experts_of)
+
+
+# --- pooling: last, with left and right padding -------------------------------------------------------
+
+
+@pytest.mark.parametrize("side", ["right", "left", "none"])
+def test_last_pooling_takes_the_last_real_token_with_either_padding(side):
+    torch.manual_seed(12)
+    head = ClassificationHead(d_model=6, classes=3, pooling="last")
+    x = torch.randn(3, 5, 6)
+    lengths = [5, 3, 1]
+    if side == "right":
+        mask = torch.tensor([[1] * n + [0] * (5 - n) for n in lengths])
+        last = [4, 2, 0]
+    elif side == "left":
+        mask = torch.tensor([[0] * (5 - n) + [1] * n for n in lengths])
+        last = [4, 4, 4]
+    else:
+        mask, last = None, [4, 4, 4]
+    want = head.proj(torch.stack([x[b, i] for b, i in enumerate(last)]))
+    torch.testing.assert_close(head(x, mask=mask), want, atol=ATOL, rtol=0)
+
+
+def test_last_pooling_of_a_left_padded_row_never_reads_padding():
+    torch.manual_seed(13)
+    head = ClassificationHead(d_model=4, classes=2, pooling="last")
+    x = torch.randn(1, 4, 4)
+    mask = torch.tensor([[0, 0, 1, 1]])
+    x2 = x.clone()
+    x2[0, :2] += 100.0  # change only the padding
+    torch.testing.assert_close(head(x2, mask=mask), head(x, mask=mask), atol=0, rtol=0)
+
+
+# --- token types ----------------------------------------------------------------------------------------
+
+
+def test_token_types_without_a_token_type_table_are_refused():
+    emb = TokenEmbedding(vocab_size=11, d_model=4)
+    ids = torch.tensor([[1, 2, 3]])
+    with pytest.raises(ValueError, match=r"no token-type embeddings.*embedding\.token_types"):
+        emb(ids, torch.zeros_like(ids))
+    assert emb(ids).shape == (1, 3, 4)  # without token types it works as before

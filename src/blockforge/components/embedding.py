@@ -43,7 +43,14 @@ class TokenEmbedding(nn.Embedding):
 
         Returns:
             ``(B, T, C)``.
+
+        Raises:
+            ValueError: ``token_types`` given to an embedding without a token-type table.
         """
+        if token_types is not None and self.token_type is None:
+            raise ValueError("token_types were given, but this model has no token-type embeddings "
+                             "(embedding.token_types = 0); set model.embedding.token_types (e.g. "
+                             "`embedding: {type: token, token_types: 2}`) or call the model without token_types")
         x = super().forward(ids)  # (B, T, C)
         if self.multiplier is not None:
             x = x * torch.tensor(self.multiplier, dtype=x.dtype, device=x.device)  # (B, T, C)

@@ -72,8 +72,8 @@ class ClassificationHead(nn.Module):
     """Pools a sequence to one vector and classifies it (BERT's pooler + classifier when ``pooler`` is set).
 
     Pooling: ``cls`` takes the first position, ``mean`` averages the tokens (padding excluded), ``last``
-    takes each sequence's last token (right padding assumed). State dict: ``pool`` (with a pooler),
-    ``proj``.
+    takes each sequence's last real token (the last position whose mask is 1, so left- and right-padded
+    batches both work; the last position without a mask). State dict: ``pool`` (with a pooler), ``proj``.
 
     Args:
         d_model: hidden width.
@@ -131,7 +131,8 @@ class ClassificationHead(nn.Module):
             if mask is None:
                 pooled = x[:, -1]  # (B, C)
             else:
-                last = (mask.long().sum(1) - 1).clamp(min=0)  # (B,)
+                index = torch.arange(x.shape[1], device=x.device)  # (T,)
+                last = (mask.long() * index).argmax(1)  # (B,) last real token; 0 for an all-padding row
                 pooled = x[torch.arange(x.shape[0], device=x.device), last]  # (B, C)
         if self.pool is not None and self.pool_act is not None:
             pooled = self.pool_act(self.pool(pooled))  # (B, C)

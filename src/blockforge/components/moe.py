@@ -18,10 +18,12 @@ class MixtureOfExperts(nn.Module):
     balanced router. Models sum it over their layers (``model.aux_loss()``); add it to the training loss
     with a small coefficient (0.01 in Switch).
 
-    On real devices each expert runs on its tokens only. On the meta device (shape inference) routing is
-    data-dependent, so every expert runs on every token instead; shapes are the same. The sparse
-    dispatch (``torch.where`` on the routing) is data-dependent too, so ``torch.compile(fullgraph=True)``
-    does not capture a MoE layer in one graph.
+    On real devices each expert runs on the tokens routed to it. On the meta device (shape inference:
+    summaries, FLOPs, activation memory) the routing has no data, so a perfectly balanced top-k routing
+    stands in for it: token ``n`` goes to experts ``(n * k + j) mod E`` for ``j < k``, so each expert
+    gets ``floor`` or ``ceil`` of ``N * k / E`` tokens and the ``N * k`` routed slots are counted exactly
+    once (the FLOPs of a top-k layer, not of a dense one). The sparse dispatch (``torch.where`` on the
+    routing) is data-dependent, so ``torch.compile(fullgraph=True)`` does not capture a MoE layer in one graph.
 
     State dict: ``router`` (no bias), ``experts.<e>.*``.
 
@@ -48,24 +50,37 @@ class MixtureOfExperts(nn.Module):
         b, t, c = x.shape
         n_exp = len(self.experts)
         flat = x.reshape(b * t, c)  # (N, C)
-        probs = torch.softmax(self.router(flat).float(), dim=-1)  # (N, E)
+        logits = self.router(flat)  # (N, E)
+        compute = torch.promote_types(logits.dtype, torch.float32)  # upcast half precision, keep float64
+        probs = torch.softmax(logits, dim=-1, dtype=compute)  # (N, E)
         top_p, top_i = probs.topk(self.top_k, dim=-1)  # (N, k), (N, k)
         top_p = (top_p / top_p.sum(-1, keepdim=True)).to(x.dtype)  # (N, k)
         out = torch.zeros_like(flat)  # (N, C)
-        if flat.is_meta:
-            for e, expert in enumerate(self.experts):
-                w = (top_p * (top_i == e)).sum(-1, keepdim=True)  # (N, 1)
-                out = out + w * expert(flat)  # (N, C)
-        else:
-            for e, expert in enumerate(self.experts):
+        for e, expert in enumerate(self.experts):
+            if flat.is_meta:
+                token, slot = self._balanced_slots(e, b * t, flat.device)  # (n_e,), (n_e,)
+            else:
                 token, slot = torch.where(top_i == e)  # (n_e,), (n_e,)
-                if token.numel():
-                    y = expert(flat[token]) * top_p[token, slot, None]  # (n_e, C)
-                    out = out.index_add(0, token, y)  # (N, C)
-        counts = (top_i[..., None] == torch.arange(n_exp, device=x.device)).sum(dim=(0, 1)).float()  # (E,)
+            if token.numel():
+                y = expert(flat[token]) * top_p[token, slot, None]  # (n_e, C)
+                out = out.index_add(0, token, y)  # (N, C)
+        expert_ids = torch.arange(n_exp, device=x.device)  # (E,)
+        counts = (top_i[..., None] == expert_ids).sum(dim=(0, 1)).to(probs.dtype)  # (E,) slots per expert
         frac = counts / counts.sum()  # (E,)
         self.aux_loss = n_exp * (frac * probs.mean(0)).sum()  # scalar
         return out.view(b, t, c)  # (B, T, C)
+
+    def _balanced_slots(self, expert: int, n_tokens: int, device: torch.device) -> tuple[Tensor, Tensor]:
+        """The (token, slot) pairs routed to ``expert`` under the balanced routing used on meta.
+
+        Routed slot ``s`` (of ``N * k``) is token ``s // k``'s ``s % k``-th choice and goes to expert
+        ``s mod E``; ``k <= E`` makes a token's ``k`` experts distinct.
+
+        Returns:
+            ``(n_e,)`` token indices and ``(n_e,)`` slot indices, ``n_e = ceil((N * k - expert) / E)``.
+        """
+        s = torch.arange(expert, n_tokens * self.top_k, len(self.experts), device=device)  # (n_e,)
+        return s // self.top_k, s % self.top_k
 
     def extra_repr(self) -> str:
         return f"experts={len(self.experts)}, top_k={self.top_k}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
+import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
@@ -11,10 +12,12 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 class RecurrentMixer(nn.Module):
     """An LSTM or GRU over the sequence, called like attention: ``mixer(x, mask=, positions=)``.
 
-    Unidirectional mixers are causal by construction (position ``t`` sees ``0..t``) and, with right
-    padding, padding never reaches a real token, so the padding mask is not needed. Bidirectional mixers
-    (encoders) pack the sequence by the mask's lengths (right padding assumed) so the backward pass
-    starts at each sequence's last token. ``positions`` (RoPE/ALiBi) are ignored: order is implicit.
+    Padding: each row's tokens must be one contiguous run (right padding, left padding, or both). A
+    batch with left padding is shifted so every row starts at its first token, run, and shifted back, so
+    padding never flows into a real token. Unidirectional mixers are causal by construction (position
+    ``t`` sees ``0..t``), so trailing padding cannot reach a token; bidirectional mixers (encoders) pack
+    the sequence by the mask's lengths so the backward pass starts at each sequence's last token.
+    Outputs at padding positions are unspecified. ``positions`` (RoPE/ALiBi) are ignored: order is implicit.
 
     State dict: ``rnn.*`` with torch's names (``weight_ih_l0``, ``weight_hh_l0``, ``bias_ih_l0``, ...).
 
@@ -52,18 +55,45 @@ class RecurrentMixer(nn.Module):
                            dropout=dropout if layers > 1 else 0.0, bidirectional=bidirectional)
 
     def forward(self, x: Tensor, *, mask: Tensor | None = None, positions: object | None = None) -> Tensor:
-        """Args: x: ``(B, T, C)``; mask: optional ``(B, T)`` padding mask; positions: ignored.
+        """Run the recurrence over the sequence.
+
+        Args:
+            x: ``(B, T, C)``.
+            mask: optional ``(B, T)`` padding mask, 1 for a token and 0 for padding (either side).
+            positions: ignored.
 
         Returns:
             ``(B, T, C)``.
+
+        Raises:
+            ValueError: a row of ``mask`` whose tokens are not one contiguous run (padding between tokens).
         """
-        if self.bidirectional and mask is not None and not x.is_meta:
-            lengths = mask.sum(-1).clamp(min=1).cpu()  # (B,)
-            packed = pack_padded_sequence(x, lengths, batch_first=True, enforce_sorted=False)
-            y, _ = self.rnn(packed)
-            y, _ = pad_packed_sequence(y, batch_first=True, total_length=x.shape[1])  # (B, T, C)
+        if mask is None or x.is_meta:
+            y, _ = self.rnn(x)  # (B, T, C)
             return y
-        y, _ = self.rnn(x)  # (B, T, C)
+        t = x.shape[1]
+        tokens = mask.to(torch.bool)  # (B, T)
+        lengths = tokens.sum(-1)  # (B,)
+        start = tokens.long().argmax(-1)  # (B,) first token (0 for an all-padding row)
+        index = torch.arange(t, device=x.device)  # (T,)
+        run = (index >= start[:, None]) & (index < (start + lengths)[:, None])  # (B, T)
+        if not torch.equal(run, tokens):
+            bad = (run != tokens).any(-1).nonzero()[0, 0].item()
+            raise ValueError(f"recurrent mixers need each row's tokens to be contiguous (left or right padding); "
+                             f"row {bad} of the mask is {mask[bad].tolist()}")
+        left_padded = bool(start.any())
+        if left_padded:  # shift each row left by its padding: (B, T) right-padded
+            shift = ((index + start[:, None]) % t)[..., None].expand_as(x)  # (B, T, C)
+            x = x.gather(1, shift)  # (B, T, C)
+        if self.bidirectional:
+            packed = pack_padded_sequence(x, lengths.clamp(min=1).cpu(), batch_first=True, enforce_sorted=False)
+            y, _ = self.rnn(packed)
+            y, _ = pad_packed_sequence(y, batch_first=True, total_length=t)  # (B, T, C)
+        else:
+            y, _ = self.rnn(x)  # (B, T, C)
+        if left_padded:  # shift back
+            unshift = ((index - start[:, None]) % t)[..., None].expand(-1, -1, y.shape[-1])  # (B, T, C)
+            y = y.gather(1, unshift)  # (B, T, C)
         return y
 
     def extra_repr(self) -> str:
