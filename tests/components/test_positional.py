@@ -75,3 +75,16 @@ def test_alibi_bias_is_minus_slope_times_distance():
         for i in range(5):
             for j in range(5):
                 assert bias[h, i, j].item() == pytest.approx(-slopes[h] * abs(i - j))
+
+
+def test_sinusoidal_table_of_a_float64_model_is_computed_in_float64():
+    """Not float32 values cast up: the float64 table equals the float64 formula to 1e-12."""
+    from blockforge.components.positional import SinusoidalPositionalEncoding
+
+    pe = SinusoidalPositionalEncoding(d_model=8, max_len=50).double()
+    pe.reset_parameters()  # what the builder does after materialising in float64
+    pos = torch.arange(50, dtype=torch.float64)[:, None]
+    div = 10000.0 ** (torch.arange(0, 8, 2, dtype=torch.float64) / 8)
+    want = torch.stack([torch.sin(pos / div), torch.cos(pos / div)], -1).reshape(50, 8)
+    assert pe.pe.dtype == torch.float64
+    torch.testing.assert_close(pe.pe, want, atol=1e-12, rtol=0)

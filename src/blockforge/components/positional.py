@@ -58,12 +58,13 @@ class SinusoidalPositionalEncoding(nn.Module):
         """(Re)compute the table; the builder calls this after materialising a meta-built model."""
         if self.pe.is_meta:
             return
-        pos = torch.arange(self.max_len, dtype=torch.float32, device=self.pe.device)[:, None]  # (L, 1)
+        compute = torch.promote_types(self.pe.dtype, torch.float32)  # float64 tables are computed in float64
+        pos = torch.arange(self.max_len, dtype=compute, device=self.pe.device)[:, None]  # (L, 1)
         div = torch.exp(
-            torch.arange(0, self.d_model, 2, dtype=torch.float32, device=self.pe.device)
+            torch.arange(0, self.d_model, 2, dtype=compute, device=self.pe.device)
             * (-math.log(self.base) / self.d_model)
         )  # (C/2,)
-        table = torch.empty(self.max_len, self.d_model, dtype=torch.float32, device=self.pe.device)
+        table = torch.empty(self.max_len, self.d_model, dtype=compute, device=self.pe.device)
         table[:, 0::2] = torch.sin(pos * div)
         table[:, 1::2] = torch.cos(pos * div)
         with torch.no_grad():
@@ -121,7 +122,9 @@ class RotaryPositions:
 
     Uses the "rotate half" layout of GPT-NeoX and Hugging Face Llama: the first ``rotary_dim`` features
     of each head are split into two halves that form the (real, imaginary) parts of the rotated pairs;
-    the remaining features (partial rotary) pass through unchanged.
+    the remaining features (partial rotary) pass through unchanged. The angle table is computed in float32
+    for every model dtype, as transformers' Llama-family rotary embeddings do (so float64 models match
+    theirs to 1e-10), and cast to the queries' dtype.
 
     Args:
         positions: ``(T,)`` float positions (already divided by the linear scaling factor).
