@@ -88,3 +88,80 @@ def test_sinusoidal_table_of_a_float64_model_is_computed_in_float64():
     want = torch.stack([torch.sin(pos / div), torch.cos(pos / div)], -1).reshape(50, 8)
     assert pe.pe.dtype == torch.float64
     torch.testing.assert_close(pe.pe, want, atol=1e-12, rtol=0)
+
+
+# --- ALiBi: the masked bias is built once per forward and shared by the layers ------------------------------
+
+
+def _alibi_model(block_overrides: dict, *, model_type: str = "lm", n_layers: int = 3):
+    from blockforge.build import build_model
+
+    attention = {"type": "mha", "heads": 4, **block_overrides}
+    spec = {"blockforge": 1, "name": "alibi", "model": {
+        "type": model_type, "vocab_size": 31, "d_model": 16, "n_layers": n_layers, "max_len": 8,
+        "positional": "alibi", "block": {"type": "transformer", "attention": attention,
+                                         "feedforward": {"type": "mlp", "hidden": 32}}}}
+    return build_model(spec, seed=0).eval()
+
+
+ALIBI_CASES = {
+    "causal": ({"causal": True}, "lm"),
+    "causal-window": ({"causal": True, "window": 3}, "lm"),
+    "causal-softcap-gqa": ({"causal": True, "softcap": 4.0, "kv_heads": 2}, "lm"),
+    "encoder": ({}, "encoder"),
+    "encoder-softcap": ({"softcap": 4.0}, "encoder"),
+}
+
+
+@pytest.mark.parametrize("case", list(ALIBI_CASES))
+@pytest.mark.parametrize("padding", ["none", "right", "left"])
+def test_alibi_shared_mask_is_bit_identical_to_the_per_layer_path(case, padding, monkeypatch):
+    """The folded, shared mask gives exactly (torch.equal) what the per-layer bias + bool mask path gives."""
+    from blockforge.components.positional import ALiBiPositions
+
+    overrides, kind = ALIBI_CASES[case]
+    model = _alibi_model(overrides, model_type=kind)
+    ids = torch.randint(0, 31, (3, 8), generator=torch.Generator().manual_seed(0))
+    mask = {"none": None, "right": torch.tensor([[1] * 8, [1] * 5 + [0] * 3, [1] * 2 + [0] * 6]),
+            "left": torch.tensor([[1] * 8, [0] * 3 + [1] * 5, [0] * 6 + [1] * 2])}[padding]
+    with torch.no_grad():
+        shared = model(ids, mask)
+        monkeypatch.delattr(ALiBiPositions, "masked_score_bias")  # attention falls back to score_bias + build_mask
+        per_layer = model(ids, mask)
+    assert torch.equal(shared, per_layer)
+
+
+def test_alibi_builds_its_mask_once_per_forward(monkeypatch):
+    import blockforge.components.positional as positional
+
+    model = _alibi_model({"causal": True}, n_layers=4)
+    ids = torch.randint(0, 31, (2, 8))
+    mask = torch.tensor([[1] * 8, [0] * 2 + [1] * 6])
+    slopes_calls, masks = [], []
+    real_slopes, real_sdpa = positional.alibi_slopes, torch.nn.functional.scaled_dot_product_attention
+
+    def count_slopes(*args, **kw):
+        slopes_calls.append(args)
+        return real_slopes(*args, **kw)
+
+    def spy(q, k, v, **kw):
+        masks.append(kw["attn_mask"])
+        return real_sdpa(q, k, v, **kw)
+
+    monkeypatch.setattr(positional, "alibi_slopes", count_slopes)
+    monkeypatch.setattr(torch.nn.functional, "scaled_dot_product_attention", spy)
+    model(ids, mask)
+    assert len(slopes_calls) == 1  # the bias is computed once, not once per layer
+    assert len(masks) == 4 and all(m is masks[0] for m in masks)  # one (B, H, T, T) mask serves all layers
+    assert masks[0].shape == (2, 4, 8, 8) and masks[0].dtype == torch.float32
+    model(ids, mask)
+    assert len(slopes_calls) == 2 and masks[4] is not masks[0]  # a new forward builds its own
+
+
+def test_alibi_bias_of_a_float64_model_is_computed_in_float64():
+    """12 heads: the interpolated slopes 2^-0.5, 2^-1.5, ... are not float32 numbers; float64 keeps them exact."""
+    bias = ALiBi().attention_positions(6, device=torch.device("cpu")).score_bias(12, 6, 6, torch.float64)
+    slopes = torch.tensor([2.0 ** -(i + 1) for i in range(8)] + [2.0 ** -(0.5 * (2 * i + 1)) for i in range(4)],
+                          dtype=torch.float64)
+    dist = (torch.arange(6)[:, None] - torch.arange(6)[None, :]).abs().double()
+    torch.testing.assert_close(bias, -slopes[:, None, None] * dist, atol=1e-15, rtol=0)

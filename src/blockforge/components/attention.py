@@ -38,7 +38,8 @@ def attend(
         k: ``(B, KV, Tk, D)`` keys; ``KV`` divides ``H``.
         v: ``(B, KV, Tk, Dv)`` values.
         keep: bool mask broadcastable to ``(B, 1, Tq, Tk)``, True = may attend; or None.
-        bias: additive float score bias ``(H, Tq, Tk)`` (ALiBi); or None.
+        bias: additive float score bias ``(H, Tq, Tk)`` or ``(B|1, H, Tq, Tk)`` (ALiBi, possibly with ``-inf``
+            where a mask was folded in); or None.
         is_causal: causal masking without an explicit mask (only when ``keep`` and ``bias`` are None).
         scale: the score scale (usually ``D ** -0.5``).
         softcap: ``cap`` of ``cap * tanh(scores / cap)``, or None.
@@ -63,7 +64,7 @@ def attend(
     scores = qg @ k.unsqueeze(2).transpose(-2, -1) * scale  # (B, KV, G, Tq, Tk)
     scores = softcap * torch.tanh(scores / softcap)
     if bias is not None:
-        scores = scores + bias.reshape(kv, g, tq, -1)  # (B, KV, G, Tq, Tk)
+        scores = scores + bias.reshape(-1, kv, g, tq, bias.shape[-1])  # (B|1, KV, G, Tq, Tk)
     if is_causal and keep is None:
         tk = k.shape[2]
         keep = torch.ones(1, 1, tq, tk, dtype=torch.bool, device=q.device).tril()  # (1, 1, Tq, Tk)
@@ -169,14 +170,20 @@ class MultiHeadAttention(nn.Module):
             q = self.q_norm(q)
         if self.k_norm is not None:
             k = self.k_norm(k)
-        bias = None
+        bias, folded = None, False
         if positions is not None:
             q, k = positions.rotate(q, k)  # type: ignore[attr-defined]
-            bias = positions.score_bias(h, t, t, q.dtype)  # type: ignore[attr-defined]  # (H, T, T) or None
-        keep = build_mask(padding=mask, t_q=t, causal=self.causal and (mask is not None or self.window is not None
-                          or bias is not None), window=self.window, device=x.device)
-        y = attend(q, k, v, keep=keep, bias=bias, is_causal=self.causal, scale=self.scale, softcap=self.softcap,
-                   dropout=self.dropout if self.training else 0.0)  # (B, H, T, D)
+            masked_bias = getattr(positions, "masked_score_bias", None)
+            folded = masked_bias is not None
+            if folded:  # the bias with every mask folded in, built once for all layers (ALiBi)
+                bias = masked_bias(h, t, t, q.dtype, padding=mask, causal=self.causal, window=self.window)
+            else:
+                bias = positions.score_bias(h, t, t, q.dtype)  # type: ignore[attr-defined]  # (H, T, T) or None
+        keep = None if folded else build_mask(
+            padding=mask, t_q=t, causal=self.causal and (mask is not None or self.window is not None or bias is not None),
+            window=self.window, device=x.device)
+        y = attend(q, k, v, keep=keep, bias=bias, is_causal=self.causal and not folded, scale=self.scale,
+                   softcap=self.softcap, dropout=self.dropout if self.training else 0.0)  # (B, H, T, D)
         y = y.transpose(1, 2).reshape(b, t, h * d)  # (B, T, H*D)
         return self.out(y)  # (B, T, C)
 

@@ -21,6 +21,8 @@ import math
 import torch
 from torch import Tensor, nn
 
+from blockforge.components.masks import build_mask
+
 
 def attention_positions(positional: nn.Module, t: int, device: torch.device) -> object | None:
     """What ``positional`` gives attention for a length-``t`` sequence (None for absolute encodings).
@@ -192,11 +194,15 @@ class RotaryEmbedding(nn.Module):
         return f"theta={self.theta}, fraction={self.fraction}, scaling={self.scaling}"
 
 
-def alibi_slopes(heads: int) -> Tensor:
+def alibi_slopes(heads: int, dtype: torch.dtype = torch.float32) -> Tensor:
     """The ALiBi head slopes of Press et al. (with their interpolation for non-powers of two).
 
+    Args:
+        heads: number of attention heads.
+        dtype: dtype of the result (the slopes are rounded once, from Python floats).
+
     Returns:
-        ``(heads,)`` float32 on the CPU.
+        ``(heads,)`` on the CPU.
     """
     def powers(n: int) -> list[float]:
         start = 2.0 ** (-(2.0 ** -(math.log2(n) - 3)))
@@ -207,11 +213,16 @@ def alibi_slopes(heads: int) -> Tensor:
     else:
         closest = 2 ** math.floor(math.log2(heads))
         slopes = powers(closest) + powers(2 * closest)[0::2][: heads - closest]
-    return torch.tensor(slopes, dtype=torch.float32)
+    return torch.tensor(slopes, dtype=dtype)
 
 
 class ALiBiPositions:
     """ALiBi for one forward pass: a per-head linear penalty ``-slope_h * (i - j)`` on attention scores.
+
+    One object serves every layer of a forward pass, and it builds each tensor once: the bias
+    (:meth:`score_bias`) and the bias with the layer's mask folded in (:meth:`masked_score_bias`, the
+    ``(B, H, T_q, T_k)`` float mask SDPA takes) are cached by their arguments, so a stack of ``L`` layers
+    shares one mask instead of building (and, when training, saving for backward) ``L`` copies.
 
     Args:
         device: where the bias is built.
@@ -219,18 +230,67 @@ class ALiBiPositions:
 
     def __init__(self, *, device: torch.device) -> None:
         self.device = device
+        self._bias: dict[tuple[int, int, int, torch.dtype], Tensor] = {}
+        self._masked: list[tuple[tuple[object, ...], Tensor | None, Tensor]] = []
 
     def rotate(self, q: Tensor, k: Tensor) -> tuple[Tensor, Tensor]:
         """ALiBi leaves queries and keys alone."""
         return q, k
 
     def score_bias(self, heads: int, t_q: int, t_k: int, dtype: torch.dtype) -> Tensor:
-        """The additive bias ``(H, T_q, T_k)``: ``-slope_h * |i - j|`` (symmetric, so it also serves encoders)."""
-        slopes = alibi_slopes(heads).to(device=self.device, dtype=torch.float32)  # (H,)
-        i = torch.arange(t_q, device=self.device)[:, None]  # (Tq, 1)
-        j = torch.arange(t_k, device=self.device)[None, :]  # (1, Tk)
-        dist = (i - j).abs().float()  # (Tq, Tk)
-        return (-slopes[:, None, None] * dist).to(dtype)  # (H, Tq, Tk)
+        """The additive bias ``(H, T_q, T_k)``: ``-slope_h * |i - j|`` (symmetric, so it also serves encoders).
+
+        Computed in at least float32 (float64 stays float64) and cast to ``dtype``; built once per
+        argument tuple for this forward pass.
+        """
+        key = (heads, t_q, t_k, dtype)
+        if key not in self._bias:
+            compute = torch.promote_types(dtype, torch.float32)
+            slopes = alibi_slopes(heads, compute).to(self.device)  # (H,)
+            i = torch.arange(t_q, device=self.device)[:, None]  # (Tq, 1)
+            j = torch.arange(t_k, device=self.device)[None, :]  # (1, Tk)
+            dist = (i - j).abs().to(compute)  # (Tq, Tk)
+            self._bias[key] = (-slopes[:, None, None] * dist).to(dtype)  # (H, Tq, Tk)
+        return self._bias[key]
+
+    def masked_score_bias(
+        self,
+        heads: int,
+        t_q: int,
+        t_k: int,
+        dtype: torch.dtype,
+        *,
+        padding: Tensor | None,
+        causal: bool,
+        window: int | None,
+    ) -> Tensor:
+        """:meth:`score_bias` with ``-inf`` wherever :func:`~blockforge.components.masks.build_mask` forbids.
+
+        The result is the whole attention mask of one layer; layers with the same arguments (and the same
+        ``padding`` tensor) get the same tensor, built once per forward pass.
+
+        Args:
+            heads: number of query heads.
+            t_q: number of queries.
+            t_k: number of keys.
+            dtype: the scores' dtype.
+            padding: ``(B, T_k)`` 1 for a token, 0 for padding; or None.
+            causal: forbid later keys.
+            window: sliding-window size, or None.
+
+        Returns:
+            ``(B or 1, H, T_q, T_k)`` float: the bias where attending is allowed, ``-inf`` elsewhere
+            (the ``(H, T_q, T_k)`` bias itself when nothing is masked).
+        """
+        key = (heads, t_q, t_k, dtype, causal, window)
+        for cached_key, cached_padding, mask in self._masked:
+            if cached_key == key and cached_padding is padding:
+                return mask
+        bias = self.score_bias(heads, t_q, t_k, dtype)  # (H, Tq, Tk)
+        keep = build_mask(padding=padding, t_q=t_q, t_k=t_k, causal=causal, window=window, device=self.device)
+        mask = bias if keep is None else bias.masked_fill(~keep, float("-inf"))  # (H, Tq, Tk) or (B|1, H, Tq, Tk)
+        self._masked.append((key, padding, mask))  # keeps ``padding`` alive, so ``is`` stays meaningful
+        return mask
 
 
 class ALiBi(nn.Module):
