@@ -140,7 +140,8 @@ def test_rmsnorm_upcasts_half_precision():
     x = torch.randn(2, 8) * 100
     got = RMSNorm(dim=8)(x.to(torch.bfloat16))
     assert got.dtype == torch.bfloat16
-    want = x.to(torch.bfloat16).float() * torch.rsqrt(x.to(torch.bfloat16).float().pow(2).mean(-1, keepdim=True) + 1e-6)
+    xf = x.to(torch.bfloat16).float()  # the bfloat16 input, computed in float32
+    want = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + 1e-6)
     torch.testing.assert_close(got, want.to(torch.bfloat16), atol=0, rtol=0)
 
 

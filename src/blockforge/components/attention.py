@@ -179,9 +179,9 @@ class MultiHeadAttention(nn.Module):
                 bias = masked_bias(h, t, t, q.dtype, padding=mask, causal=self.causal, window=self.window)
             else:
                 bias = positions.score_bias(h, t, t, q.dtype)  # type: ignore[attr-defined]  # (H, T, T) or None
-        keep = None if folded else build_mask(
-            padding=mask, t_q=t, causal=self.causal and (mask is not None or self.window is not None or bias is not None),
-            window=self.window, device=x.device)
+        explicit_causal = self.causal and (mask is not None or self.window is not None or bias is not None)
+        keep = None if folded else build_mask(padding=mask, t_q=t, causal=explicit_causal, window=self.window,
+                                              device=x.device)
         y = attend(q, k, v, keep=keep, bias=bias, is_causal=self.causal and not folded, scale=self.scale,
                    softcap=self.softcap, dropout=self.dropout if self.training else 0.0)  # (B, H, T, D)
         y = y.transpose(1, 2).reshape(b, t, h * d)  # (B, T, H*D)
