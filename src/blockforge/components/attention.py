@@ -69,7 +69,9 @@ def attend(
         keep = torch.ones(1, 1, tq, tk, dtype=torch.bool, device=q.device).tril()  # (1, 1, Tq, Tk)
     if keep is not None:
         scores = scores.masked_fill(~keep.unsqueeze(2), float("-inf"))  # keep -> (B|1, 1, 1, Tq, Tk)
-    weights = F.dropout(torch.softmax(scores.float(), dim=-1).to(q.dtype), p=dropout)  # (B, KV, G, Tq, Tk)
+    # softmax in at least float32: half precision is upcast, float64 stays float64
+    ft = torch.promote_types(scores.dtype, torch.float32)
+    weights = F.dropout(torch.softmax(scores.to(ft), dim=-1).to(q.dtype), p=dropout)  # (B, KV, G, Tq, Tk)
     out = weights @ v.unsqueeze(2)  # (B, KV, G, Tq, Dv)
     return out.reshape(b, h, tq, v.shape[-1])  # (B, H, Tq, Dv)
 

@@ -247,6 +247,101 @@ def bert(r: ConfigReader) -> dict[str, Any]:
     }
 
 
+def layer_plan(r: ConfigReader, n_layers: int | None, window: int | None) -> dict[str, Any] | None:
+    """Gemma 2's per-layer attention types as a layer plan: ``sliding_attention`` layers get
+    ``window``, ``full_attention`` layers none; the pattern is the shortest period of ``layer_types``.
+
+    Returns:
+        ``{"variants", "pattern"}``; or None when the types are missing or refused (recorded).
+    """
+    default = [("sliding_attention" if (i + 1) % 2 else "full_attention") for i in range(n_layers or 0)]
+    types = r.take("layer_types", None, types=(list, type(None)))
+    types = default if types is None else types
+    names = {"sliding_attention": "local", "full_attention": "global"}
+    if any(t not in names for t in types):
+        r.refuse("layer_types", "supported layer types: 'sliding_attention', 'full_attention'")
+        return None
+    if n_layers is not None and len(types) != n_layers:
+        r.refuse("layer_types", f"needs one entry per layer (num_hidden_layers={n_layers}), got {len(types)}")
+        return None
+    if "sliding_attention" in types and window is None:
+        r.refuse("sliding_window", "sliding_attention layers need an integer sliding_window")
+        return None
+    period = next(p for p in range(1, len(types) + 1)
+                  if all(types[i] == types[i % p] for i in range(len(types)))) if types else 1
+    return {"variants": {"local": {"attention": {"window": window}}, "global": {}},
+            "pattern": [names[t] for t in types[:period]]}
+
+
+def gemma2(r: ConfigReader) -> dict[str, Any]:
+    """Gemma 2: sandwich ``(1 + w)`` RMSNorms, embeddings scaled by ``sqrt(hidden_size)``, attention scale
+    ``query_pre_attn_scalar ** -0.5``, attention and final logit soft-caps, GeGLU, alternating sliding
+    and full attention layers (``layer_types``), tied head.
+
+    Defaults are those of transformers' ``Gemma2Config`` (``save_pretrained`` leaves out keys equal to
+    them).
+    """
+    architectures(r, {"Gemma2ForCausalLM": "lm"}, "Gemma2ForCausalLM")
+    r.expect("use_bidirectional_attention", (None, False), "the imported decoder is causal")
+    # legacy keys of published configs that transformers' Gemma 2 never reads (it reads
+    # hidden_activation and sliding_window); and the generation cache layout
+    r.ignore("hidden_act", "sliding_window_size", "cache_implementation")
+    d = r.take("hidden_size", 2304, types=int)
+    heads = r.take("num_attention_heads", 8, types=int)
+    kv = r.take("num_key_value_heads", 4, types=int)
+    n_layers = r.take("num_hidden_layers", 26, types=int)
+    bias = r.take("attention_bias", False, types=bool)
+    scalar = r.take("query_pre_attn_scalar", 256, types=(int, float))
+    if scalar is not None and scalar <= 0:
+        r.refuse("query_pre_attn_scalar", "must be positive (the attention scale is its inverse square root)")
+        scalar = 1
+    attention: dict[str, Any] = {"type": "mha", "heads": heads}
+    if kv != heads:
+        attention["kv_heads"] = kv
+    attention.update(head_dim=r.take("head_dim", 256, types=int), bias=bias, causal=True,
+                     dropout=r.take("attention_dropout", 0.0, types=(float, int)),
+                     scale=float(scalar) ** -0.5)
+    attn_cap = r.take("attn_logit_softcapping", 50.0, types=(float, int, type(None)))
+    if attn_cap is not None:
+        attention["softcap"] = float(attn_cap)
+    window = r.take("sliding_window", 4096, types=(int, type(None)))
+    plan = layer_plan(r, n_layers, window)
+    act = activation(r, "hidden_activation", "gelu_pytorch_tanh")
+    hidden = r.take("intermediate_size", 9216, types=int)
+    ff: dict[str, Any] = (
+        {"type": "geglu", "hidden": hidden, "approximate": act.get("approximate", "none")}
+        if act.get("type") == "gelu"
+        else {"type": "glu", "hidden": hidden, "activation": act, "bias": False}
+    )
+    norm = {"type": "rmsnorm", "eps": float(r.take("rms_norm_eps", 1e-6, types=(float, int))), "unit_offset": True}
+    head: dict[str, Any] = {"type": "lm", "tied": r.take("tie_word_embeddings", True, types=bool)}
+    final_cap = r.take("final_logit_softcapping", 30.0, types=(float, int, type(None)))
+    if final_cap is not None:
+        head["softcap"] = float(final_cap)
+    block = {"type": "transformer", "norm_position": "sandwich", "norm": norm, "attention": attention,
+             "feedforward": ff}
+    model: dict[str, Any] = {
+        "type": "lm",
+        "vocab_size": r.take("vocab_size", 256000, types=int),
+        "d_model": d,
+        "n_layers": n_layers,
+        "max_len": r.take("max_position_embeddings", 8192, types=int),
+        "embedding": {"type": "token", "scale": "sqrt_d_model"},
+        "positional": rope(r),
+        "block": block,
+        "final_norm": dict(norm),
+        "head": head,
+        "init_std": init_std(r),
+    }
+    if plan is not None and plan["pattern"] == ["local"]:  # every layer slides: no plan needed
+        attention["window"] = window
+    elif plan is not None and plan["pattern"] != ["global"]:
+        model["plan"] = plan
+    return model
+
+
 Converter = Callable[[ConfigReader], dict[str, Any]]
-CONVERTERS: Mapping[str, Converter] = {"gpt2": gpt2, "llama": llama, "mistral": mistral, "qwen2": qwen2, "bert": bert}
+CONVERTERS: Mapping[str, Converter] = {
+    "gpt2": gpt2, "llama": llama, "mistral": mistral, "qwen2": qwen2, "bert": bert, "gemma2": gemma2,
+}
 """Config converters by transformers ``model_type``."""

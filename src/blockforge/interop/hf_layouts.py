@@ -113,6 +113,21 @@ def llama_layout(m: dict[str, Any], ours: Mapping[str, Shape]) -> Layout:
     Separate ``q_proj``/``k_proj``/``v_proj`` become blockforge's fused ``qkv`` (rows ``[q; k; v]``)
     when there are as many key/value heads as query heads, else ``q`` plus ``kv`` (rows ``[k; v]``).
     """
+    return _llama_like_layout(m, ours, {"attn_norm": "input_layernorm", "ff_norm": "post_attention_layernorm"})
+
+
+def gemma2_layout(m: dict[str, Any], ours: Mapping[str, Shape]) -> Layout:
+    """Gemma2ForCausalLM: Llama's naming plus the sandwich norms (four per layer, ``(1 + w)`` weights
+    stored as they are)."""
+    return _llama_like_layout(m, ours, {
+        "attn_norm": "input_layernorm", "attn_post_norm": "post_attention_layernorm",
+        "ff_norm": "pre_feedforward_layernorm", "ff_post_norm": "post_feedforward_layernorm",
+    })
+
+
+def _llama_like_layout(m: dict[str, Any], ours: Mapping[str, Shape], norms: Mapping[str, str]) -> Layout:
+    """``model.layers.i.self_attn.{q,k,v,o}_proj``, ``mlp.{gate,up,down}_proj`` and the block's norms
+    (blockforge name -> transformers name), ``model.embed_tokens``, ``model.norm``, ``lm_head``."""
     p = "model."
     attn = m["block"]["attention"]
     heads = attn["heads"]
@@ -123,14 +138,14 @@ def llama_layout(m: dict[str, Any], ours: Mapping[str, Shape]) -> Layout:
     for i in range(m["n_layers"]):
         h, b = f"{p}layers.{i}.", f"blocks.{i}."
         a = f"{h}self_attn."
-        rules += linear(ours, f"{b}attn_norm", f"{h}input_layernorm")
+        for mine, theirs in norms.items():
+            rules += linear(ours, f"{b}{mine}", f"{h}{theirs}")
         if f"{b}attention.qkv.weight" in ours:
             rules += fused(ours, f"{b}attention.qkv", (f"{a}q_proj", f"{a}k_proj", f"{a}v_proj"), (q, kv, kv))
         else:
             rules += linear(ours, f"{b}attention.q", f"{a}q_proj")
             rules += fused(ours, f"{b}attention.kv", (f"{a}k_proj", f"{a}v_proj"), (kv, kv))
         rules += linear(ours, f"{b}attention.out", f"{a}o_proj")
-        rules += linear(ours, f"{b}ff_norm", f"{h}post_attention_layernorm")
         for part in ("gate", "up", "down"):
             rules += linear(ours, f"{b}feedforward.{part}", f"{h}mlp.{part}_proj")
     rules += linear(ours, "final_norm", p + "norm")
@@ -177,6 +192,7 @@ def bert_layout(m: dict[str, Any], ours: Mapping[str, Shape]) -> Layout:
 LayoutFn = Callable[[dict[str, Any], Mapping[str, Shape]], Layout]
 LAYOUTS: Mapping[str, LayoutFn] = {
     "gpt2": gpt2_layout, "llama": llama_layout, "mistral": llama_layout, "qwen2": llama_layout, "bert": bert_layout,
+    "gemma2": gemma2_layout,
 }
 """Layout builders by transformers ``model_type``; each takes the canonical ``model`` spec dict and the
 shapes of the compiled model's state dict (biases are mapped where the model has them)."""
