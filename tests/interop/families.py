@@ -86,6 +86,14 @@ def _gemma2(**overrides: Any) -> Any:
     return Gemma2Config(**{**kw, **overrides})
 
 
+def _gpt_neox(**overrides: Any) -> Any:
+    from transformers import GPTNeoXConfig
+
+    kw = dict(vocab_size=VOCAB, max_position_embeddings=MAX_LEN, hidden_size=32, intermediate_size=48,
+              num_hidden_layers=2, num_attention_heads=4, initializer_range=0.2, attn_implementation="sdpa")
+    return GPTNeoXConfig(**{**kw, **overrides})
+
+
 FAMILIES: dict[str, Family] = {
     "gpt2": Family("gpt2", _gpt2, "GPT2LMHeadModel"),
     # as many kv heads as query heads (fused qkv), non-default theta, linear RoPE scaling
@@ -114,4 +122,12 @@ FAMILIES: dict[str, Family] = {
         "num_key_value_heads": 4, "attention_bias": True, "hidden_activation": "gelu",
         "attn_logit_softcapping": None, "final_logit_softcapping": None, "tie_word_embeddings": False,
         "rope_parameters": {"rope_type": "default", "rope_theta": 500.0}, **o}), "Gemma2ForCausalLM"),
+    # parallel attention + MLP, partial rotary (the default 25%), fused per-head qkv, untied output layer
+    "gpt_neox": Family("gpt_neox", _gpt_neox, "GPTNeoXForCausalLM"),
+    # sequential residual, half the features rotated, other theta, no attention biases, tied, tanh GELU
+    "gpt_neox-sequential": Family("gpt_neox", lambda **o: _gpt_neox(**{
+        "use_parallel_residual": False, "rope_parameters": {"rope_type": "default", "rope_theta": 500.0,
+                                                            "partial_rotary_factor": 0.5},
+        "attention_bias": False, "tie_word_embeddings": True, "hidden_act": "gelu_new", **o}),
+        "GPTNeoXForCausalLM"),
 }

@@ -57,6 +57,14 @@ GEMMA2_2B = {  # google/gemma-2-2b's config.json (transformers 4.42 wrote the le
     "rms_norm_eps": 1e-06, "rope_theta": 10000.0, "sliding_window": 4096, "torch_dtype": "float32",
     "transformers_version": "4.42.4", "use_cache": True, "vocab_size": 256000,
 }
+PYTHIA_70M = {  # EleutherAI/pythia-70m's config.json (legacy rotary_pct / rotary_emb_base keys)
+    "architectures": ["GPTNeoXForCausalLM"], "bos_token_id": 0, "classifier_dropout": 0.1, "eos_token_id": 0,
+    "hidden_act": "gelu", "hidden_dropout": 0.0, "attention_dropout": 0.0, "hidden_size": 512,
+    "initializer_range": 0.02, "intermediate_size": 2048, "layer_norm_eps": 1e-05, "max_position_embeddings": 2048,
+    "model_type": "gpt_neox", "num_attention_heads": 8, "num_hidden_layers": 6, "rope_scaling": None,
+    "rotary_emb_base": 10000, "rotary_pct": 0.25, "tie_word_embeddings": False, "torch_dtype": "float16",
+    "transformers_version": "4.24.0", "use_cache": True, "use_parallel_residual": True, "vocab_size": 50304,
+}
 
 runner = CliRunner()
 
@@ -103,6 +111,12 @@ def test_published_configs_give_the_hand_written_specs(config, spec_file):
         (GEMMA2_2B, "rope_scaling", {"rope_type": "dynamic", "factor": 2.0}, "rope type 'dynamic'"),
         (GEMMA2_2B, "architectures", ["Gemma2ForSequenceClassification"], "reproduces only Gemma2ForCausalLM"),
         (GEMMA2_2B, "attn_logit_softcapping", "50", "expected float or int or null"),
+        (PYTHIA_70M, "rotary_pct", 0.3, "must be even"),
+        (PYTHIA_70M, "use_parallel_residual", "yes", "expected bool"),
+        (PYTHIA_70M, "rope_scaling", {"rope_type": "dynamic", "factor": 2.0}, "rope type 'dynamic'"),
+        (PYTHIA_70M, "hidden_act", "gelu_fast", "no exact blockforge equivalent"),
+        (PYTHIA_70M, "architectures", ["GPTNeoXForSequenceClassification"], "reproduces only GPTNeoXForCausalLM"),
+        (PYTHIA_70M, "rotary_ndims", 16, "unknown key for this family"),
     ],
 )
 def test_unsupported_values_of_other_families(config, key, value, message):
@@ -168,6 +182,36 @@ def test_gemma2_details():
 
     assert spec_hash(load_spec(config_to_spec(json.loads(cfg.to_json_string())))) == spec_hash(
         load_spec("specs/gemma2-2b.yaml"))
+
+
+def test_gpt_neox_details():
+    m = config_to_spec(PYTHIA_70M)["model"]
+    assert m["block"]["type"] == "parallel" and m["block"]["ff_norm"] == m["block"]["norm"] == {
+        "type": "layernorm", "eps": 1e-5}
+    assert m["positional"] == {"type": "rope", "theta": 10000.0, "fraction": 0.25}
+    assert m["block"]["attention"] == {"type": "mha", "heads": 8, "causal": True, "bias": True, "dropout": 0.0}
+    assert m["head"] == {"type": "lm", "bias": False, "tied": False}
+    seq = config_to_spec({**PYTHIA_70M, "use_parallel_residual": False, "rotary_emb_base": 500,
+                          "rope_parameters": {"rope_type": "default", "partial_rotary_factor": 0.5}})["model"]
+    assert seq["block"]["type"] == "transformer" and seq["block"]["norm_position"] == "pre"
+    assert seq["positional"] == {"type": "rope", "theta": 500.0, "fraction": 0.5}  # rope_parameters wins
+
+
+def test_published_gpt_neox_config_has_transformers_parameter_count():
+    """pythia-70m: the imported spec has as many parameters as transformers' own model of that config
+    (built on the meta device), 70,426,624."""
+    transformers = pytest.importorskip("transformers", reason="the hf extra is not installed; CI installs it")
+    import torch
+
+    from blockforge.build import build_model
+
+    with torch.device("meta"):
+        ref = transformers.GPTNeoXForCausalLM(transformers.GPTNeoXConfig(**{
+            k: v for k, v in PYTHIA_70M.items() if k not in ("torch_dtype", "transformers_version", "model_type")}))
+    theirs = sum(p.numel() for p in ref.parameters())
+    assert theirs == 70_426_624
+    ours = build_model(config_to_spec(PYTHIA_70M), device="meta")
+    assert sum(p.numel() for p in ours.parameters()) == theirs
 
 
 def test_gpt2_small_config_gives_the_gpt2_small_spec():
@@ -311,3 +355,11 @@ def test_cli_imports_gemma2(tmp_path):
     r = runner.invoke(app, ["import-hf", str(cfg), "-o", str(tmp_path / "bad.yaml")])
     assert r.exit_code == 1 and "layer_types" in r.output and "Traceback" not in r.output
     assert not (tmp_path / "bad.yaml").exists()
+
+
+def test_cli_imports_gpt_neox(tmp_path):
+    cfg = tmp_path / "config.json"
+    cfg.write_text(json.dumps(PYTHIA_70M))
+    r = runner.invoke(app, ["import-hf", str(cfg)])
+    assert r.exit_code == 0, r.output
+    assert "type: parallel" in r.output and "fraction: 0.25" in r.output

@@ -267,3 +267,35 @@ def test_gemma2_details_matter(change):
     load_hf_state_dict(ours, ref.state_dict(), family="gemma2")
     ids = ids_batch(3, MAX_LEN)
     assert (hf_logits(ref, ids) - bf_logits(ours, ids)).abs().max().item() > 1e-2
+
+
+def _sequential(m):
+    b = m["block"]
+    m["block"] = {"type": "transformer", "norm_position": "pre", "norm": b["norm"], "attention": b["attention"],
+                  "feedforward": b["feedforward"], "dropout": b["dropout"]}
+
+
+def _parallel(m):
+    b = m["block"]
+    m["block"] = {"type": "parallel", "norm": b["norm"], "ff_norm": b["norm"], "attention": b["attention"],
+                  "feedforward": b["feedforward"], "dropout": b["dropout"]}
+
+
+@pytest.mark.parametrize(
+    ("family", "change"),
+    [
+        pytest.param("gpt_neox", _sequential, id="parallel-as-sequential"),
+        pytest.param("gpt_neox-sequential", _parallel, id="sequential-as-parallel"),
+        pytest.param("gpt_neox", lambda m: m["positional"].pop("fraction"), id="full-rotary"),
+        pytest.param("gpt_neox-sequential", lambda m: m["positional"].update(fraction=0.25), id="quarter-rotary"),
+    ],
+)
+def test_gpt_neox_details_matter(family, change):
+    """The residual form and the rotary fraction each move the logits far beyond the tolerance."""
+    ref = hf_model(family, torch.float32)
+    spec = config_to_spec(ref.config)
+    change(spec["model"])
+    ours = build_model(spec).eval()
+    load_hf_state_dict(ours, ref.state_dict(), family="gpt_neox")
+    ids = ids_batch(3, MAX_LEN)
+    assert (hf_logits(ref, ids) - bf_logits(ours, ids)).abs().max().item() > 1e-2

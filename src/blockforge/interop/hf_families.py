@@ -91,18 +91,20 @@ def gpt2(r: ConfigReader) -> dict[str, Any]:
     }
 
 
-def rope(r: ConfigReader) -> dict[str, Any]:
+def rope(r: ConfigReader, *, theta: float = 10000.0, fraction: float = 1.0) -> dict[str, Any]:
     """RoPE from ``rope_parameters`` (transformers 5) or ``rope_theta``/``rope_scaling`` (4.x).
 
     Only the ``default`` and ``linear`` rope types are exact in blockforge; others are refused.
+    ``theta`` and ``fraction`` are the family's defaults (GPT-NeoX's legacy ``rotary_emb_base`` and
+    ``rotary_pct``), used when the config sets neither ``rope_theta`` nor ``partial_rotary_factor``.
     """
     params = r.take("rope_parameters", None, types=(dict, type(None))) or {}
     legacy_theta = r.take("rope_theta", None, types=(float, int, type(None)))
     scaling_cfg = r.take("rope_scaling", None, types=(dict, type(None))) or {}
     merged = {**scaling_cfg, **params}
     kind = merged.get("rope_type", merged.get("type", "default"))
-    theta = merged.get("rope_theta", legacy_theta if legacy_theta is not None else 10000.0)
-    fraction = merged.get("partial_rotary_factor", r.take("partial_rotary_factor", 1.0, types=(float, int)))
+    theta = merged.get("rope_theta", legacy_theta if legacy_theta is not None else theta)
+    fraction = merged.get("partial_rotary_factor", r.take("partial_rotary_factor", fraction, types=(float, int)))
     out: dict[str, Any] = {"type": "rope", "theta": float(theta)}
     if fraction != 1.0:
         out["fraction"] = float(fraction)
@@ -340,8 +342,53 @@ def gemma2(r: ConfigReader) -> dict[str, Any]:
     return model
 
 
+def gpt_neox(r: ConfigReader) -> dict[str, Any]:
+    """GPT-NeoX (Pythia): LayerNorm with biases, partial rotary (``rotary_pct``), a fused per-head
+    ``query_key_value`` with biases, a GELU MLP, and parallel attention + MLP residuals
+    (``use_parallel_residual``; false gives a sequential pre-norm block). The output layer is untied
+    unless ``tie_word_embeddings``. Defaults are those of transformers' ``GPTNeoXConfig``.
+    """
+    architectures(r, {"GPTNeoXForCausalLM": "lm"}, "GPTNeoXForCausalLM")
+    r.ignore("is_decoder")  # not read by GPT-NeoX, which is always a causal decoder
+    r.ignore("classifier_dropout")  # the sequence/token classification heads only
+    d = r.take("hidden_size", 6144, types=int)
+    heads = r.take("num_attention_heads", 64, types=int)
+    positional = rope(r, theta=float(r.take("rotary_emb_base", 10000.0, types=(float, int))),
+                      fraction=float(r.take("rotary_pct", 0.25, types=(float, int))))
+    head_dim = d // heads if d and heads else 0
+    if int(head_dim * positional.get("fraction", 1.0)) % 2:
+        r.refuse("rope_parameters" if r.has("rope_parameters") else "rotary_pct",
+                 f"int(head_dim={head_dim} * partial_rotary_factor) must be even (rotary features come in pairs)")
+    norm = {"type": "layernorm", "eps": float(r.take("layer_norm_eps", 1e-5, types=(float, int)))}
+    dropout = r.take("hidden_dropout", 0.0, types=(float, int))
+    attention = {"type": "mha", "heads": heads, "causal": True, "bias": r.take("attention_bias", True, types=bool),
+                 "dropout": r.take("attention_dropout", 0.0, types=(float, int))}
+    ff = {"type": "mlp", "hidden": r.take("intermediate_size", 24576, types=int),
+          "activation": activation(r, "hidden_act", "gelu"), "bias": True}
+    if r.take("use_parallel_residual", True, types=bool):
+        block = {"type": "parallel", "norm": norm, "ff_norm": dict(norm), "attention": attention,
+                 "feedforward": ff, "dropout": dropout}
+    else:
+        block = {"type": "transformer", "norm_position": "pre", "norm": norm, "attention": attention,
+                 "feedforward": ff, "dropout": dropout}
+    return {
+        "type": "lm",
+        "vocab_size": r.take("vocab_size", 50432, types=int),
+        "d_model": d,
+        "n_layers": r.take("num_hidden_layers", 44, types=int),
+        "max_len": r.take("max_position_embeddings", 2048, types=int),
+        "dropout": dropout,
+        "positional": positional,
+        "block": block,
+        "final_norm": dict(norm),
+        "head": {"type": "lm", "bias": False, "tied": r.take("tie_word_embeddings", False, types=bool)},
+        "init_std": init_std(r),
+    }
+
+
 Converter = Callable[[ConfigReader], dict[str, Any]]
 CONVERTERS: Mapping[str, Converter] = {
     "gpt2": gpt2, "llama": llama, "mistral": mistral, "qwen2": qwen2, "bert": bert, "gemma2": gemma2,
+    "gpt_neox": gpt_neox,
 }
 """Config converters by transformers ``model_type``."""
