@@ -97,6 +97,46 @@ def test_diff_reports_changes_and_parameter_delta(tmp_path):
     assert "64 -> 128" in text.output and "+8,320" in text.output
 
 
+def test_diff_of_one_spec_with_overrides_per_side():
+    r = invoke("diff", TINY, TINY, "--set", "model.vocab_size=100", "--set-b", "model.n_layers=4",
+               "--set-a", "model.block.feedforward.hidden=32", "--format", "json")
+    assert r.exit_code == 0, r.output
+    data = json.loads(r.output)
+    rows = {d["path"]: d for d in data["differences"]}
+    # the common --set reached both sides, so vocab_size is no difference
+    assert "model.vocab_size" not in rows
+    assert rows["model.n_layers"] == {"path": "model.n_layers", "a": 2, "b": 4}
+    assert rows["model.layers[0].feedforward.hidden"] == {
+        "path": "model.layers[0].feedforward.hidden", "a": 32, "b": 64}
+    # an added layer is one row holding the whole layer, not one row per field
+    assert rows["model.layers[2]"]["b"]["feedforward"]["hidden"] == 64 and "a" not in rows["model.layers[2]"]
+    assert not any(p.startswith("model.layers[2].") for p in rows)
+
+
+def test_diff_text_groups_layers_that_differ_alike():
+    r = invoke("diff", TINY, TINY, "--set-b", "model.n_layers=5", "--set-b", "model.block.attention.heads=8")
+    assert r.exit_code == 0, r.output
+    assert "model.layers[0:2].attention.heads: 4 -> 8" in r.output
+    assert "model.layers[2:5]: (absent) -> {" in r.output
+
+
+def test_diff_override_errors_name_the_side():
+    r = invoke("diff", TINY, TINY, "--set-b", "model.n_layrs=4")
+    assert r.exit_code == 1
+    assert "--set" in r.output and "did you mean 'n_layers'" in r.output and "Traceback" not in r.output
+
+
+def test_layer_runs_are_written_as_spec_slices():
+    from blockforge.cli.diff import grouped_rows
+
+    rows = [{"path": f"model.layers[{i}].attention.window", "a": 4096, "b": None} for i in (0, 2, 4, 6)]
+    rows += [{"path": f"model.layers[{i}].norm.eps", "a": 1e-6, "b": 1e-5} for i in (0, 1, 2, 7)]
+    rows += [{"path": f"model.layers[{i}].dropout", "a": 0.1, "b": 0.0} for i in (1, 9)]
+    paths = [r["path"] for r in grouped_rows(rows)]
+    assert paths == ["model.layers[0:7:2].attention.window", "model.layers[0:3].norm.eps",
+                     "model.layers[7].norm.eps", "model.layers[1].dropout", "model.layers[9].dropout"]
+
+
 def test_schema_command_writes_valid_json(tmp_path):
     out = tmp_path / "schema.json"
     r = invoke("schema", "-o", str(out))

@@ -73,6 +73,18 @@ def test_compare_json_and_markdown():
     assert md.exit_code == 0 and "| parameters | 20,768 | 124,439,808 |" in md.output
 
 
+def test_compare_set_applies_to_every_spec():
+    base = json.loads(invoke("compare", TINY, GPT2, "--seq-len", "8", "-f", "json").output)
+    r = invoke("compare", TINY, GPT2, "--seq-len", "8", "-f", "json", "--set", "model.n_layers=1")
+    assert r.exit_code == 0, r.output
+    one = json.loads(r.output)
+    for before, after, layers in zip(base["models"], one["models"], (2, 12), strict=True):
+        assert after["total_params"] < before["total_params"]
+        # dropping to one layer removes (layers - 1) identical blocks' worth of parameters
+        per_block = (before["total_params"] - after["total_params"]) / (layers - 1)
+        assert per_block == int(per_block)
+
+
 def test_compare_needs_two_specs():
     assert runner.invoke(app, ["compare", TINY]).exit_code == 2
 

@@ -160,6 +160,14 @@ def test_disable_by_entry_point_or_distribution_name(with_fakes, monkeypatch):
     assert "goodnorm" not in ps.registries["norm"]
 
 
+def test_disabling_an_unknown_plugin_or_the_builtins_is_reported(with_fakes):
+    ps = load_plugins(disable=["goood", "Raises", "builtins", "all-but-not-all"], strict=False)
+    assert ps.get("raises").status == "disabled"
+    assert ps.unmatched_disables == ["all-but-not-all", "builtins", "goood"]
+    assert ps.get("builtins").status == "loaded" and "relu" in ps.registries["activation"]
+    assert load_plugins(disable=["all"], strict=False).unmatched_disables == []
+
+
 runner = CliRunner()
 
 
@@ -172,6 +180,12 @@ def test_cli_warns_once_and_keeps_working(with_fakes, caplog):
     assert any("plugin raises (raises-plugin 1.2.3) failed at hook and was skipped: RuntimeError: boom" in w
                for w in warned)
     assert len(warned) == len(FAKES) - 1  # every failure once, not the good plugin
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="blockforge.plugins"):
+        r = runner.invoke(app, ["--disable-plugin", "all-but", "validate", str(SPECS_DIR / "tiny.yaml")])
+    assert r.exit_code == 0, r.output
+    (typo,) = [rec.getMessage() for rec in caplog.records if "failed at" not in rec.getMessage()]
+    assert "no plugin named 'all-but' to disable" in typo and "good" in typo  # says what is installed
 
 
 def test_cli_plugins_lists_failures_and_strict_flag_exits_1(with_fakes):

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from blockforge.cli._app import app, out, user_errors
+from blockforge.cli._app import SetOpt, app, out, user_errors
 from blockforge.cli.summary import BatchOpt, SeqLenOpt, SummaryFormat, SummaryFormatOpt, _error_format
 
 
@@ -19,10 +19,13 @@ def compare(
     batch: BatchOpt = 1,
     seq_len: SeqLenOpt = None,
     fmt: SummaryFormatOpt = SummaryFormat.text,
+    overrides: SetOpt = None,
 ) -> None:
     """Compare specs: parameters, FLOPs per token, KV cache per token, training memory.
 
     All specs are probed at the same batch and sequence length (default: the shortest max_len).
+    Each --set applies to every spec; to compare a spec with a variant of itself, use
+    `blockforge diff A A --set-b ...`.
     """
     if len(specs) < 2:
         raise typer.BadParameter("give at least two specs to compare", param_hint="SPECS")
@@ -30,7 +33,7 @@ def compare(
         from blockforge.cli.summary import summarize_spec
         from blockforge.spec import load_spec
 
-        validated = [load_spec(p) for p in specs]
+        validated = [load_spec(p, overrides=overrides or ()) for p in specs]
         if seq_len is None:
             seq_len = min(v.model.max_len for v in validated)
         summaries = [summarize_spec(v, batch=batch, seq_len=seq_len, label=str(p))

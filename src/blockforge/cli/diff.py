@@ -3,42 +3,125 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Optional
 
 import typer
 
-from blockforge.cli._app import Format, FormatOpt, app, out, user_errors
+from blockforge.cli._app import Format, FormatOpt, SetOpt, app, out, user_errors
 
 
-def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(value, dict):
-        items: dict[str, Any] = {}
-        for k, v in value.items():
-            items.update(_flat(v, f"{prefix}.{k}" if prefix else str(k)))
-        return items or {prefix: {}}
-    if isinstance(value, list):
-        items = {}
-        for i, v in enumerate(value):
-            items.update(_flat(v, f"{prefix}[{i}]"))
-        return items or {prefix: []}
-    return {prefix: value}
+def spec_diff(a: Any, b: Any, path: str = "") -> list[dict[str, Any]]:
+    """Differences between two resolved specs, as ``{path, a, b}`` rows (a missing side is absent).
+
+    Mappings and lists are compared entry by entry; an entry present on one side only is reported once,
+    as a whole subtree (a layer added by ``n_layers=12`` is one row, not one row per field).
+
+    Args:
+        a: The first resolved spec (or a subtree of it).
+        b: The second resolved spec (or a subtree of it).
+        path: The dotted path of ``a`` and ``b`` in the spec ("" at the root).
+
+    Returns:
+        One row per differing leaf or one-sided subtree, in the order of ``a`` then of ``b``.
+    """
+    if isinstance(a, dict) and isinstance(b, dict):
+        rows: list[dict[str, Any]] = []
+        for key in [*a, *(k for k in b if k not in a)]:
+            sub = f"{path}.{key}" if path else str(key)
+            if key not in b:
+                rows.append({"path": sub, "a": a[key]})
+            elif key not in a:
+                rows.append({"path": sub, "b": b[key]})
+            else:
+                rows.extend(spec_diff(a[key], b[key], sub))
+        return rows
+    if isinstance(a, list) and isinstance(b, list):
+        rows = []
+        for i in range(max(len(a), len(b))):
+            sub = f"{path}[{i}]"
+            if i >= len(b):
+                rows.append({"path": sub, "a": a[i]})
+            elif i >= len(a):
+                rows.append({"path": sub, "b": b[i]})
+            else:
+                rows.extend(spec_diff(a[i], b[i], sub))
+        return rows
+    return [] if a == b else [{"path": path, "a": a, "b": b}]
 
 
-def spec_diff(a: dict[str, Any], b: dict[str, Any]) -> list[dict[str, Any]]:
-    """Leaf-by-leaf differences: ``{path, a, b}`` (a missing side is absent from its dict)."""
-    fa, fb = _flat(a), _flat(b)
-    rows = []
-    for key in [*fa, *(k for k in fb if k not in fa)]:
-        if key in fa and key in fb and fa[key] == fb[key]:
+_LAYER_ROW = re.compile(r"^(?P<head>.*\.layers)\[(?P<i>\d+)\](?P<tail>.*)$")
+
+
+def grouped_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Merge rows that differ the same way in several layers: ``layers[0:6].attention.heads``.
+
+    Layer ranges are written as the spec's own layer selectors (``start:stop`` or ``start:stop:step``).
+
+    Args:
+        rows: Rows from :func:`spec_diff`.
+
+    Returns:
+        The rows for the text view, in their first occurrence order; a merged row's path names the
+        layer range.
+    """
+    groups: dict[tuple[str, str, str, str], list[int]] = {}
+    order: list[tuple[str, str, str, str] | int] = []
+    for n, row in enumerate(rows):
+        match = _LAYER_ROW.match(row["path"])
+        if match is None:
+            order.append(n)
             continue
-        row: dict[str, Any] = {"path": key}
-        if key in fa:
-            row["a"] = fa[key]
-        if key in fb:
-            row["b"] = fb[key]
-        rows.append(row)
-    return rows
+        key = (match["head"], match["tail"], json.dumps(row.get("a", ...), default=str),
+               json.dumps(row.get("b", ...), default=str))
+        if key not in groups:
+            groups[key] = []
+            order.append(key)
+        groups[key].append(n)
+    merged: list[dict[str, Any]] = []
+    for item in order:
+        if isinstance(item, int):
+            merged.append(rows[item])
+            continue
+        head, tail = item[0], item[1]
+        indices = [int(_LAYER_ROW.match(rows[n]["path"])["i"]) for n in groups[item]]  # type: ignore[index]
+        first = rows[groups[item][0]]
+        for start, stop, step in _runs(indices):
+            label = (f"{start}" if stop == start + 1 else f"{start}:{stop}" if step == 1
+                     else f"{start}:{stop}:{step}")
+            merged.append({**first, "path": f"{head}[{label}]{tail}"})
+    return merged
+
+
+def _runs(indices: list[int]) -> list[tuple[int, int, int]]:
+    """Sorted layer indices as ``(start, stop, step)`` slices: [0, 1, 2, 5] -> [(0, 3, 1), (5, 6, 1)].
+
+    A run with a step other than 1 needs at least three members; shorter ones stay single indices.
+    """
+    runs: list[list[int]] = []
+    for i in indices:
+        run = runs[-1] if runs else None
+        if run is not None and (len(run) == 1 or i - run[-1] == run[-1] - run[-2]):
+            run.append(i)
+        else:
+            runs.append([i])
+    slices: list[tuple[int, int, int]] = []
+    for run in runs:
+        step = run[1] - run[0] if len(run) > 1 else 1
+        if step != 1 and len(run) < 3:
+            slices.extend((i, i + 1, 1) for i in run)
+        else:
+            slices.append((run[0], run[-1] + 1, step))
+    return slices
+
+
+def _shown(row: dict[str, Any], side: str, width: int = 60) -> str:
+    """One side of a row for the text view: compact JSON, a long subtree cut at ``width`` characters."""
+    if side not in row:
+        return "(absent)"
+    text = json.dumps(row[side], separators=(", ", ": "))
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _params(validated: Any) -> int:
@@ -53,17 +136,33 @@ def diff(
     b: Annotated[Path, typer.Argument(help="Second spec.", dir_okay=False)],
     fmt: FormatOpt = Format.text,
     params: Annotated[bool, typer.Option("--params/--no-params", help="Count parameters (meta device).")] = True,
+    overrides: SetOpt = None,
+    overrides_a: Annotated[
+        Optional[list[str]],  # noqa: UP007 - typer reads Optional
+        typer.Option("--set-a", help="Override a value in A only (repeatable; applied after --set).",
+                     show_default=False),
+    ] = None,
+    overrides_b: Annotated[
+        Optional[list[str]],  # noqa: UP007 - typer reads Optional
+        typer.Option("--set-b", help="Override a value in B only (repeatable; applied after --set).",
+                     show_default=False),
+    ] = None,
 ) -> None:
-    """Show what differs between the resolved specs A and B (layer by layer) and the parameter change."""
+    """Show what differs between the resolved specs A and B (layer by layer) and the parameter change.
+
+    A and B may be the same file: `blockforge diff seed.yaml seed.yaml --set-b model.n_layers=12`
+    shows what one override changes.
+    """
     with user_errors(fmt):
         from blockforge.spec import load_spec, spec_hash
         from blockforge.spec.canonical import identity
 
-        sa, sb = load_spec(a), load_spec(b)
+        common = list(overrides or ())
+        sa = load_spec(a, overrides=[*common, *(overrides_a or ())])
+        sb = load_spec(b, overrides=[*common, *(overrides_b or ())])
         rows = spec_diff(identity(sa), identity(sb))
-        names = [r for r in ({"path": k, "a": sa.name, "b": sb.name} for k in ["name"]) if r["a"] != r["b"]]
         counts = (_params(sa), _params(sb)) if params else None
-    data: dict[str, Any] = {"same_architecture": spec_hash(sa) == spec_hash(sb), "differences": names + rows}
+    data: dict[str, Any] = {"same_architecture": spec_hash(sa) == spec_hash(sb), "differences": rows}
     if counts is not None:
         data["params"] = {"a": counts[0], "b": counts[1], "change": counts[1] - counts[0]}
     if fmt == Format.json:
@@ -73,10 +172,10 @@ def diff(
 
     if not data["differences"]:
         out.print("[green]no differences[/]")
-    for r in data["differences"]:
-        left = json.dumps(r["a"]) if "a" in r else "(absent)"
-        right = json.dumps(r["b"]) if "b" in r else "(absent)"
-        out.print(f"[bold]{escape(r['path'])}[/]: [red]{escape(left)}[/] -> [green]{escape(right)}[/]")
+    for r in grouped_rows(data["differences"]):
+        left, right = _shown(r, "a"), _shown(r, "b")
+        out.print(f"[bold]{escape(r['path'])}[/]: [red]{escape(left)}[/] -> [green]{escape(right)}[/]",
+                  soft_wrap=True)
     if counts is not None:
         change = counts[1] - counts[0]
         pct = f" ({change / counts[0]:+.1%})" if counts[0] else ""

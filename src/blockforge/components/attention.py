@@ -180,6 +180,18 @@ class MultiHeadAttention(nn.Module):
         y = y.transpose(1, 2).reshape(b, t, h * d)  # (B, T, H*D)
         return self.out(y)  # (B, T, C)
 
+    def kv_cache_per_token(self) -> int:
+        """Elements of K and V that autoregressive decoding caches per token (0 when not causal).
+
+        Summaries read this instead of guessing from the kernel call: a sliding window, ALiBi or a
+        soft-cap change how attention is computed, not what a decoder caches. With a window, the
+        cache stops growing after ``window`` tokens.
+
+        Returns:
+            ``2 * kv_heads * head_dim`` for causal attention, else 0.
+        """
+        return 2 * self.kv_heads * self.head_dim if self.causal else 0
+
     def extra_repr(self) -> str:
         return (f"heads={self.heads}, kv_heads={self.kv_heads}, head_dim={self.head_dim}, causal={self.causal}, "
                 f"window={self.window}, softcap={self.softcap}")

@@ -83,6 +83,9 @@ class PluginSet:
 
     registries: Registries
     plugins: list[PluginInfo]
+    unmatched_disables: list[str] = field(default_factory=list)
+    """Names given to disable that matched no plugin (a typo, an uninstalled plugin, or the built-ins,
+    which cannot be disabled)."""
 
     @property
     def failures(self) -> list[PluginInfo]:
@@ -130,7 +133,9 @@ def make_plugin_manager() -> pluggy.PluginManager:
 
 class _Disabled:
     def __init__(self, names: Iterable[str]) -> None:
-        self.names = {_norm(n) for n in names}
+        self.given = {_norm(n): n for n in names}
+        self.names = set(self.given)
+        self.matched: set[str] = set()
 
     def __call__(self, info: PluginInfo) -> str | None:
         """Why ``info`` is disabled, or None."""
@@ -138,8 +143,17 @@ class _Disabled:
             return "all plugins disabled"
         for candidate in (info.name, info.distribution):
             if candidate and _norm(candidate) in self.names:
+                self.matched.add(_norm(candidate))
                 return f"disabled by name ({candidate})"
         return None
+
+    def unmatched(self) -> list[str]:
+        """Names asked for that no plugin answered to: a typo, a plugin that is not installed, or the
+        built-ins (which are never offered for disabling)."""
+        return sorted(g for n, g in self.given.items() if n != _norm(ALL) and n not in self.matched)
+
+
+_BUILTIN_NAMES = {_norm(BUILTIN_PLUGIN), _norm("blockforge")}
 
 
 def load_plugins(
@@ -199,7 +213,7 @@ def load_plugins(
         else:
             _load_one(pm, registries, info, load, strict=strict, checked=True)
         infos.append(info)
-    return PluginSet(registries, infos)
+    return PluginSet(registries, infos, is_disabled.unmatched())
 
 
 def _load_one(
@@ -350,6 +364,15 @@ def default_plugins() -> PluginSet:
                 "warning: plugin %s failed at %s and was skipped: %s (see `blockforge plugins`)",
                 info.label, info.stage, info.error,
             )
+        for name in ps.unmatched_disables:
+            if _norm(name) in _BUILTIN_NAMES:
+                log.warning("warning: the built-in components cannot be disabled (asked: %r)", name)
+            else:
+                others = sorted(p.name for p in ps.plugins if p.name != BUILTIN_PLUGIN)
+                log.warning(
+                    "warning: no plugin named %r to disable; installed plugins: %s",
+                    name, ", ".join(others) or "none",
+                )
         _DEFAULT = ps
     return _DEFAULT
 
