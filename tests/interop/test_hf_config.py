@@ -162,7 +162,8 @@ def test_gemma2_details():
     assert m["head"] == {"type": "lm", "tied": True, "softcap": 30.0}
     assert m["block"]["feedforward"] == {"type": "geglu", "hidden": 9216, "approximate": "tanh"}
     # query_pre_attn_scalar, not head_dim, sets the scale (Gemma 2 9B/27B differ)
-    assert config_to_spec({**GEMMA2_2B, "query_pre_attn_scalar": 144})["model"]["block"]["attention"]["scale"] == 144**-0.5
+    scaled = config_to_spec({**GEMMA2_2B, "query_pre_attn_scalar": 144})["model"]
+    assert scaled["block"]["attention"]["scale"] == 144**-0.5
     no_caps = config_to_spec({**GEMMA2_2B, "attn_logit_softcapping": None, "final_logit_softcapping": None,
                               "hidden_activation": "gelu", "tie_word_embeddings": False})["model"]
     assert "softcap" not in no_caps["block"]["attention"] and no_caps["head"] == {"type": "lm", "tied": False}

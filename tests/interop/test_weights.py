@@ -211,7 +211,8 @@ def test_gpt_neox_fused_qkv_is_split_per_head():
             assert torch.equal(mine[(part * heads + h) * d:][:d], theirs[(h * 3 + part) * d:][:d]), (h, part)
     assert not torch.equal(mine, theirs)  # a plain copy would be wrong
     bias = ours.state_dict()["blocks.1.attention.qkv.bias"]
-    assert torch.equal(bias[heads * d:][:d], ref.state_dict()["gpt_neox.layers.1.attention.query_key_value.bias"][d:2 * d])
+    their_bias = ref.state_dict()["gpt_neox.layers.1.attention.query_key_value.bias"]
+    assert torch.equal(bias[heads * d:][:d], their_bias[d:2 * d])  # head 0's keys
 
 
 def test_gpt_neox_old_checkpoint_names_load():

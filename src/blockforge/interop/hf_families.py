@@ -104,7 +104,8 @@ def rope(r: ConfigReader, *, theta: float = 10000.0, fraction: float = 1.0) -> d
     merged = {**scaling_cfg, **params}
     kind = merged.get("rope_type", merged.get("type", "default"))
     theta = merged.get("rope_theta", legacy_theta if legacy_theta is not None else theta)
-    fraction = merged.get("partial_rotary_factor", r.take("partial_rotary_factor", fraction, types=(float, int)))
+    top_fraction = r.take("partial_rotary_factor", fraction, types=(float, int))
+    fraction = merged.get("partial_rotary_factor", top_fraction)
     out: dict[str, Any] = {"type": "rope", "theta": float(theta)}
     if fraction != 1.0:
         out["fraction"] = float(fraction)
@@ -315,7 +316,8 @@ def gemma2(r: ConfigReader) -> dict[str, Any]:
         if act.get("type") == "gelu"
         else {"type": "glu", "hidden": hidden, "activation": act, "bias": False}
     )
-    norm = {"type": "rmsnorm", "eps": float(r.take("rms_norm_eps", 1e-6, types=(float, int))), "unit_offset": True}
+    eps = float(r.take("rms_norm_eps", 1e-6, types=(float, int)))
+    norm = {"type": "rmsnorm", "eps": eps, "unit_offset": True}
     head: dict[str, Any] = {"type": "lm", "tied": r.take("tie_word_embeddings", True, types=bool)}
     final_cap = r.take("final_logit_softcapping", 30.0, types=(float, int, type(None)))
     if final_cap is not None:
@@ -358,10 +360,11 @@ def gpt_neox(r: ConfigReader) -> dict[str, Any]:
     head_dim = d // heads if d and heads else 0
     if int(head_dim * positional.get("fraction", 1.0)) % 2:
         r.refuse("rope_parameters" if r.has("rope_parameters") else "rotary_pct",
-                 f"int(head_dim={head_dim} * partial_rotary_factor) must be even (rotary features come in pairs)")
+                 f"int(head_dim={head_dim} * partial_rotary_factor) must be even (rotary features pair up)")
     norm = {"type": "layernorm", "eps": float(r.take("layer_norm_eps", 1e-5, types=(float, int)))}
     dropout = r.take("hidden_dropout", 0.0, types=(float, int))
-    attention = {"type": "mha", "heads": heads, "causal": True, "bias": r.take("attention_bias", True, types=bool),
+    attention = {"type": "mha", "heads": heads, "causal": True,
+                 "bias": r.take("attention_bias", True, types=bool),
                  "dropout": r.take("attention_dropout", 0.0, types=(float, int))}
     ff = {"type": "mlp", "hidden": r.take("intermediate_size", 24576, types=int),
           "activation": activation(r, "hidden_act", "gelu"), "bias": True}

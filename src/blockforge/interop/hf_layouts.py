@@ -43,7 +43,8 @@ class Rule:
         if self.transform == "cat":
             return dict(zip(self.theirs, torch.split(t, list(self.split), dim=0), strict=True))
         if self.transform == "per_head_qkv":  # (3, H, D, ...) -> (H, 3, D, ...)
-            return {self.theirs[0]: t.reshape(3, self.heads, -1, *t.shape[1:]).transpose(0, 1).reshape(t.shape)}
+            parts = t.reshape(3, self.heads, -1, *t.shape[1:])
+            return {self.theirs[0]: parts.transpose(0, 1).reshape(t.shape)}
         return {self.theirs[0]: t}
 
     def to_ours(self, parts: list[Tensor]) -> Tensor:
