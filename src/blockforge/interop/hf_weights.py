@@ -3,9 +3,7 @@
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +12,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from blockforge.errors import BlockforgeError
 from blockforge.interop.hf_config import InteropError
 from blockforge.interop.hf_layouts import LAYOUTS, Layout, Shape
 
@@ -235,18 +234,16 @@ def write_safetensors(state_dict: Mapping[str, Tensor], path: str | Path) -> Non
     """
     from safetensors.torch import save_file
 
-    target = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(fd)
+    from blockforge._io import atomic_path
+
     try:
-        save_file({k: v.detach().cpu().contiguous() for k, v in state_dict.items()}, tmp,
-                  metadata={"format": "pt"})
-        os.replace(tmp, target)
-    except (OSError, RuntimeError) as exc:
-        raise InteropError(f"cannot write {target}: {exc}") from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        with atomic_path(path) as tmp:
+            save_file({k: v.detach().cpu().contiguous() for k, v in state_dict.items()}, tmp,
+                      metadata={"format": "pt"})
+    except RuntimeError as exc:  # safetensors refuses tensors that share memory
+        raise InteropError(f"cannot write {path}: {exc}") from None
+    except BlockforgeError as exc:
+        raise InteropError(str(exc)) from None
 
 
 def load_hf_weights(
