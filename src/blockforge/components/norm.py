@@ -37,10 +37,10 @@ class RMSNorm(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """Args: x: ``(..., dim)``. Returns: the same shape and dtype."""
-        compute = torch.promote_types(x.dtype, torch.float32)  # upcast half precision, never downcast float64
-        xf = x.to(compute)
+        ft = torch.promote_types(x.dtype, torch.float32)  # upcast half precision, never downcast float64
+        xf = x.to(ft)
         y = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps)  # (..., dim)
-        w = self.weight.to(compute)
+        w = self.weight.to(ft)
         return (y * (1.0 + w if self.unit_offset else w)).to(x.dtype)  # (..., dim)
 
     def extra_repr(self) -> str:

@@ -118,7 +118,9 @@ def export_hf_state_dict(model: nn.Module, *, family: str, include_aliases: bool
 
 def _align_prefix(sd: Mapping[str, Tensor], lay: Layout) -> dict[str, Tensor]:
     """Accept a state dict with or without the base-model prefix (``GPT2Model`` vs ``GPT2LMHeadModel``):
-    when no key has the layout's own form, keys are prefixed or unprefixed to match it."""
+    when no key has the layout's own form, keys are prefixed or unprefixed to match it. Old key names
+    the layout knows (``renamed``) are read under their current names."""
+    sd = {lay.renamed.get(k, k): v for k, v in sd.items()} if lay.renamed else sd
     names = {n for r in lay.rules for n in r.theirs} | set(lay.aliases)
     if not lay.prefix or any(k in names for k in sd):
         return dict(sd)
