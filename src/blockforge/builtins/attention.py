@@ -1,21 +1,23 @@
 """Built-in sequence mixers (the ``attention`` kind): attention variants and recurrent layers.
 
-Everything registered in this kind is called as ``mixer(x, mask=mask[, positions=positions])`` and
-can fill a block's ``attention`` slot, so hybrid recurrent/attention stacks are one spec.
+Everything registered in this kind is called as ``mixer(x, mask=mask, positions=positions)`` (``positions``
+is None unless the model's positional encoding acts in attention, see :data:`blockforge.spec.PositionUse`)
+and can fill a block's ``attention`` slot, so hybrid recurrent/attention stacks are one spec. Each parameter
+model declares ``uses_positions``; cross-attention is called as ``m(x, memory=..., memory_mask=...)``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import replace
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, ClassVar
 
 from pydantic import ConfigDict, Field
 
 from blockforge.builtins._limits import MAX_LEN, MAX_WIDTH, Heads, Probability
 from blockforge.registry.context import BuildContext
 from blockforge.registry.registry import Registrar
-from blockforge.spec.params import NormRef, Params
+from blockforge.spec.params import NormRef, Params, PositionUse
 
 if TYPE_CHECKING:
     from torch import nn
@@ -70,6 +72,8 @@ class MultiHeadAttentionParams(_HeadsParams):
         }
     )
 
+    uses_positions: ClassVar[PositionUse] = "applies"  # RoPE rotates q and k; ALiBi biases the scores
+
     out_bias: bool | None = None
     """Bias on the output projection; null = same as ``bias``."""
     causal: bool = False
@@ -85,9 +89,13 @@ class CrossAttentionParams(_HeadsParams):
 
     model_config = ConfigDict(json_schema_extra={"examples": [{"heads": 2}, {"heads": 4, "kv_heads": 2}]})
 
+    uses_positions: ClassVar[PositionUse] = "cross"  # called with memory=, never with positions=
+
 
 class RecurrentParams(Params):
     """A recurrent layer over the sequence, in place of attention (the seed's RNN family)."""
+
+    uses_positions: ClassVar[PositionUse] = "inherent"  # order comes from the recurrence
 
     layers: Annotated[int, Field(gt=0, le=64)] = 1
     """Stacked recurrent layers inside this mixer."""

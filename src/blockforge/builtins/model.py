@@ -17,6 +17,20 @@ if TYPE_CHECKING:
     from torch import nn
 
 
+def _attention_positions(positional: object) -> str | None:
+    """The name of a positional encoding that acts inside attention, for :attr:`BuildContext.positions`.
+
+    Args:
+        positional: a validated positional-encoding reference.
+
+    Returns:
+        Its registered name (``"rope"``, ``"alibi"``) if its parameter model declares
+        ``attention_positions = True``, else None (the encoding is added to the embeddings, or absent).
+    """
+    cls = type(positional)
+    return getattr(cls, "__blockforge_name__", None) if getattr(cls, "attention_positions", False) else None
+
+
 class LMParams(LayerStack):
     """Decoder-only language model: embedding, positions, n_layers blocks, optional final norm, head."""
 
@@ -70,7 +84,7 @@ class LMParams(LayerStack):
     def build_context(self) -> BuildContext:
         """The context every component of this model is checked and built with."""
         return BuildContext(d_model=self.d_model, vocab_size=self.vocab_size, max_len=self.max_len,
-                            n_layers=self.n_layers)
+                            n_layers=self.n_layers, positions=_attention_positions(self.positional))
 
 
 class EncoderParams(LMParams):
@@ -170,7 +184,7 @@ class EncoderDecoderParams(LayerStack):
     def build_context(self) -> BuildContext:
         """The context every component of this model is checked and built with (``n_layers``: the encoder's)."""
         return BuildContext(d_model=self.d_model, vocab_size=self.vocab_size, max_len=self.max_len,
-                            n_layers=self.n_layers)
+                            n_layers=self.n_layers, positions=_attention_positions(self.positional))
 
     def decoder_layers(self) -> list[object]:
         """The decoder's per-layer plan."""

@@ -1,13 +1,15 @@
 """Built-in positional encodings: parameter models and factories.
 
 ``sinusoidal`` and ``learned`` are added to the embeddings; ``rope`` and ``alibi`` act inside attention
-(the model hands their per-forward state to every block as ``positions=``); ``none`` does neither.
+(the model hands their per-forward state to every block as ``positions=``, and their parameter models
+declare ``attention_positions = True`` so that validation can check that every mixer applies them);
+``none`` does neither.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 from pydantic import Field
 
@@ -41,6 +43,8 @@ class NoPositionalParams(Params):
 class RoPEParams(Params):
     """Rotary position embedding: rotates queries and keys inside attention; nothing is added to embeddings."""
 
+    attention_positions: ClassVar[bool] = True
+
     theta: float = Field(default=10000.0, gt=1.0)
     """Frequency base (10000 in the paper; 500000 in Llama 3)."""
     fraction: float = Field(default=1.0, gt=0.0, le=1.0)
@@ -51,6 +55,8 @@ class RoPEParams(Params):
 
 class ALiBiParams(Params):
     """ALiBi: a per-head linear distance penalty on attention scores instead of position embeddings."""
+
+    attention_positions: ClassVar[bool] = True
 
 
 def build_sinusoidal(p: SinusoidalParams, ctx: BuildContext) -> nn.Module:

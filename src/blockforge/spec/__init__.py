@@ -26,6 +26,7 @@ from blockforge.spec.params import (
     NormRef,
     Params,
     PositionalRef,
+    PositionUse,
     Ref,
 )
 from blockforge.spec.validate import validate_document
@@ -106,6 +107,7 @@ __all__ = [
     "NormRef",
     "Params",
     "PositionalRef",
+    "PositionUse",
     "Ref",
     "SpecError",
     "SpecFile",

@@ -12,7 +12,7 @@ import functools
 import inspect
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -22,11 +22,29 @@ if TYPE_CHECKING:
     from blockforge.registry.context import BuildContext
 
 
+PositionUse = Literal["applies", "inherent", "ignores", "cross"]
+"""What a sequence mixer (``attention`` kind) does with the ``positions=`` it is called with.
+
+* ``applies``: it applies them (rotates queries and keys by RoPE, adds ALiBi's score bias), like ``mha``.
+* ``inherent``: it ignores them, but knows token order itself (recurrence, causal convolution), like ``lstm``.
+* ``ignores``: it ignores them and is order-blind, so it needs an encoding added to the embeddings
+  (``sinusoidal``, ``learned``); with ``rope`` or ``alibi`` such a mixer is a validation error. The default.
+* ``cross``: a cross-attention, called as ``m(x, memory=..., memory_mask=...)`` without ``positions``.
+"""
+
+
 class Params(BaseModel):
     """Base class for component parameter models: strict, frozen, documented by field docstrings.
 
     Subclasses may define :meth:`check` for contracts that need the build context (for example
     ``d_model`` divisible by ``heads``); it runs during validation, before anything is built.
+
+    Two class attributes declare how a component takes part in position handling; blockforge checks
+    them against each other when a spec is validated (see ``docs/plugins.md``, "Positions"):
+
+    * ``uses_positions`` (``attention`` kind): a :data:`PositionUse`; default ``"ignores"``.
+    * ``attention_positions`` (``positional`` kind): True if the encoding acts inside attention through
+      ``positions=`` (RoPE, ALiBi) rather than being added to the embeddings; default False.
     """
 
     model_config = ConfigDict(
@@ -44,8 +62,20 @@ class Params(BaseModel):
     __blockforge_kind__: ClassVar[str | None] = None
     __blockforge_name__: ClassVar[str | None] = None
 
+    # Declared by component authors (class attributes, not spec fields).
+    uses_positions: ClassVar[PositionUse] = "ignores"
+    attention_positions: ClassVar[bool] = False
+
     def check(self, ctx: BuildContext) -> Iterable[tuple[str, str]]:
-        """Yield ``(field, message)`` for each shape contract this component breaks in ``ctx``."""
+        """Yield the shape contracts this component breaks in ``ctx``.
+
+        Args:
+            ctx: the build context of the model being validated (``d_model``, ``max_len``, ...).
+
+        Returns:
+            An iterable of ``(field, message)``: ``field`` names the offending parameter (``""`` for
+            the component as a whole); ``message`` says what is wrong and what would be valid.
+        """
         return ()
 
 
