@@ -43,6 +43,15 @@ class _HeadsParams(Params):
     """Dropout on the attention probabilities."""
 
     def check(self, ctx: BuildContext) -> Iterable[tuple[str, str]]:
+        """Shape contracts of the head layout.
+
+        Args:
+            ctx: the model's build context (``ctx.d_model``).
+
+        Returns:
+            ``(field, message)`` for ``heads`` not dividing ``d_model`` (without ``head_dim``) and for
+            ``kv_heads`` not dividing ``heads``.
+        """
         if self.head_dim is None and ctx.d_model % self.heads:
             yield "heads", f"d_model={ctx.d_model} is not divisible by heads={self.heads} (or set head_dim)"
         if self.kv_heads is not None and self.heads % self.kv_heads:
@@ -107,6 +116,14 @@ class RecurrentParams(Params):
     """Dropout between stacked recurrent layers."""
 
     def check(self, ctx: BuildContext) -> Iterable[tuple[str, str]]:
+        """Shape contracts of the recurrent mixer.
+
+        Args:
+            ctx: the model's build context (``ctx.d_model``).
+
+        Returns:
+            ``(field, message)`` for a bidirectional mixer with an odd ``d_model`` (each direction gets half).
+        """
         if self.bidirectional and ctx.d_model % 2:
             yield "bidirectional", f"a bidirectional mixer needs an even d_model, got {ctx.d_model}"
 
@@ -120,6 +137,20 @@ class GRUParams(RecurrentParams):
 
 
 def build_mha(p: MultiHeadAttentionParams, ctx: BuildContext) -> nn.Module:
+    """Factory of ``attention.mha``.
+
+    Args:
+        p: the validated parameters.
+        ctx: the build context: ``ctx.d_model`` is the width; ``p.qk_norm`` is built with ``ctx.child``
+            at the width of one head.
+
+    Returns:
+        A :class:`~blockforge.components.attention.MultiHeadAttention`, called as
+        ``m(x, mask=mask, positions=positions)``.
+
+    Raises:
+        ValueError: from the module, for a head layout the parameter model could not rule out.
+    """
     from blockforge.components.attention import MultiHeadAttention
 
     q_norm, k_norm = p._qk_norms(ctx)
@@ -131,6 +162,19 @@ def build_mha(p: MultiHeadAttentionParams, ctx: BuildContext) -> nn.Module:
 
 
 def build_cross(p: CrossAttentionParams, ctx: BuildContext) -> nn.Module:
+    """Factory of ``attention.cross_mha``.
+
+    Args:
+        p: the validated parameters.
+        ctx: the build context (``ctx.d_model``; ``p.qk_norm`` built at the width of one head).
+
+    Returns:
+        A :class:`~blockforge.components.attention.CrossAttention`, called as
+        ``m(x, memory=memory, memory_mask=memory_mask)``.
+
+    Raises:
+        ValueError: from the module, for a head layout the parameter model could not rule out.
+    """
     from blockforge.components.attention import CrossAttention
 
     q_norm, k_norm = p._qk_norms(ctx)

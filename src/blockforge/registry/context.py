@@ -54,5 +54,12 @@ class BuildContext:
         return self.build(ref, self)
 
     def at_layer(self, layer: int) -> BuildContext:
-        """Return a copy of this context for block ``layer``."""
+        """This context for block ``layer`` of a stack.
+
+        Args:
+            layer: the block's index (decoder blocks of an encoder-decoder count on from the encoder's).
+
+        Returns:
+            A copy with ``layer`` set; everything else unchanged.
+        """
         return replace(self, layer=layer)

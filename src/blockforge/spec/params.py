@@ -82,8 +82,15 @@ class Params(BaseModel):
 def examples_of(params: type[BaseModel]) -> list[dict[str, Any]]:
     """The example parameter sets a model declares (``json_schema_extra={"examples": [...]}``).
 
-    A component whose parameters all have defaults gets ``[{}]``. The registry-driven tests build
-    every registered component from each of its examples, so every component needs one.
+    The registry-driven tests build every registered component from each of its examples, so every
+    component needs one.
+
+    Args:
+        params: a parameter model class.
+
+    Returns:
+        Its examples; ``[{}]`` when every parameter has a default; ``[]`` when a parameter is required
+        and no example is declared.
     """
     extra = params.model_config.get("json_schema_extra")
     examples = list(extra.get("examples", [])) if isinstance(extra, dict) else []
@@ -126,8 +133,16 @@ def _module_field_docs(filename: str) -> dict[str, dict[str, str]]:
 
 
 def field_docs(cls: type[BaseModel]) -> dict[str, str]:
-    """The attribute docstrings of ``cls``'s fields (the string literal under each field), base classes
-    included; read from source on demand and cached per module."""
+    """The attribute docstrings of a model's fields (the string literal under each field).
+
+    Read from source on demand and cached per module.
+
+    Args:
+        cls: a pydantic model class; its base classes are included.
+
+    Returns:
+        ``{field: docstring}``.
+    """
     docs: dict[str, str] = {}
     for klass in reversed(cls.__mro__):
         if not (isinstance(klass, type) and issubclass(klass, BaseModel)) or klass is BaseModel:
@@ -172,7 +187,14 @@ class ComponentSlot:
 
 
 def Ref(kind: Kind | str) -> Any:  # noqa: N802 - reads as a type in annotations
-    """The annotation of a field that references a component of ``kind``."""
+    """The annotation of a field that references a component of ``kind``.
+
+    Args:
+        kind: the component kind.
+
+    Returns:
+        ``Annotated[Any, ComponentSlot(kind)]``; bound to the registered components when a spec is validated.
+    """
     return Annotated[Any, ComponentSlot(Kind(kind))]
 
 

@@ -199,7 +199,15 @@ def _components(value: Any, path: SpecPath) -> Iterator[tuple[SpecPath, Params]]
 
 
 def check_contracts(spec: BaseModel, doc: Document) -> list[SpecIssue]:
-    """Run every component's :meth:`Params.check` with the model's build context."""
+    """Run every component's contracts (:func:`contract_issues`) with the model's build context.
+
+    Args:
+        spec: a validated spec.
+        doc: its document (for locations).
+
+    Returns:
+        One located issue per broken contract; none if the model has no ``build_context``.
+    """
     model = getattr(spec, "model", None)
     make_ctx = getattr(model, "build_context", None)
     if make_ctx is None:
@@ -375,7 +383,16 @@ def check_stack(
 
 
 def check_plans(spec: BaseModel, doc: Document, registries: Registries) -> list[SpecIssue]:
-    """Validate the layer plan of every stack in ``spec`` (every resolved layer, located)."""
+    """Validate the layer plan of every stack in ``spec`` (every resolved layer, located).
+
+    Args:
+        spec: a validated spec.
+        doc: its document (for locations).
+        registries: where names in the plan resolve.
+
+    Returns:
+        The issues, each located where the offending value is written and naming the layers.
+    """
     issues: list[SpecIssue] = []
     for path, params in _components(spec, ()):
         if not isinstance(params, LayerStack):
