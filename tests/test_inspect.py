@@ -98,6 +98,30 @@ def test_kv_cache_per_token():
     assert seed.memory.kv_cache_per_token is None
 
 
+@pytest.mark.parametrize(("spec", "expected"), [
+    # layers x (K + V) x kv_heads x head_dim x fp32, read off each spec file by hand
+    ("mistral-7b.yaml", 32 * 2 * 8 * 128 * 4),  # sliding window: attention takes the masked kernel path
+    ("gemma2-2b.yaml", 26 * 2 * 4 * 256 * 4),  # soft-capped logits: attention takes the math path
+    ("llama3-8b.yaml", 32 * 2 * 8 * 128 * 4),  # the plain causal fast path
+])
+def test_kv_cache_does_not_depend_on_the_attention_kernel_path(spec, expected):
+    assert summarize(SPECS_DIR / spec, seq_len=8).memory.kv_cache_per_token == expected
+
+
+def test_kv_cache_of_causal_attention_in_every_decoder_spec():
+    """Every spec with causal self-attention reports a KV cache equal to what its layers state."""
+    from blockforge import build_model
+    from blockforge.components.attention import MultiHeadAttention
+
+    for path in SPEC_FILES:
+        model = build_model(path, device="meta")
+        causal = [m for m in model.modules() if isinstance(m, MultiHeadAttention) and m.causal]
+        kv = summarize(model, seq_len=4).memory.kv_cache_per_token
+        if not causal:
+            continue
+        assert kv == sum(2 * m.kv_heads * m.head_dim * 4 for m in causal), path.name
+
+
 def test_training_memory_adds_up():
     s = summarize(TINY, batch=2, seq_len=16)
     m = s.memory

@@ -173,3 +173,45 @@ def test_console_script_exit_code_and_no_traceback(tmp_path):
     r = subprocess.run(exe, capture_output=True, text=True, timeout=60)
     assert r.returncode == 1
     assert "unknown model component 'lmm'" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_build_output_into_a_missing_folder_is_refused_before_building(tmp_path):
+    r = invoke("build", TINY, "-o", str(tmp_path / "nodir" / "w.pt"))
+    assert r.exit_code == 1
+    assert "cannot write" in r.output and "does not exist" in r.output
+    assert "built" not in r.output  # refused before the build and the forward, not after
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--device", "foo"], "'foo' is not a device"),
+    (["--device", "meta", "-o", "w.pt"], "meta tensors hold no data"),
+])
+def test_build_bad_device_or_meta_output_is_a_usage_error(args, message):
+    r = invoke("build", TINY, *args)
+    assert r.exit_code == 2 and message in r.output, r.output
+
+
+def test_build_on_a_device_the_machine_lacks_is_a_usage_error():
+    import torch
+
+    if torch.cuda.is_available():  # then ask for one more GPU than there is
+        device, message = f"cuda:{torch.cuda.device_count()}", "device(s)"
+    else:
+        device, message = "cuda", "not available on this machine"
+    r = invoke("build", TINY, "--device", device)
+    assert r.exit_code == 2 and message in r.output, r.output
+
+
+def test_schema_output_into_a_missing_folder_is_a_user_error(tmp_path):
+    r = invoke("schema", "-o", str(tmp_path / "nodir" / "s.json"))
+    assert r.exit_code == 1 and "does not exist" in r.output and "Traceback" not in r.output
+
+
+def test_console_script_reports_file_system_errors_as_errors_not_bugs(tmp_path):
+    (tmp_path / "afile").write_text("")
+    exe = [sys.executable, "-c", "from blockforge.cli import main; main()", "new-plugin", "ok",
+           "-d", str(tmp_path / "afile" / "sub")]
+    r = subprocess.run(exe, capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1, r.stderr
+    assert "error: File exists" in r.stderr and "afile" in r.stderr
+    assert "internal error" not in r.stderr and "Traceback" not in r.stderr

@@ -103,6 +103,20 @@ def test_attention_matches_reference(case, pos, padded):
     torch.testing.assert_close(got, want, atol=ATOL, rtol=0)
 
 
+@pytest.mark.parametrize("case", ["softcap", "softcap-window"])
+def test_softcap_math_path_keeps_float64(case):
+    """The explicit (soft-cap) path computes its softmax in float64 for float64 inputs."""
+    torch.manual_seed(1)
+    attn = make(case).double()
+    x = torch.randn(2, 7, 16, dtype=torch.float64)
+    pad = torch.tensor([[1] * 7, [1] * 5 + [0] * 2])
+    positions = RotaryEmbedding().attention_positions(7, device=x.device)
+    got = attn(x, mask=pad, positions=positions)[pad.bool()]
+    want = reference_attention(attn, x, pad=pad, positions=positions)[pad.bool()]
+    assert got.dtype == torch.float64
+    torch.testing.assert_close(got, want, atol=1e-12, rtol=0)
+
+
 def test_gqa_does_not_repeat_keys_and_values(monkeypatch):
     """The SDPA path hands K/V with kv_heads heads to the kernel (enable_gqa), never repeated copies."""
     attn = make("gqa")

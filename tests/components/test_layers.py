@@ -36,6 +36,21 @@ def test_rmsnorm_matches_torch_rmsnorm_and_unit_offset():
     torch.testing.assert_close(plain(x), ref(x), atol=ATOL, rtol=0)
 
 
+def test_rmsnorm_keeps_float64_and_upcasts_half():
+    """float64 is computed in float64 (not rounded through float32); bfloat16 is computed in float32."""
+    torch.manual_seed(0)
+    x = torch.randn(3, 10, dtype=torch.float64)
+    ours = RMSNorm(dim=10, unit_offset=True).double()
+    with torch.no_grad():
+        ours.weight.normal_()
+    want = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-6) * (1 + ours.weight)
+    assert ours(x).dtype == torch.float64
+    torch.testing.assert_close(ours(x), want, atol=1e-13, rtol=0)
+    half = ours.to(torch.bfloat16)(x.to(torch.bfloat16))
+    assert half.dtype == torch.bfloat16
+    torch.testing.assert_close(half, want.to(torch.bfloat16), atol=0.05, rtol=0.02)
+
+
 def test_activations():
     x = torch.linspace(-3, 3, 25)
     torch.testing.assert_close(ReLUSquared()(x), torch.clamp(x, min=0) ** 2, atol=ATOL, rtol=0)

@@ -72,6 +72,28 @@ def _bert(**overrides: Any) -> Any:
     return BertConfig(**{**kw, **overrides})
 
 
+def _gemma2(**overrides: Any) -> Any:
+    """Gemma 2 in miniature. The initialiser range is large enough that both soft-caps, the attention
+    scale and the window change the logits far beyond the tolerances (``test_gemma2_details_matter``);
+    transformers' Gemma 2 has no SDPA path (soft-capping), so the reference runs eager attention."""
+    from transformers import Gemma2Config
+
+    kw = dict(vocab_size=VOCAB, max_position_embeddings=MAX_LEN, hidden_size=32, intermediate_size=48,
+              num_hidden_layers=4, num_attention_heads=4, num_key_value_heads=2, head_dim=16,
+              query_pre_attn_scalar=9, sliding_window=5, attn_logit_softcapping=2.0,
+              final_logit_softcapping=3.0, initializer_range=0.2, rms_norm_eps=1e-5,
+              attn_implementation="eager")
+    return Gemma2Config(**{**kw, **overrides})
+
+
+def _gpt_neox(**overrides: Any) -> Any:
+    from transformers import GPTNeoXConfig
+
+    kw = dict(vocab_size=VOCAB, max_position_embeddings=MAX_LEN, hidden_size=32, intermediate_size=48,
+              num_hidden_layers=2, num_attention_heads=4, initializer_range=0.2, attn_implementation="sdpa")
+    return GPTNeoXConfig(**{**kw, **overrides})
+
+
 FAMILIES: dict[str, Family] = {
     "gpt2": Family("gpt2", _gpt2, "GPT2LMHeadModel"),
     # as many kv heads as query heads (fused qkv), non-default theta, linear RoPE scaling
@@ -92,4 +114,20 @@ FAMILIES: dict[str, Family] = {
     "bert-cls": Family("bert", lambda **o: _bert(**{"architectures": ["BertForSequenceClassification"],
                                                     "num_labels": 3, **o}),
                        "BertForSequenceClassification", causal=False, per_token=False, lm=False),
+    # default layer types (sliding, full, ...), GQA, both soft-caps, query_pre_attn_scalar != head_dim
+    "gemma2": Family("gemma2", _gemma2, "Gemma2ForCausalLM"),
+    # explicit, irregular layer types; fused qkv with biases; exact GELU; no soft-caps; untied head
+    "gemma2-variant": Family("gemma2", lambda **o: _gemma2(**{
+        "layer_types": ["full_attention", "sliding_attention", "sliding_attention", "full_attention"],
+        "num_key_value_heads": 4, "attention_bias": True, "hidden_activation": "gelu",
+        "attn_logit_softcapping": None, "final_logit_softcapping": None, "tie_word_embeddings": False,
+        "rope_parameters": {"rope_type": "default", "rope_theta": 500.0}, **o}), "Gemma2ForCausalLM"),
+    # parallel attention + MLP, partial rotary (the default 25%), fused per-head qkv, untied output layer
+    "gpt_neox": Family("gpt_neox", _gpt_neox, "GPTNeoXForCausalLM"),
+    # sequential residual, half the features rotated, other theta, no attention biases, tied, tanh GELU
+    "gpt_neox-sequential": Family("gpt_neox", lambda **o: _gpt_neox(**{
+        "use_parallel_residual": False, "rope_parameters": {"rope_type": "default", "rope_theta": 500.0,
+                                                            "partial_rotary_factor": 0.5},
+        "attention_bias": False, "tie_word_embeddings": True, "hidden_act": "gelu_new", **o}),
+        "GPTNeoXForCausalLM"),
 }

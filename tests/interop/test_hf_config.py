@@ -47,6 +47,24 @@ BERT_BASE = {
     "num_attention_heads": 12, "num_hidden_layers": 12, "pad_token_id": 0, "position_embedding_type": "absolute",
     "transformers_version": "4.6.0.dev0", "type_vocab_size": 2, "use_cache": True, "vocab_size": 30522,
 }
+GEMMA2_2B = {  # google/gemma-2-2b's config.json (transformers 4.42 wrote the legacy hidden_act too)
+    "architectures": ["Gemma2ForCausalLM"], "attention_bias": False, "attention_dropout": 0.0,
+    "attn_logit_softcapping": 50.0, "bos_token_id": 2, "cache_implementation": "hybrid", "eos_token_id": [1, 107],
+    "final_logit_softcapping": 30.0, "head_dim": 256, "hidden_act": "gelu_pytorch_tanh",
+    "hidden_activation": "gelu_pytorch_tanh", "hidden_size": 2304, "initializer_range": 0.02,
+    "intermediate_size": 9216, "max_position_embeddings": 8192, "model_type": "gemma2", "num_attention_heads": 8,
+    "num_hidden_layers": 26, "num_key_value_heads": 4, "pad_token_id": 0, "query_pre_attn_scalar": 256,
+    "rms_norm_eps": 1e-06, "rope_theta": 10000.0, "sliding_window": 4096, "torch_dtype": "float32",
+    "transformers_version": "4.42.4", "use_cache": True, "vocab_size": 256000,
+}
+PYTHIA_70M = {  # EleutherAI/pythia-70m's config.json (legacy rotary_pct / rotary_emb_base keys)
+    "architectures": ["GPTNeoXForCausalLM"], "bos_token_id": 0, "classifier_dropout": 0.1, "eos_token_id": 0,
+    "hidden_act": "gelu", "hidden_dropout": 0.0, "attention_dropout": 0.0, "hidden_size": 512,
+    "initializer_range": 0.02, "intermediate_size": 2048, "layer_norm_eps": 1e-05, "max_position_embeddings": 2048,
+    "model_type": "gpt_neox", "num_attention_heads": 8, "num_hidden_layers": 6, "rope_scaling": None,
+    "rotary_emb_base": 10000, "rotary_pct": 0.25, "tie_word_embeddings": False, "torch_dtype": "float16",
+    "transformers_version": "4.24.0", "use_cache": True, "use_parallel_residual": True, "vocab_size": 50304,
+}
 
 runner = CliRunner()
 
@@ -58,8 +76,9 @@ runner = CliRunner()
         (LLAMA3_8B, "llama3-8b.yaml"),
         (MISTRAL_7B, "mistral-7b.yaml"),
         ({**BERT_BASE, "architectures": ["BertForSequenceClassification"]}, "bert-base.yaml"),
+        (GEMMA2_2B, "gemma2-2b.yaml"),
     ],
-    ids=["gpt2", "llama3", "mistral", "bert"],
+    ids=["gpt2", "llama3", "mistral", "bert", "gemma2"],
 )
 def test_published_configs_give_the_hand_written_specs(config, spec_file):
     """Independent check: each published config imports to exactly the architecture written by hand
@@ -83,6 +102,21 @@ def test_published_configs_give_the_hand_written_specs(config, spec_file):
         (BERT_BASE, "is_decoder", True, "reproduces only False"),
         (LLAMA3_8B, "architectures", ["LlamaForSequenceClassification"], "reproduces only LlamaForCausalLM"),
         (GPT2_SMALL, "architectures", ["GPT2DoubleHeadsModel"], "reproduces only GPT2LMHeadModel"),
+        (GEMMA2_2B, "layer_types", ["sliding_attention", "chunked_attention"] * 13, "supported layer types"),
+        (GEMMA2_2B, "layer_types", ["full_attention"] * 25, "one entry per layer (num_hidden_layers=26), got 25"),
+        (GEMMA2_2B, "sliding_window", None, "need an integer sliding_window"),
+        (GEMMA2_2B, "use_bidirectional_attention", True, "reproduces only None or False"),
+        (GEMMA2_2B, "hidden_activation", "gelu_fast", "no exact blockforge equivalent"),
+        (GEMMA2_2B, "query_pre_attn_scalar", 0, "must be positive"),
+        (GEMMA2_2B, "rope_scaling", {"rope_type": "dynamic", "factor": 2.0}, "rope type 'dynamic'"),
+        (GEMMA2_2B, "architectures", ["Gemma2ForSequenceClassification"], "reproduces only Gemma2ForCausalLM"),
+        (GEMMA2_2B, "attn_logit_softcapping", "50", "expected float or int or null"),
+        (PYTHIA_70M, "rotary_pct", 0.3, "must be even"),
+        (PYTHIA_70M, "use_parallel_residual", "yes", "expected bool"),
+        (PYTHIA_70M, "rope_scaling", {"rope_type": "dynamic", "factor": 2.0}, "rope type 'dynamic'"),
+        (PYTHIA_70M, "hidden_act", "gelu_fast", "no exact blockforge equivalent"),
+        (PYTHIA_70M, "architectures", ["GPTNeoXForSequenceClassification"], "reproduces only GPTNeoXForCausalLM"),
+        (PYTHIA_70M, "rotary_ndims", 16, "unknown key for this family"),
     ],
 )
 def test_unsupported_values_of_other_families(config, key, value, message):
@@ -114,6 +148,71 @@ def test_llama_family_details():
     assert "window" not in q["block"]["attention"]
     g = config_to_spec({**LLAMA3_8B, "hidden_act": "gelu"})["model"]["block"]["feedforward"]
     assert g == {"type": "glu", "hidden": 14336, "activation": {"type": "gelu"}, "bias": False}
+
+
+def test_gemma2_details():
+    """Every Gemma 2 setting lands where the model reads it; layer types become a layer plan."""
+    m = config_to_spec(GEMMA2_2B)["model"]
+    attn = m["block"]["attention"]
+    assert attn["scale"] == 256**-0.5 and attn["head_dim"] == 256 and attn["softcap"] == 50.0
+    assert "window" not in attn and m["plan"]["pattern"] == ["local", "global"]
+    assert m["plan"]["variants"]["local"] == {"attention": {"window": 4096}}
+    assert m["block"]["norm"] == {"type": "rmsnorm", "eps": 1e-6, "unit_offset": True}
+    assert m["block"]["norm_position"] == "sandwich" and m["embedding"]["scale"] == "sqrt_d_model"
+    assert m["head"] == {"type": "lm", "tied": True, "softcap": 30.0}
+    assert m["block"]["feedforward"] == {"type": "geglu", "hidden": 9216, "approximate": "tanh"}
+    # query_pre_attn_scalar, not head_dim, sets the scale (Gemma 2 9B/27B differ)
+    scaled = config_to_spec({**GEMMA2_2B, "query_pre_attn_scalar": 144})["model"]
+    assert scaled["block"]["attention"]["scale"] == 144**-0.5
+    no_caps = config_to_spec({**GEMMA2_2B, "attn_logit_softcapping": None, "final_logit_softcapping": None,
+                              "hidden_activation": "gelu", "tie_word_embeddings": False})["model"]
+    assert "softcap" not in no_caps["block"]["attention"] and no_caps["head"] == {"type": "lm", "tied": False}
+    assert no_caps["block"]["feedforward"]["approximate"] == "none"
+    types = ["full_attention", "sliding_attention", "sliding_attention"] * 2
+    irregular = config_to_spec({**GEMMA2_2B, "num_hidden_layers": 6, "layer_types": types})["model"]
+    assert irregular["plan"]["pattern"] == ["global", "local", "local"]
+    every = config_to_spec({**GEMMA2_2B, "layer_types": ["sliding_attention"] * 26})["model"]
+    assert every["block"]["attention"]["window"] == 4096 and "plan" not in every
+    full = config_to_spec({**GEMMA2_2B, "layer_types": ["full_attention"] * 26, "sliding_window": None})["model"]
+    assert "window" not in full["block"]["attention"] and "plan" not in full
+    # as transformers 5 writes it: rope_parameters, layer_types, no legacy keys
+    transformers = pytest.importorskip("transformers", reason="the hf extra is not installed; CI installs it")
+    cfg = transformers.Gemma2Config(**{k: v for k, v in GEMMA2_2B.items() if k not in (
+        "hidden_act", "cache_implementation", "torch_dtype", "transformers_version", "rope_theta", "model_type")})
+    from blockforge.spec import spec_hash
+
+    assert spec_hash(load_spec(config_to_spec(json.loads(cfg.to_json_string())))) == spec_hash(
+        load_spec("specs/gemma2-2b.yaml"))
+
+
+def test_gpt_neox_details():
+    m = config_to_spec(PYTHIA_70M)["model"]
+    assert m["block"]["type"] == "parallel" and m["block"]["ff_norm"] == m["block"]["norm"] == {
+        "type": "layernorm", "eps": 1e-5}
+    assert m["positional"] == {"type": "rope", "theta": 10000.0, "fraction": 0.25}
+    assert m["block"]["attention"] == {"type": "mha", "heads": 8, "causal": True, "bias": True, "dropout": 0.0}
+    assert m["head"] == {"type": "lm", "bias": False, "tied": False}
+    seq = config_to_spec({**PYTHIA_70M, "use_parallel_residual": False, "rotary_emb_base": 500,
+                          "rope_parameters": {"rope_type": "default", "partial_rotary_factor": 0.5}})["model"]
+    assert seq["block"]["type"] == "transformer" and seq["block"]["norm_position"] == "pre"
+    assert seq["positional"] == {"type": "rope", "theta": 500.0, "fraction": 0.5}  # rope_parameters wins
+
+
+def test_published_gpt_neox_config_has_transformers_parameter_count():
+    """pythia-70m: the imported spec has as many parameters as transformers' own model of that config
+    (built on the meta device), 70,426,624."""
+    transformers = pytest.importorskip("transformers", reason="the hf extra is not installed; CI installs it")
+    import torch
+
+    from blockforge.build import build_model
+
+    with torch.device("meta"):
+        ref = transformers.GPTNeoXForCausalLM(transformers.GPTNeoXConfig(**{
+            k: v for k, v in PYTHIA_70M.items() if k not in ("torch_dtype", "transformers_version", "model_type")}))
+    theirs = sum(p.numel() for p in ref.parameters())
+    assert theirs == 70_426_624
+    ours = build_model(config_to_spec(PYTHIA_70M), device="meta")
+    assert sum(p.numel() for p in ours.parameters()) == theirs
 
 
 def test_gpt2_small_config_gives_the_gpt2_small_spec():
@@ -242,3 +341,26 @@ def test_import_needs_neither_torch_nor_transformers(tmp_path):
     )
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=".")
     assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr
+
+
+def test_cli_imports_gemma2(tmp_path):
+    cfg = tmp_path / "config.json"
+    cfg.write_text(json.dumps(GEMMA2_2B))
+    out = tmp_path / "gemma2.yaml"
+    r = runner.invoke(app, ["import-hf", str(cfg), "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    spec = load_spec(out)
+    assert spec.model.n_layers == 26 and spec.model.head.softcap == 30.0
+    assert spec.model.block.attention.scale == 0.0625
+    cfg.write_text(json.dumps({**GEMMA2_2B, "layer_types": ["chunked_attention"] * 26}))
+    r = runner.invoke(app, ["import-hf", str(cfg), "-o", str(tmp_path / "bad.yaml")])
+    assert r.exit_code == 1 and "layer_types" in r.output and "Traceback" not in r.output
+    assert not (tmp_path / "bad.yaml").exists()
+
+
+def test_cli_imports_gpt_neox(tmp_path):
+    cfg = tmp_path / "config.json"
+    cfg.write_text(json.dumps(PYTHIA_70M))
+    r = runner.invoke(app, ["import-hf", str(cfg)])
+    assert r.exit_code == 0, r.output
+    assert "type: parallel" in r.output and "fraction: 0.25" in r.output

@@ -16,7 +16,8 @@ transformers = pytest.importorskip(
 import torch  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
-from blockforge.interop import from_hf_model  # noqa: E402
+from blockforge.build import build_model  # noqa: E402
+from blockforge.interop import config_to_spec, from_hf_model, load_hf_state_dict  # noqa: E402
 from tests.interop.families import FAMILIES, MAX_LEN, VOCAB  # noqa: E402
 
 TOL = {torch.float32: 1e-4, torch.float64: 1e-10}
@@ -25,22 +26,73 @@ DTYPES = [pytest.param(torch.float32, id="float32"), pytest.param(torch.float64,
 
 def hf_model(family: str, dtype: torch.dtype, seed: int = 0, **overrides):
     torch.manual_seed(seed)
-    model = FAMILIES[family].make(**overrides).to(dtype).eval()
+    model = FAMILIES[family].make(**overrides)
+    perturb_norms(model)
+    model = model.to(dtype).eval()
     if dtype == torch.float64:
         full_precision_rmsnorm(model)
+        full_precision_gemma2(model)
     return model
+
+
+def perturb_norms(model) -> None:
+    """Norm weights start constant (ones; zeros for Gemma's ``1 + w``), under which a wrong scale form
+    or two norms swapped in the mapping (Gemma 2 has four per layer) would go unnoticed; they are
+    perturbed here (the global RNG, seeded by the caller)."""
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if p.dim() == 1 and ("norm" in name.lower() or "ln_" in name):
+                p.add_(torch.randn_like(p) * 0.2)
 
 
 def full_precision_rmsnorm(model) -> None:
     """transformers' Llama-family RMSNorm computes in float32 even for float64 inputs
     (``hidden_states.to(torch.float32)``), so its float64 models are only float32-accurate there. For
-    the float64 comparison the reference's RMSNorm runs the same formula in the input's dtype."""
+    the float64 comparison the reference's RMSNorm runs the same formula in the input's dtype
+    (Gemma 2's with its ``1 + w`` scale)."""
     def forward(self, x):
         return self.weight * (x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.variance_epsilon))
 
+    def gemma_forward(self, x):
+        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * (1.0 + self.weight)
+
     for m in model.modules():
-        if type(m).__name__.endswith("RMSNorm"):
+        if type(m).__name__ == "Gemma2RMSNorm":
+            m.forward = gemma_forward.__get__(m)
+        elif type(m).__name__.endswith("RMSNorm"):
             m.forward = forward.__get__(m)
+
+
+def full_precision_eager_attention(module, query, key, value, attention_mask, dropout=0.0, scaling=None,
+                                   softcap=None, **kwargs):
+    """transformers' eager attention (``modeling_gemma2.eager_attention_forward``, same operations in
+    the same order) with the softmax in the input's dtype instead of float32."""
+    groups = module.num_key_value_groups
+    key, value = key.repeat_interleave(groups, dim=1), value.repeat_interleave(groups, dim=1)
+    weights = torch.matmul(query, key.transpose(2, 3)) * scaling
+    if softcap is not None:
+        weights = torch.tanh(weights / softcap) * softcap
+    if attention_mask is not None:
+        weights = weights + attention_mask
+    weights = torch.softmax(weights, dim=-1)
+    return torch.matmul(weights, value).transpose(1, 2).contiguous(), weights
+
+
+def full_precision_gemma2(model) -> None:
+    """Two more float32 steps of transformers' Gemma 2, made full precision for the float64 comparison:
+    its eager attention's softmax (through transformers' own ``AttentionInterface`` registry, with the
+    eager masks), and the ``sqrt(hidden_size)`` embedding scale, a buffer created in float32 at
+    construction that ``.to(float64)`` keeps rounded (a model built in float64 holds it exactly)."""
+    if model.config.model_type != "gemma2":
+        return
+    from transformers import AttentionInterface
+    from transformers.masking_utils import ALL_MASK_ATTENTION_FUNCTIONS, eager_mask
+
+    AttentionInterface.register("blockforge_float64_eager", full_precision_eager_attention)
+    ALL_MASK_ATTENTION_FUNCTIONS.register("blockforge_float64_eager", eager_mask)
+    model.config._attn_implementation = "blockforge_float64_eager"
+    with torch.no_grad():
+        model.model.embed_tokens.embed_scale.fill_(model.model.embed_tokens.scalar_embed_scale)
 
 
 def hf_logits(model, ids, mask=None):
@@ -178,3 +230,72 @@ def test_bert_token_types(dtype):
         zeros = ours(ids)
     assert (theirs - mine).abs().max().item() <= TOL[dtype]
     assert (mine - zeros).abs().max().item() > 1e-3  # the token types were used
+
+
+def _no_plan(m):
+    del m["plan"]
+
+
+def _swap_layer_types(m):
+    m["plan"]["pattern"] = m["plan"]["pattern"][::-1]
+
+
+def _no_attention_scale(m):
+    del m["block"]["attention"]["scale"]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        pytest.param(_no_attention_scale, id="scale-head_dim"),
+        pytest.param(lambda m: m["block"]["attention"].pop("softcap"), id="no-attn-softcap"),
+        pytest.param(lambda m: m["head"].pop("softcap"), id="no-final-softcap"),
+        pytest.param(_no_plan, id="no-sliding-window"),
+        pytest.param(_swap_layer_types, id="swapped-layer-types"),
+        pytest.param(lambda m: m["embedding"].update(scale="none"), id="no-embedding-scale"),
+        pytest.param(lambda m: [n.update(unit_offset=False) for n in (m["block"]["norm"], m["final_norm"])],
+                     id="scale-w-not-1+w"),
+    ],
+)
+def test_gemma2_details_matter(change):
+    """Each Gemma 2 detail changes the logits far beyond the tolerance at these sizes, so the parity
+    tests above do check it: the same weights in a spec without that detail are >1e-2 away."""
+    ref = hf_model("gemma2", torch.float32)
+    spec = config_to_spec(ref.config)
+    change(spec["model"])
+    ours = build_model(spec).eval()
+    load_hf_state_dict(ours, ref.state_dict(), family="gemma2")
+    ids = ids_batch(3, MAX_LEN)
+    assert (hf_logits(ref, ids) - bf_logits(ours, ids)).abs().max().item() > 1e-2
+
+
+def _sequential(m):
+    b = m["block"]
+    m["block"] = {"type": "transformer", "norm_position": "pre", "norm": b["norm"], "attention": b["attention"],
+                  "feedforward": b["feedforward"], "dropout": b["dropout"]}
+
+
+def _parallel(m):
+    b = m["block"]
+    m["block"] = {"type": "parallel", "norm": b["norm"], "ff_norm": b["norm"], "attention": b["attention"],
+                  "feedforward": b["feedforward"], "dropout": b["dropout"]}
+
+
+@pytest.mark.parametrize(
+    ("family", "change"),
+    [
+        pytest.param("gpt_neox", _sequential, id="parallel-as-sequential"),
+        pytest.param("gpt_neox-sequential", _parallel, id="sequential-as-parallel"),
+        pytest.param("gpt_neox", lambda m: m["positional"].pop("fraction"), id="full-rotary"),
+        pytest.param("gpt_neox-sequential", lambda m: m["positional"].update(fraction=0.25), id="quarter-rotary"),
+    ],
+)
+def test_gpt_neox_details_matter(family, change):
+    """The residual form and the rotary fraction each move the logits far beyond the tolerance."""
+    ref = hf_model(family, torch.float32)
+    spec = config_to_spec(ref.config)
+    change(spec["model"])
+    ours = build_model(spec).eval()
+    load_hf_state_dict(ours, ref.state_dict(), family="gpt_neox")
+    ids = ids_batch(3, MAX_LEN)
+    assert (hf_logits(ref, ids) - bf_logits(ours, ids)).abs().max().item() > 1e-2

@@ -196,3 +196,35 @@ def test_bert_masked_lm_is_refused():
 
     with pytest.raises(UnsupportedConfigError, match="architectures.*masked-LM head"):
         config_to_spec(FAMILIES["bert"].config(architectures=["BertForMaskedLM"]))
+
+
+def test_gpt_neox_fused_qkv_is_split_per_head():
+    """GPT-NeoX's query_key_value holds [q_h; k_h; v_h] for each head h in turn; blockforge's qkv holds
+    all queries, then all keys, then all values. Checked row block by row block."""
+    ref, ours = hf_pair("gpt_neox")
+    load_hf_state_dict(ours, ref.state_dict(), family="gpt_neox")
+    theirs = ref.state_dict()["gpt_neox.layers.1.attention.query_key_value.weight"]
+    mine = ours.state_dict()["blocks.1.attention.qkv.weight"]
+    heads, d = 4, 32 // 4
+    for h in range(heads):
+        for part in range(3):  # q, k, v
+            assert torch.equal(mine[(part * heads + h) * d:][:d], theirs[(h * 3 + part) * d:][:d]), (h, part)
+    assert not torch.equal(mine, theirs)  # a plain copy would be wrong
+    bias = ours.state_dict()["blocks.1.attention.qkv.bias"]
+    their_bias = ref.state_dict()["gpt_neox.layers.1.attention.query_key_value.bias"]
+    assert torch.equal(bias[heads * d:][:d], their_bias[d:2 * d])  # head 0's keys
+
+
+def test_gpt_neox_old_checkpoint_names_load():
+    """Checkpoints written before transformers 5 (Pythia's) name the output layer embed_out and carry
+    causal-mask and rotary buffers; they load (transformers 5 renames embed_out to lm_head too)."""
+    ref, ours = hf_pair("gpt_neox")
+    sd = dict(ref.state_dict())
+    sd["embed_out.weight"] = sd.pop("lm_head.weight")
+    for i in range(2):
+        sd[f"gpt_neox.layers.{i}.attention.bias"] = torch.ones(1, 1, MAX_LEN, MAX_LEN, dtype=torch.bool).tril()
+        sd[f"gpt_neox.layers.{i}.attention.masked_bias"] = torch.tensor(-1e9)
+        sd[f"gpt_neox.layers.{i}.attention.rotary_emb.inv_freq"] = torch.ones(1)
+    report = load_hf_state_dict(ours, sd, family="gpt_neox")
+    assert report.ok and "lm_head.weight" in report.loaded
+    assert logits_close(ref, ours) <= TOL32

@@ -185,3 +185,20 @@ def test_hash_ignores_formatting_order_and_name(tmp_path, registries):
     assert spec_hash(a) == spec_hash(b)
     c = load_spec(write(tmp_path, GOOD.replace("hidden: 32", "hidden: 33"), "c.yaml"), registries=registries)
     assert spec_hash(a) != spec_hash(c)
+
+
+@pytest.mark.parametrize(("attention", "message"), [
+    ("{type: mha, heads: 4}", "must be causal"),
+    ("{type: mha, heads: 4, causal: false}", "must be causal"),
+    ("{type: lstm, bidirectional: true}", "bidirectional mixer in the decoder"),
+])
+def test_a_decoder_that_sees_its_targets_is_refused(tmp_path, registries, attention, message):
+    from tests.conftest import SPECS_DIR
+
+    text = (SPECS_DIR / "tiny-encoder-decoder.yaml").read_text()
+    bad = text.replace("    attention: {type: mha, heads: 4, causal: true}", f"    attention: {attention}")
+    assert bad != text
+    (issue,) = issues_of(write(tmp_path, bad), registries)
+    assert message in issue.message
+    assert issue.path == ("model", "decoder_block", "attention")
+    assert issue.location.line == 19  # the decoder block's attention line

@@ -158,6 +158,14 @@ class DecoderBlockParams(Params):
             attends within one sequence (``mha``, ``lstm``, ``gru``).
         """
         yield from _no_cross(self.attention)
+        # A decoder trained with teacher forcing must not see the tokens it predicts. A mixer whose
+        # parameters do not say (a plugin without `causal`) is given the benefit of the doubt.
+        if getattr(self.attention, "causal", None) is False:
+            yield "attention", ("the decoder's self-attention must be causal, or each position sees the "
+                                "tokens it is trained to predict: add causal: true")
+        if getattr(self.attention, "bidirectional", None) is True:
+            yield "attention", ("a bidirectional mixer in the decoder sees the tokens it is trained to "
+                                "predict: use bidirectional: false")
         if _name(self.cross_attention) in SELF_MIXERS:
             yield "cross_attention", (f"{_name(self.cross_attention)} attends within one sequence; "
                                       "use {type: cross_mha, heads: ...}")

@@ -34,6 +34,12 @@ def main() -> None:
     except KeyboardInterrupt:
         sys.stderr.write("interrupted\n")
         sys.exit(130)
+    except OSError as exc:  # the file system said no (a missing folder, permissions, a full disk): not a bug
+        if os.environ.get("BLOCKFORGE_DEBUG"):
+            raise
+        where = f": {exc.filename}" if exc.filename else ""
+        sys.stderr.write(f"error: {exc.strerror or exc}{where}\n")
+        sys.exit(1)
     except Exception as exc:  # noqa: BLE001 - last line of defence for the user's terminal
         if os.environ.get("BLOCKFORGE_DEBUG"):
             raise

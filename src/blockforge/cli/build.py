@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Annotated, Optional
@@ -32,11 +30,19 @@ def build(
     """Build a spec, run one forward pass on random token ids, print shapes and timings."""
     if dtype not in DTYPES:
         raise typer.BadParameter(f"{dtype!r} is not one of {', '.join(DTYPES)}", param_hint="--dtype")
+    if output is not None and device == "meta":
+        raise typer.BadParameter("meta tensors hold no data, so there is nothing to save; build on cpu "
+                                 "(or cuda) to save weights", param_hint="--output")
     with user_errors():
+        from blockforge._io import atomic_path, check_writable
         from blockforge.spec import load_spec
 
+        if output is not None:
+            check_writable(output)  # before the build, not after it
         validated = load_spec(spec, overrides=overrides or ())
         import torch
+
+        _check_device(device)
 
         from blockforge.build import build_model
 
@@ -67,12 +73,32 @@ def build(
                   f"in {t_build:.3f} s")
         out.print(f"forward {tuple(ids.shape)} -> {tuple(logits.shape)} in {t_fwd * 1000:.1f} ms")
         if output is not None:
-            fd, tmp = tempfile.mkstemp(dir=output.parent or Path("."), prefix=f".{output.name}.", suffix=".tmp")
-            os.close(fd)
-            try:
+            with atomic_path(output) as tmp:
                 torch.save(model.state_dict(), tmp)
-                os.replace(tmp, output)
-            finally:
-                if os.path.exists(tmp):
-                    os.unlink(tmp)
             out.print(f"saved state dict to {output}")
+
+
+def _check_device(device: str) -> None:
+    """Refuse a device string torch does not parse, or one this machine does not have, before building.
+
+    Raises:
+        typer.BadParameter: with what was given and what would work.
+    """
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise typer.BadParameter(f"{device!r} is not a device; use cpu, meta, cuda or cuda:N",
+                                 param_hint="--device") from None
+    if dev.type == "meta" or dev.type == "cpu":
+        return
+    backend = getattr(torch, dev.type, None)
+    available = getattr(backend, "is_available", None)
+    if available is None or not available():
+        raise typer.BadParameter(f"{device!r} is not available on this machine (torch {torch.__version__}); "
+                                 "use cpu or meta", param_hint="--device")
+    count = getattr(backend, "device_count", None)
+    if dev.index is not None and count is not None and dev.index >= count():
+        raise typer.BadParameter(f"{device!r}: this machine has {count()} {dev.type} device(s)",
+                                 param_hint="--device")

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import sys
-import tempfile
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -46,17 +44,7 @@ def import_hf(
         if output is None:
             sys.stdout.write(text)
             return
-        tmp = ""
-        try:
-            fd, tmp = tempfile.mkstemp(dir=output.parent, prefix=f".{output.name}.", suffix=".tmp")
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(text)
-            os.replace(tmp, output)
-        except OSError as exc:
-            from blockforge.errors import BlockforgeError
+        from blockforge._io import write_text_atomic
 
-            raise BlockforgeError(f"cannot write {output}: {exc.strerror or exc}") from None
-        finally:
-            if tmp and os.path.exists(tmp):
-                os.unlink(tmp)
+        write_text_atomic(output, text)
         out.print(f"wrote {output} ({spec['name']})")

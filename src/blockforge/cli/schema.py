@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -23,19 +21,15 @@ def schema(
     """Print the JSON Schema of specs (plugins included), for editors:
     `# yaml-language-server: $schema=blockforge.schema.json`."""
     with user_errors():
+        from blockforge._io import check_writable, write_text_atomic
         from blockforge.registry.plugins import default_registries
         from blockforge.spec.schema import spec_schema
 
+        if output is not None:
+            check_writable(output)
         text = json.dumps(spec_schema(default_registries()), indent=2) + "\n"
-    if output is None:
-        out.file.write(text)
-        return
-    fd, tmp = tempfile.mkstemp(dir=output.parent or Path("."), prefix=f".{output.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, output)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        if output is None:
+            out.file.write(text)
+            return
+        write_text_atomic(output, text)
     out.print(f"wrote {output}")

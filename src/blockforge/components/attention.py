@@ -69,7 +69,9 @@ def attend(
         keep = torch.ones(1, 1, tq, tk, dtype=torch.bool, device=q.device).tril()  # (1, 1, Tq, Tk)
     if keep is not None:
         scores = scores.masked_fill(~keep.unsqueeze(2), float("-inf"))  # keep -> (B|1, 1, 1, Tq, Tk)
-    weights = F.dropout(torch.softmax(scores.float(), dim=-1).to(q.dtype), p=dropout)  # (B, KV, G, Tq, Tk)
+    # softmax in at least float32: half precision is upcast, float64 stays float64
+    ft = torch.promote_types(scores.dtype, torch.float32)
+    weights = F.dropout(torch.softmax(scores.to(ft), dim=-1).to(q.dtype), p=dropout)  # (B, KV, G, Tq, Tk)
     out = weights @ v.unsqueeze(2)  # (B, KV, G, Tq, Dv)
     return out.reshape(b, h, tq, v.shape[-1])  # (B, H, Tq, Dv)
 
@@ -177,6 +179,18 @@ class MultiHeadAttention(nn.Module):
                    dropout=self.dropout if self.training else 0.0)  # (B, H, T, D)
         y = y.transpose(1, 2).reshape(b, t, h * d)  # (B, T, H*D)
         return self.out(y)  # (B, T, C)
+
+    def kv_cache_per_token(self) -> int:
+        """Elements of K and V that autoregressive decoding caches per token (0 when not causal).
+
+        Summaries read this instead of guessing from the kernel call: a sliding window, ALiBi or a
+        soft-cap change how attention is computed, not what a decoder caches. With a window, the
+        cache stops growing after ``window`` tokens.
+
+        Returns:
+            ``2 * kv_heads * head_dim`` for causal attention, else 0.
+        """
+        return 2 * self.kv_heads * self.head_dim if self.causal else 0
 
     def extra_repr(self) -> str:
         return (f"heads={self.heads}, kv_heads={self.kv_heads}, head_dim={self.head_dim}, causal={self.causal}, "

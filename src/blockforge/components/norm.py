@@ -10,7 +10,8 @@ class RMSNorm(nn.Module):
     """RMS normalisation with a learned scale, optionally stored as an offset from one (Gemma).
 
     ``y = x / sqrt(mean(x^2) + eps) * w`` (``unit_offset=False``, same as ``nn.RMSNorm``) or
-    ``* (1 + w)`` with ``w`` initialised to zero (``unit_offset=True``). Computed in float32 and cast back.
+    ``* (1 + w)`` with ``w`` initialised to zero (``unit_offset=True``). Computed in at least float32
+    (half precision is upcast, float64 stays float64) and cast back.
     State dict: ``weight``.
 
     Args:
@@ -36,9 +37,10 @@ class RMSNorm(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """Args: x: ``(..., dim)``. Returns: the same shape and dtype."""
-        xf = x.float()
+        ft = torch.promote_types(x.dtype, torch.float32)  # upcast half precision, never downcast float64
+        xf = x.to(ft)
         y = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps)  # (..., dim)
-        w = self.weight.float()
+        w = self.weight.to(ft)
         return (y * (1.0 + w if self.unit_offset else w)).to(x.dtype)  # (..., dim)
 
     def extra_repr(self) -> str:

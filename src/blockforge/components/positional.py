@@ -78,8 +78,12 @@ class SinusoidalPositionalEncoding(nn.Module):
         return None
 
 
-class LearnedPositionalEmbedding(nn.Module):
+class LearnedPositionalEmbedding(nn.Embedding):
     """A trained table of position vectors, added to the input (GPT-2, BERT).
+
+    It is an ``nn.Embedding`` (one row per position, state-dict key ``weight``), so a spec's
+    ``init_std`` initialises it like the token table, as GPT-2 and BERT do (``initializer_range``);
+    without ``init_std`` it keeps ``nn.Embedding``'s N(0, 1).
 
     Args:
         d_model: width.
@@ -87,13 +91,7 @@ class LearnedPositionalEmbedding(nn.Module):
     """
 
     def __init__(self, *, d_model: int, max_len: int) -> None:
-        super().__init__()
-        self.weight = nn.Parameter(torch.empty(max_len, d_model))
-        self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        """Normal(0, 1) like ``nn.Embedding``."""
-        nn.init.normal_(self.weight)
+        super().__init__(max_len, d_model)
 
     def forward(self, x: Tensor) -> Tensor:
         """Args: x: ``(B, T, C)``. Returns: ``x + weight[:T]``, ``(B, T, C)``."""

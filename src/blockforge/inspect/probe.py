@@ -53,6 +53,7 @@ class FusedAttention(TorchFunctionMode):
         super().__init__()
         self.kv_bytes_per_token = 0
         self.causal_calls = 0
+        self.declared_depth = 0  # > 0 inside a module that states its own cache (see declared_kv_cache)
 
     def __torch_function__(self, func, types, args=(), kwargs=None):  # noqa: ANN001
         kwargs = kwargs or {}
@@ -71,7 +72,7 @@ class FusedAttention(TorchFunctionMode):
         scale: float | None = None,
         enable_gqa: bool = False,
     ) -> Tensor:
-        if is_causal and k.dim() == 4:
+        if is_causal and k.dim() == 4 and not self.declared_depth:
             # (B, Hkv, T, D): one K and one V row of Hkv x D per token and layer, before any GQA repeat.
             self.causal_calls += 1
             self.kv_bytes_per_token += (k.shape[1] * k.shape[3] * k.element_size()
@@ -86,6 +87,35 @@ class FusedAttention(TorchFunctionMode):
         out, _lse = aten._scaled_dot_product_flash_attention_for_cpu(
             q, k, v, 0.0, is_causal, attn_mask=attn_mask, scale=scale)
         return out  # (B, H, T, D)
+
+
+@contextmanager
+def declared_kv_cache(model: nn.Module, fused: FusedAttention) -> Iterator[None]:
+    """Count the KV cache of modules that state it (``kv_cache_per_token() -> elements``).
+
+    Such a module's own attention calls are not guessed from (a windowed, ALiBi or soft-capped causal
+    attention calls the kernel without ``is_causal``); a plugin module without the method is still
+    counted from its causal ``scaled_dot_product_attention`` calls.
+    """
+    def enter(_m: nn.Module, _args: Any) -> None:
+        fused.declared_depth += 1
+
+    def leave(m: nn.Module, _args: Any, out: Any) -> None:
+        fused.declared_depth -= 1
+        elements = m.kv_cache_per_token()  # type: ignore[operator]
+        if elements:
+            fused.causal_calls += 1
+            fused.kv_bytes_per_token += elements * _first_tensor(out).element_size()
+
+    handles = []
+    for m in model.modules():
+        if callable(getattr(m, "kv_cache_per_token", None)):
+            handles += [m.register_forward_pre_hook(enter), m.register_forward_hook(leave)]
+    try:
+        yield
+    finally:
+        for h in handles:
+            h.remove()
 
 
 @dataclass
@@ -179,7 +209,8 @@ def _run(model: nn.Module, ids: Tensor) -> Probe:
     try:
         model.train()
         with torch.random.fork_rng(devices=devices), torch.enable_grad(), fused, counter:
-            with _shape_hooks(model, result.shapes), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            with (_shape_hooks(model, result.shapes), declared_kv_cache(model, fused),
+                  torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t)):
                 logits = _first_tensor(model(ids))  # (B, T, V) logits, (B, K) classes, (B, T, C) states
                 loss = _loss(logits)
             result.forward = counter.get_total_flops()
@@ -302,4 +333,4 @@ def _folded(model: nn.Module, ids: Tensor, stacks: dict[str, nn.ModuleList]) -> 
     return result
 
 
-__all__ = ["FLOP_FORMULAS", "FusedAttention", "Probe", "probe", "repeated_stacks"]
+__all__ = ["FLOP_FORMULAS", "FusedAttention", "Probe", "declared_kv_cache", "probe", "repeated_stacks"]

@@ -91,18 +91,21 @@ def gpt2(r: ConfigReader) -> dict[str, Any]:
     }
 
 
-def rope(r: ConfigReader) -> dict[str, Any]:
+def rope(r: ConfigReader, *, theta: float = 10000.0, fraction: float = 1.0) -> dict[str, Any]:
     """RoPE from ``rope_parameters`` (transformers 5) or ``rope_theta``/``rope_scaling`` (4.x).
 
     Only the ``default`` and ``linear`` rope types are exact in blockforge; others are refused.
+    ``theta`` and ``fraction`` are the family's defaults (GPT-NeoX's legacy ``rotary_emb_base`` and
+    ``rotary_pct``), used when the config sets neither ``rope_theta`` nor ``partial_rotary_factor``.
     """
     params = r.take("rope_parameters", None, types=(dict, type(None))) or {}
     legacy_theta = r.take("rope_theta", None, types=(float, int, type(None)))
     scaling_cfg = r.take("rope_scaling", None, types=(dict, type(None))) or {}
     merged = {**scaling_cfg, **params}
     kind = merged.get("rope_type", merged.get("type", "default"))
-    theta = merged.get("rope_theta", legacy_theta if legacy_theta is not None else 10000.0)
-    fraction = merged.get("partial_rotary_factor", r.take("partial_rotary_factor", 1.0, types=(float, int)))
+    theta = merged.get("rope_theta", legacy_theta if legacy_theta is not None else theta)
+    top_fraction = r.take("partial_rotary_factor", fraction, types=(float, int))
+    fraction = merged.get("partial_rotary_factor", top_fraction)
     out: dict[str, Any] = {"type": "rope", "theta": float(theta)}
     if fraction != 1.0:
         out["fraction"] = float(fraction)
@@ -247,6 +250,148 @@ def bert(r: ConfigReader) -> dict[str, Any]:
     }
 
 
+def layer_plan(r: ConfigReader, n_layers: int | None, window: int | None) -> dict[str, Any] | None:
+    """Gemma 2's per-layer attention types as a layer plan: ``sliding_attention`` layers get
+    ``window``, ``full_attention`` layers none; the pattern is the shortest period of ``layer_types``.
+
+    Returns:
+        ``{"variants", "pattern"}``; or None when the types are missing or refused (recorded).
+    """
+    default = [("sliding_attention" if (i + 1) % 2 else "full_attention") for i in range(n_layers or 0)]
+    types = r.take("layer_types", None, types=(list, type(None)))
+    types = default if types is None else types
+    names = {"sliding_attention": "local", "full_attention": "global"}
+    if any(t not in names for t in types):
+        r.refuse("layer_types", "supported layer types: 'sliding_attention', 'full_attention'")
+        return None
+    if n_layers is not None and len(types) != n_layers:
+        r.refuse("layer_types", f"needs one entry per layer (num_hidden_layers={n_layers}), got {len(types)}")
+        return None
+    if "sliding_attention" in types and window is None:
+        r.refuse("sliding_window", "sliding_attention layers need an integer sliding_window")
+        return None
+    period = next(p for p in range(1, len(types) + 1)
+                  if all(types[i] == types[i % p] for i in range(len(types)))) if types else 1
+    return {"variants": {"local": {"attention": {"window": window}}, "global": {}},
+            "pattern": [names[t] for t in types[:period]]}
+
+
+def gemma2(r: ConfigReader) -> dict[str, Any]:
+    """Gemma 2: sandwich ``(1 + w)`` RMSNorms, embeddings scaled by ``sqrt(hidden_size)``, attention scale
+    ``query_pre_attn_scalar ** -0.5``, attention and final logit soft-caps, GeGLU, alternating sliding
+    and full attention layers (``layer_types``), tied head.
+
+    Defaults are those of transformers' ``Gemma2Config`` (``save_pretrained`` leaves out keys equal to
+    them).
+    """
+    architectures(r, {"Gemma2ForCausalLM": "lm"}, "Gemma2ForCausalLM")
+    r.expect("use_bidirectional_attention", (None, False), "the imported decoder is causal")
+    # legacy keys of published configs that transformers' Gemma 2 never reads (it reads
+    # hidden_activation and sliding_window); and the generation cache layout
+    r.ignore("hidden_act", "sliding_window_size", "cache_implementation")
+    d = r.take("hidden_size", 2304, types=int)
+    heads = r.take("num_attention_heads", 8, types=int)
+    kv = r.take("num_key_value_heads", 4, types=int)
+    n_layers = r.take("num_hidden_layers", 26, types=int)
+    bias = r.take("attention_bias", False, types=bool)
+    scalar = r.take("query_pre_attn_scalar", 256, types=(int, float))
+    if scalar is not None and scalar <= 0:
+        r.refuse("query_pre_attn_scalar", "must be positive (the attention scale is its inverse square root)")
+        scalar = 1
+    attention: dict[str, Any] = {"type": "mha", "heads": heads}
+    if kv != heads:
+        attention["kv_heads"] = kv
+    attention.update(head_dim=r.take("head_dim", 256, types=int), bias=bias, causal=True,
+                     dropout=r.take("attention_dropout", 0.0, types=(float, int)),
+                     scale=float(scalar) ** -0.5)
+    attn_cap = r.take("attn_logit_softcapping", 50.0, types=(float, int, type(None)))
+    if attn_cap is not None:
+        attention["softcap"] = float(attn_cap)
+    window = r.take("sliding_window", 4096, types=(int, type(None)))
+    plan = layer_plan(r, n_layers, window)
+    act = activation(r, "hidden_activation", "gelu_pytorch_tanh")
+    hidden = r.take("intermediate_size", 9216, types=int)
+    ff: dict[str, Any] = (
+        {"type": "geglu", "hidden": hidden, "approximate": act.get("approximate", "none")}
+        if act.get("type") == "gelu"
+        else {"type": "glu", "hidden": hidden, "activation": act, "bias": False}
+    )
+    eps = float(r.take("rms_norm_eps", 1e-6, types=(float, int)))
+    norm = {"type": "rmsnorm", "eps": eps, "unit_offset": True}
+    head: dict[str, Any] = {"type": "lm", "tied": r.take("tie_word_embeddings", True, types=bool)}
+    final_cap = r.take("final_logit_softcapping", 30.0, types=(float, int, type(None)))
+    if final_cap is not None:
+        head["softcap"] = float(final_cap)
+    block = {"type": "transformer", "norm_position": "sandwich", "norm": norm, "attention": attention,
+             "feedforward": ff}
+    model: dict[str, Any] = {
+        "type": "lm",
+        "vocab_size": r.take("vocab_size", 256000, types=int),
+        "d_model": d,
+        "n_layers": n_layers,
+        "max_len": r.take("max_position_embeddings", 8192, types=int),
+        "embedding": {"type": "token", "scale": "sqrt_d_model"},
+        "positional": rope(r),
+        "block": block,
+        "final_norm": dict(norm),
+        "head": head,
+        "init_std": init_std(r),
+    }
+    if plan is not None and plan["pattern"] == ["local"]:  # every layer slides: no plan needed
+        attention["window"] = window
+    elif plan is not None and plan["pattern"] != ["global"]:
+        model["plan"] = plan
+    return model
+
+
+def gpt_neox(r: ConfigReader) -> dict[str, Any]:
+    """GPT-NeoX (Pythia): LayerNorm with biases, partial rotary (``rotary_pct``), a fused per-head
+    ``query_key_value`` with biases, a GELU MLP, and parallel attention + MLP residuals
+    (``use_parallel_residual``; false gives a sequential pre-norm block). The output layer is untied
+    unless ``tie_word_embeddings``. Defaults are those of transformers' ``GPTNeoXConfig``.
+    """
+    architectures(r, {"GPTNeoXForCausalLM": "lm"}, "GPTNeoXForCausalLM")
+    r.ignore("is_decoder")  # not read by GPT-NeoX, which is always a causal decoder
+    r.ignore("classifier_dropout")  # the sequence/token classification heads only
+    d = r.take("hidden_size", 6144, types=int)
+    heads = r.take("num_attention_heads", 64, types=int)
+    positional = rope(r, theta=float(r.take("rotary_emb_base", 10000.0, types=(float, int))),
+                      fraction=float(r.take("rotary_pct", 0.25, types=(float, int))))
+    head_dim = d // heads if d and heads else 0
+    if int(head_dim * positional.get("fraction", 1.0)) % 2:
+        r.refuse("rope_parameters" if r.has("rope_parameters") else "rotary_pct",
+                 f"int(head_dim={head_dim} * partial_rotary_factor) must be even (rotary features pair up)")
+    norm = {"type": "layernorm", "eps": float(r.take("layer_norm_eps", 1e-5, types=(float, int)))}
+    dropout = r.take("hidden_dropout", 0.0, types=(float, int))
+    attention = {"type": "mha", "heads": heads, "causal": True,
+                 "bias": r.take("attention_bias", True, types=bool),
+                 "dropout": r.take("attention_dropout", 0.0, types=(float, int))}
+    ff = {"type": "mlp", "hidden": r.take("intermediate_size", 24576, types=int),
+          "activation": activation(r, "hidden_act", "gelu"), "bias": True}
+    if r.take("use_parallel_residual", True, types=bool):
+        block = {"type": "parallel", "norm": norm, "ff_norm": dict(norm), "attention": attention,
+                 "feedforward": ff, "dropout": dropout}
+    else:
+        block = {"type": "transformer", "norm_position": "pre", "norm": norm, "attention": attention,
+                 "feedforward": ff, "dropout": dropout}
+    return {
+        "type": "lm",
+        "vocab_size": r.take("vocab_size", 50432, types=int),
+        "d_model": d,
+        "n_layers": r.take("num_hidden_layers", 44, types=int),
+        "max_len": r.take("max_position_embeddings", 2048, types=int),
+        "dropout": dropout,
+        "positional": positional,
+        "block": block,
+        "final_norm": dict(norm),
+        "head": {"type": "lm", "bias": False, "tied": r.take("tie_word_embeddings", False, types=bool)},
+        "init_std": init_std(r),
+    }
+
+
 Converter = Callable[[ConfigReader], dict[str, Any]]
-CONVERTERS: Mapping[str, Converter] = {"gpt2": gpt2, "llama": llama, "mistral": mistral, "qwen2": qwen2, "bert": bert}
+CONVERTERS: Mapping[str, Converter] = {
+    "gpt2": gpt2, "llama": llama, "mistral": mistral, "qwen2": qwen2, "bert": bert, "gemma2": gemma2,
+    "gpt_neox": gpt_neox,
+}
 """Config converters by transformers ``model_type``."""

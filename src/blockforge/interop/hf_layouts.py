@@ -14,7 +14,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor
 
-Transform = Literal["copy", "transpose", "cat"]
+Transform = Literal["copy", "transpose", "cat", "per_head_qkv"]
 
 
 @dataclass(frozen=True)
@@ -24,20 +24,27 @@ class Rule:
     Attributes:
         ours: the blockforge state-dict key.
         theirs: the transformers key(s); several for a fused tensor (concatenated along dim 0).
-        transform: ``copy``, ``transpose`` (2-D, transformers stores ``[in, out]``) or ``cat``.
+        transform: ``copy``, ``transpose`` (2-D, transformers stores ``[in, out]``), ``cat``, or
+            ``per_head_qkv`` (GPT-NeoX's fused projection: rows ``[q_h; k_h; v_h]`` for each head ``h``
+            in turn, where blockforge's ``qkv`` stacks all queries, then all keys, then all values).
         split: for ``cat``, the dim-0 size of each part, in the order of ``theirs``.
+        heads: for ``per_head_qkv``, the number of heads.
     """
 
     ours: str
     theirs: tuple[str, ...]
     transform: Transform = "copy"
     split: tuple[int, ...] = ()
+    heads: int = 0
 
     def to_theirs(self, t: Tensor) -> dict[str, Tensor]:
         if self.transform == "transpose":
             return {self.theirs[0]: t.t()}
         if self.transform == "cat":
             return dict(zip(self.theirs, torch.split(t, list(self.split), dim=0), strict=True))
+        if self.transform == "per_head_qkv":  # (3, H, D, ...) -> (H, 3, D, ...)
+            parts = t.reshape(3, self.heads, -1, *t.shape[1:])
+            return {self.theirs[0]: parts.transpose(0, 1).reshape(t.shape)}
         return {self.theirs[0]: t}
 
     def to_ours(self, parts: list[Tensor]) -> Tensor:
@@ -45,6 +52,9 @@ class Rule:
             return parts[0].t()
         if self.transform == "cat":
             return torch.cat(parts, dim=0)
+        if self.transform == "per_head_qkv":  # (H, 3, D, ...) -> (3, H, D, ...)
+            t = parts[0]
+            return t.reshape(self.heads, 3, -1, *t.shape[1:]).transpose(0, 1).reshape(t.shape)
         return parts[0]
 
 
@@ -58,12 +68,15 @@ class Layout:
             ``lm_head.weight``); accepted on load when equal, emitted on export unless deduplicated.
         ignored: patterns of transformers keys that carry no weights (old causal-mask buffers).
         prefix: the base-model prefix (``transformer.``): state dicts with or without it are accepted.
+        renamed: old transformers key -> current key, accepted on load (GPT-NeoX's ``embed_out.weight``,
+            which transformers 5 renames to ``lm_head.weight`` when it loads such a checkpoint).
     """
 
     rules: tuple[Rule, ...]
     aliases: Mapping[str, str] = field(default_factory=dict)
     ignored: tuple[str, ...] = ()
     prefix: str = ""
+    renamed: Mapping[str, str] = field(default_factory=dict)
 
 
 Shape = tuple[int, ...]
@@ -113,6 +126,21 @@ def llama_layout(m: dict[str, Any], ours: Mapping[str, Shape]) -> Layout:
     Separate ``q_proj``/``k_proj``/``v_proj`` become blockforge's fused ``qkv`` (rows ``[q; k; v]``)
     when there are as many key/value heads as query heads, else ``q`` plus ``kv`` (rows ``[k; v]``).
     """
+    return _llama_like_layout(m, ours, {"attn_norm": "input_layernorm", "ff_norm": "post_attention_layernorm"})
+
+
+def gemma2_layout(m: dict[str, Any], ours: Mapping[str, Shape]) -> Layout:
+    """Gemma2ForCausalLM: Llama's naming plus the sandwich norms (four per layer, ``(1 + w)`` weights
+    stored as they are)."""
+    return _llama_like_layout(m, ours, {
+        "attn_norm": "input_layernorm", "attn_post_norm": "post_attention_layernorm",
+        "ff_norm": "pre_feedforward_layernorm", "ff_post_norm": "post_feedforward_layernorm",
+    })
+
+
+def _llama_like_layout(m: dict[str, Any], ours: Mapping[str, Shape], norms: Mapping[str, str]) -> Layout:
+    """``model.layers.i.self_attn.{q,k,v,o}_proj``, ``mlp.{gate,up,down}_proj`` and the block's norms
+    (blockforge name -> transformers name), ``model.embed_tokens``, ``model.norm``, ``lm_head``."""
     p = "model."
     attn = m["block"]["attention"]
     heads = attn["heads"]
@@ -123,14 +151,14 @@ def llama_layout(m: dict[str, Any], ours: Mapping[str, Shape]) -> Layout:
     for i in range(m["n_layers"]):
         h, b = f"{p}layers.{i}.", f"blocks.{i}."
         a = f"{h}self_attn."
-        rules += linear(ours, f"{b}attn_norm", f"{h}input_layernorm")
+        for mine, theirs in norms.items():
+            rules += linear(ours, f"{b}{mine}", f"{h}{theirs}")
         if f"{b}attention.qkv.weight" in ours:
             rules += fused(ours, f"{b}attention.qkv", (f"{a}q_proj", f"{a}k_proj", f"{a}v_proj"), (q, kv, kv))
         else:
             rules += linear(ours, f"{b}attention.q", f"{a}q_proj")
             rules += fused(ours, f"{b}attention.kv", (f"{a}k_proj", f"{a}v_proj"), (kv, kv))
         rules += linear(ours, f"{b}attention.out", f"{a}o_proj")
-        rules += linear(ours, f"{b}ff_norm", f"{h}post_attention_layernorm")
         for part in ("gate", "up", "down"):
             rules += linear(ours, f"{b}feedforward.{part}", f"{h}mlp.{part}_proj")
     rules += linear(ours, "final_norm", p + "norm")
@@ -174,9 +202,40 @@ def bert_layout(m: dict[str, Any], ours: Mapping[str, Shape]) -> Layout:
     return Layout(tuple(rules), {}, ignored, "bert.")
 
 
+def gpt_neox_layout(m: dict[str, Any], ours: Mapping[str, Shape]) -> Layout:
+    """GPTNeoXForCausalLM (transformers 5 names; a checkpoint's older ``embed_out.weight`` loads as
+    ``lm_head.weight``). The fused ``query_key_value`` interleaves heads (``per_head_qkv``); parallel
+    and sequential residual blocks have the same names (``input_layernorm`` is ``attn_norm``,
+    ``post_attention_layernorm`` is ``ff_norm``)."""
+    p = "gpt_neox."
+    heads = m["block"]["attention"]["heads"]
+    rules = [Rule("embedding.weight", (p + "embed_in.weight",))]
+    for i in range(m["n_layers"]):
+        h, b = f"{p}layers.{i}.", f"blocks.{i}."
+        rules += linear(ours, f"{b}attn_norm", f"{h}input_layernorm")
+        rules += linear(ours, f"{b}ff_norm", f"{h}post_attention_layernorm")
+        for part in ("weight", "bias"):
+            if f"{b}attention.qkv.{part}" in ours:
+                rules.append(Rule(f"{b}attention.qkv.{part}", (f"{h}attention.query_key_value.{part}",),
+                                  "per_head_qkv", heads=heads))
+        rules += linear(ours, f"{b}attention.out", f"{h}attention.dense")
+        rules += linear(ours, f"{b}feedforward.up", f"{h}mlp.dense_h_to_4h")
+        rules += linear(ours, f"{b}feedforward.down", f"{h}mlp.dense_4h_to_h")
+    rules += linear(ours, "final_norm", p + "final_layer_norm")
+    aliases: dict[str, str] = {}
+    if m["head"].get("tied"):
+        aliases["lm_head.weight"] = p + "embed_in.weight"
+    else:
+        rules += linear(ours, "head.proj", "lm_head")
+    # buffers of old checkpoints (causal mask, rotary frequencies): no weights
+    ignored = (r"gpt_neox\.layers\.\d+\.attention\.(bias|masked_bias|rotary_emb\.inv_freq)",)
+    return Layout(tuple(rules), aliases, ignored, p, {"embed_out.weight": "lm_head.weight"})
+
+
 LayoutFn = Callable[[dict[str, Any], Mapping[str, Shape]], Layout]
 LAYOUTS: Mapping[str, LayoutFn] = {
     "gpt2": gpt2_layout, "llama": llama_layout, "mistral": llama_layout, "qwen2": llama_layout, "bert": bert_layout,
+    "gemma2": gemma2_layout, "gpt_neox": gpt_neox_layout,
 }
 """Layout builders by transformers ``model_type``; each takes the canonical ``model`` spec dict and the
 shapes of the compiled model's state dict (biases are mapped where the model has them)."""

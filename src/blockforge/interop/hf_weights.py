@@ -3,9 +3,7 @@
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +12,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from blockforge.errors import BlockforgeError
 from blockforge.interop.hf_config import InteropError
 from blockforge.interop.hf_layouts import LAYOUTS, Layout, Shape
 
@@ -119,7 +118,9 @@ def export_hf_state_dict(model: nn.Module, *, family: str, include_aliases: bool
 
 def _align_prefix(sd: Mapping[str, Tensor], lay: Layout) -> dict[str, Tensor]:
     """Accept a state dict with or without the base-model prefix (``GPT2Model`` vs ``GPT2LMHeadModel``):
-    when no key has the layout's own form, keys are prefixed or unprefixed to match it."""
+    when no key has the layout's own form, keys are prefixed or unprefixed to match it. Old key names
+    the layout knows (``renamed``) are read under their current names."""
+    sd = {lay.renamed.get(k, k): v for k, v in sd.items()} if lay.renamed else sd
     names = {n for r in lay.rules for n in r.theirs} | set(lay.aliases)
     if not lay.prefix or any(k in names for k in sd):
         return dict(sd)
@@ -233,18 +234,16 @@ def write_safetensors(state_dict: Mapping[str, Tensor], path: str | Path) -> Non
     """
     from safetensors.torch import save_file
 
-    target = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    os.close(fd)
+    from blockforge._io import atomic_path
+
     try:
-        save_file({k: v.detach().cpu().contiguous() for k, v in state_dict.items()}, tmp,
-                  metadata={"format": "pt"})
-        os.replace(tmp, target)
-    except (OSError, RuntimeError) as exc:
-        raise InteropError(f"cannot write {target}: {exc}") from None
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        with atomic_path(path) as tmp:
+            save_file({k: v.detach().cpu().contiguous() for k, v in state_dict.items()}, tmp,
+                      metadata={"format": "pt"})
+    except RuntimeError as exc:  # safetensors refuses tensors that share memory
+        raise InteropError(f"cannot write {path}: {exc}") from None
+    except BlockforgeError as exc:
+        raise InteropError(str(exc)) from None
 
 
 def load_hf_weights(
