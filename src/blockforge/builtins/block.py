@@ -154,8 +154,9 @@ class DecoderBlockParams(Params):
             ctx: the model's build context.
 
         Returns:
-            ``(field, message)`` if ``attention`` is a cross-attention, or ``cross_attention`` a mixer that
-            attends within one sequence (``mha``, ``lstm``, ``gru``).
+            ``(field, message)`` if ``attention`` is a cross-attention, is not causal (``causal: false``)
+            or is a bidirectional mixer, or if ``cross_attention`` is a mixer that attends within one
+            sequence (``mha``, ``lstm``, ``gru``).
         """
         yield from _no_cross(self.attention)
         # A decoder trained with teacher forcing must not see the tokens it predicts. A mixer whose
