@@ -2,8 +2,10 @@
 
 Conventions (see docs/layout.md):
 - activation, norm, feedforward, positional: ``module(x)``.
-- attention (sequence mixers) and block: ``module(x, mask=mask)``; those whose ``forward`` takes
-  ``memory`` (cross-attention, decoder blocks) also get ``memory=`` and ``memory_mask=``.
+- attention (sequence mixers) and block: ``module(x, mask=mask, positions=positions)``, as the models call
+  them (``positions``: RoPE by default, see :func:`attention_positions`); cross-attention (whose
+  ``forward`` takes ``memory``) gets ``memory=`` and ``memory_mask=`` instead of ``positions=``, and decoder
+  blocks get all four.
 - embedding: ``module(ids)``.
 - head: ``module(x, embedding=..., mask=mask)``.
 - model: ``module(ids, mask=mask)``.
@@ -24,8 +26,25 @@ def _takes(module: nn.Module, name: str) -> bool:
     return name in inspect.signature(module.forward).parameters
 
 
-def probe(kind: str, module: nn.Module) -> torch.Tensor:
-    """Run ``module`` with inputs of the shape its kind takes; return the output."""
+def attention_positions(encoding: str) -> object | None:
+    """What a model with positional encoding ``encoding`` (``none``, ``rope``, ``alibi``) hands its blocks."""
+    from blockforge.components.positional import ALiBi, NoPositionalEncoding, RotaryEmbedding
+
+    module = {"none": NoPositionalEncoding, "rope": RotaryEmbedding, "alibi": ALiBi}[encoding]()
+    return module.attention_positions(T, device=torch.device("cpu"))
+
+
+def probe(kind: str, module: nn.Module, *, positions: str = "rope") -> torch.Tensor:
+    """Run ``module`` with inputs of the shape its kind takes; return the output.
+
+    Args:
+        kind: the component kind, which fixes the call.
+        module: the built component.
+        positions: the positional encoding whose per-forward state mixers and blocks get as ``positions=``.
+
+    Returns:
+        The module's output.
+    """
     torch.manual_seed(0)
     x = torch.randn(B, T, D)
     ids = torch.randint(0, V, (B, T))
@@ -40,8 +59,9 @@ def probe(kind: str, module: nn.Module) -> torch.Tensor:
             memory_mask[0, S - 1 :] = 0
             if kind == "attention":
                 return module(x, memory=memory, memory_mask=memory_mask)
-            return module(x, memory=memory, mask=mask, memory_mask=memory_mask)
-        return module(x, mask=mask)
+            return module(x, memory=memory, mask=mask, memory_mask=memory_mask,
+                          positions=attention_positions(positions))
+        return module(x, mask=mask, positions=attention_positions(positions))
     if kind == "embedding":
         return module(ids)
     if kind == "head":

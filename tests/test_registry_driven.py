@@ -44,6 +44,33 @@ def test_every_component_builds_on_meta(component, index, example):
     assert all(p.is_meta for p in module.parameters())
 
 
+MIXERS_AND_BLOCKS = [
+    p for p in COMPONENTS
+    if p.values[0].kind.value in ("attention", "block") and p.values[0].params.uses_positions != "cross"
+]
+
+
+@pytest.mark.parametrize(("component", "index", "example"), MIXERS_AND_BLOCKS)
+def test_mixers_and_blocks_take_positions_and_mixers_use_them_as_declared(component, index, example):
+    """Every mixer and block runs with ``positions=`` from no encoding, RoPE and ALiBi; a mixer's output
+    depends on them exactly when its parameter model declares ``uses_positions = "applies"``."""
+    kind = component.kind.value
+    module = build_component(kind, {"type": component.name, **(example or {})}, d_model=D, vocab_size=V,
+                             max_len=max(L, T), n_layers=2, registries=default_registries()).eval()
+    with torch.no_grad():
+        outs = {enc: probe(kind, module, positions=enc) for enc in ("none", "rope", "alibi")}
+    for enc, out in outs.items():
+        assert out.shape == expected_shape(kind, module) and torch.isfinite(out).all(), enc
+    if kind == "attention":
+        applies = component.params.uses_positions == "applies"
+        for enc in ("rope", "alibi"):
+            moved = (outs[enc] - outs["none"]).abs().max().item()
+            if applies:
+                assert moved > 1e-4, f"declares uses_positions='applies' but ignores {enc} (max change {moved})"
+            else:  # same input, same weights, positions ignored: bit-identical
+                assert moved == 0.0, f"declares uses_positions={component.params.uses_positions!r} but {enc} changed it"
+
+
 def test_every_kind_has_a_builtin(registries):
     for kind in registries:
         assert len(registries[kind]) > 0, kind

@@ -16,6 +16,7 @@ from torch import nn
 
 from blockforge.errors import BlockforgeError, SpecError, SpecIssue
 from blockforge.registry.context import BuildContext
+from blockforge.registry.convention import convention_problem
 from blockforge.registry.registry import Registries
 from blockforge.spec import SpecSource, canonical, load_spec, spec_hash
 
@@ -41,6 +42,9 @@ def _factory_for(registries: Registries):
             raise BuildError(
                 f"{kind} component {name!r} (from {comp.owner}) returned {type(module).__name__}, not nn.Module"
             )
+        problem = convention_problem(kind, type(ref), module)
+        if problem is not None:
+            raise BuildError(f"{kind} component {name!r} (from {comp.owner}): {problem}")
         module.blockforge_kind = str(kind)  # summaries total parameters and FLOPs per kind
         return module
 

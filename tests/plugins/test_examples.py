@@ -97,13 +97,15 @@ def test_the_plugin_spec_builds_and_runs_in_the_spec_folder_test(installed_run):
 
 @pytest.mark.slow
 def test_registry_driven_tests_cover_the_plugin_components(installed_run):
-    # linformer declares 2 examples, dyt has all defaults (1): each built and run, and built on meta
-    assert len(_passed(installed_run, r"test_registry_driven::.*attention\.linformer\[")) == 4
+    # linformer declares 2 examples, dyt has all defaults (1): each built and run, and built on meta;
+    # linformer, a mixer, is also run with positions= from RoPE and ALiBi and checked against its declaration
+    assert len(_passed(installed_run, r"test_registry_driven::.*attention\.linformer\[")) == 6
+    assert len(_passed(installed_run, r"test_registry_driven::test_mixers_and_blocks_take_positions.*linformer")) == 2
     assert len(_passed(installed_run, r"test_registry_driven::.*norm\.dyt\[")) == 2
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize(("module", "at_least"), [("test_linformer", 9), ("test_dyt", 4)])
+@pytest.mark.parametrize(("module", "at_least"), [("test_linformer", 14), ("test_dyt", 4)])
 def test_each_plugin_passes_its_own_tests(installed_run, module, at_least):
     assert len(_passed(installed_run, rf"(^|\.){module}::")) >= at_least
 

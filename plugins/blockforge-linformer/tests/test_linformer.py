@@ -10,7 +10,7 @@ import math
 import pytest
 import torch
 
-from blockforge.build import build_component
+from blockforge.build import build_component, build_model
 from blockforge.errors import SpecError
 from blockforge.registry import load_plugins
 from blockforge_linformer.module import LinformerAttention
@@ -86,3 +86,45 @@ def test_builds_from_a_reference_and_checks_contracts():
     with pytest.raises(SpecError, match="shorter than the model's max_len=16"):
         build_component("attention", {"type": "linformer", "heads": 2, "seq_len": 8, "k": 4},
                         d_model=8, max_len=16, registries=regs)
+
+
+def test_takes_positions_and_ignores_them():
+    """Called like every mixer, ``m(x, mask=mask, positions=positions)``; RoPE/ALiBi change nothing."""
+    from blockforge.components.positional import ALiBi, RotaryEmbedding
+
+    torch.manual_seed(0)
+    m = LinformerAttention(d_model=16, heads=4, seq_len=8, k=3)
+    x = torch.randn(2, 8, 16)
+    mask = torch.ones(2, 8)
+    mask[1, -2:] = 0
+    want = reference(m, x, mask)
+    for enc in (RotaryEmbedding(), ALiBi()):
+        got = m(x, mask=mask, positions=enc.attention_positions(8, device=x.device))
+        torch.testing.assert_close(got, want, atol=ATOL, rtol=1e-5)
+
+
+def _encoder(positional: str) -> dict:
+    return {"blockforge": 1, "model": {
+        "type": "encoder", "vocab_size": 20, "d_model": 8, "n_layers": 2, "max_len": 8, "positional": positional,
+        "block": {"type": "transformer", "attention": {"type": "linformer", "heads": 2, "seq_len": 8, "k": 4},
+                  "feedforward": {"type": "mlp", "hidden": 16}},
+    }}
+
+
+@pytest.mark.parametrize("positional", ["rope", "alibi"])
+def test_with_rope_or_alibi_the_spec_is_refused_with_the_fix(positional):
+    regs = load_plugins(strict=True).registries
+    with pytest.raises(SpecError) as info:
+        build_model(_encoder(positional), registries=regs)
+    (issue,) = info.value.issues
+    assert issue.path == ("model", "block", "attention")
+    assert f"linformer mixer ignores the positions= it is called with, so with positional: {positional}" in issue.message
+    assert "positional: learned or sinusoidal" in issue.hint
+
+
+@pytest.mark.parametrize("positional", ["learned", "sinusoidal"])
+def test_with_added_positions_a_model_builds_and_runs(positional):
+    regs = load_plugins(strict=True).registries
+    model = build_model(_encoder(positional), registries=regs)
+    ids = torch.randint(0, 20, (2, 8))
+    assert model(ids, torch.ones(2, 8, dtype=torch.long)).shape == (2, 8, 8)

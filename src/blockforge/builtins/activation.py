@@ -53,48 +53,120 @@ class SoftmaxParams(Params):
 
 
 def build_relu(p: ReLUParams, ctx: BuildContext) -> nn.Module:
+    """Factory of ``activation.relu``.
+
+    Args:
+        p: the validated parameters (none).
+        ctx: the build context (unused: an activation has no width).
+
+    Returns:
+        ``torch.nn.ReLU()``.
+    """
     from torch import nn
 
     return nn.ReLU()
 
 
 def build_leaky_relu(p: LeakyReLUParams, ctx: BuildContext) -> nn.Module:
+    """Factory of ``activation.leaky_relu``.
+
+    Args:
+        p: the validated parameters (``negative_slope``).
+        ctx: the build context (unused: an activation has no width).
+
+    Returns:
+        ``torch.nn.LeakyReLU(negative_slope)``.
+    """
     from torch import nn
 
     return nn.LeakyReLU(negative_slope=p.negative_slope)
 
 
 def build_gelu(p: GELUParams, ctx: BuildContext) -> nn.Module:
+    """Factory of ``activation.gelu``.
+
+    Args:
+        p: the validated parameters (``approximate``).
+        ctx: the build context (unused: an activation has no width).
+
+    Returns:
+        ``torch.nn.GELU(approximate)``.
+    """
     from torch import nn
 
     return nn.GELU(approximate=p.approximate)
 
 
 def build_silu(p: SiLUParams, ctx: BuildContext) -> nn.Module:
+    """Factory of ``activation.silu``.
+
+    Args:
+        p: the validated parameters (none).
+        ctx: the build context (unused: an activation has no width).
+
+    Returns:
+        ``torch.nn.SiLU()``.
+    """
     from torch import nn
 
     return nn.SiLU()
 
 
 def build_gelu_tanh(p: GELUTanhParams, ctx: BuildContext) -> nn.Module:
+    """Factory of ``activation.gelu_tanh``.
+
+    Args:
+        p: the validated parameters (none).
+        ctx: the build context (unused: an activation has no width).
+
+    Returns:
+        ``torch.nn.GELU(approximate="tanh")``.
+    """
     from torch import nn
 
     return nn.GELU(approximate="tanh")
 
 
 def build_relu_squared(p: ReLUSquaredParams, ctx: BuildContext) -> nn.Module:
+    """Factory of ``activation.relu_squared``.
+
+    Args:
+        p: the validated parameters (none).
+        ctx: the build context (unused: an activation has no width).
+
+    Returns:
+        :class:`~blockforge.components.activation.ReLUSquared`.
+    """
     from blockforge.components.activation import ReLUSquared
 
     return ReLUSquared()
 
 
 def build_tanh(p: TanhParams, ctx: BuildContext) -> nn.Module:
+    """Factory of ``activation.tanh``.
+
+    Args:
+        p: the validated parameters (none).
+        ctx: the build context (unused: an activation has no width).
+
+    Returns:
+        ``torch.nn.Tanh()``.
+    """
     from torch import nn
 
     return nn.Tanh()
 
 
 def build_softmax(p: SoftmaxParams, ctx: BuildContext) -> nn.Module:
+    """Factory of ``activation.softmax``.
+
+    Args:
+        p: the validated parameters (none).
+        ctx: the build context (unused: an activation has no width).
+
+    Returns:
+        ``torch.nn.Softmax(dim=-1)``.
+    """
     from torch import nn
 
     return nn.Softmax(dim=-1)

@@ -1,21 +1,23 @@
 """Built-in sequence mixers (the ``attention`` kind): attention variants and recurrent layers.
 
-Everything registered in this kind is called as ``mixer(x, mask=mask[, positions=positions])`` and
-can fill a block's ``attention`` slot, so hybrid recurrent/attention stacks are one spec.
+Everything registered in this kind is called as ``mixer(x, mask=mask, positions=positions)`` (``positions``
+is None unless the model's positional encoding acts in attention, see :data:`blockforge.spec.PositionUse`)
+and can fill a block's ``attention`` slot, so hybrid recurrent/attention stacks are one spec. Each parameter
+model declares ``uses_positions``; cross-attention is called as ``m(x, memory=..., memory_mask=...)``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import replace
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, ClassVar
 
 from pydantic import ConfigDict, Field
 
 from blockforge.builtins._limits import MAX_LEN, MAX_WIDTH, Heads, Probability
 from blockforge.registry.context import BuildContext
 from blockforge.registry.registry import Registrar
-from blockforge.spec.params import NormRef, Params
+from blockforge.spec.params import NormRef, Params, PositionUse
 
 if TYPE_CHECKING:
     from torch import nn
@@ -41,6 +43,15 @@ class _HeadsParams(Params):
     """Dropout on the attention probabilities."""
 
     def check(self, ctx: BuildContext) -> Iterable[tuple[str, str]]:
+        """Shape contracts of the head layout.
+
+        Args:
+            ctx: the model's build context (``ctx.d_model``).
+
+        Returns:
+            ``(field, message)`` for ``heads`` not dividing ``d_model`` (without ``head_dim``) and for
+            ``kv_heads`` not dividing ``heads``.
+        """
         if self.head_dim is None and ctx.d_model % self.heads:
             yield "heads", f"d_model={ctx.d_model} is not divisible by heads={self.heads} (or set head_dim)"
         if self.kv_heads is not None and self.heads % self.kv_heads:
@@ -70,6 +81,8 @@ class MultiHeadAttentionParams(_HeadsParams):
         }
     )
 
+    uses_positions: ClassVar[PositionUse] = "applies"  # RoPE rotates q and k; ALiBi biases the scores
+
     out_bias: bool | None = None
     """Bias on the output projection; null = same as ``bias``."""
     causal: bool = False
@@ -85,9 +98,13 @@ class CrossAttentionParams(_HeadsParams):
 
     model_config = ConfigDict(json_schema_extra={"examples": [{"heads": 2}, {"heads": 4, "kv_heads": 2}]})
 
+    uses_positions: ClassVar[PositionUse] = "cross"  # called with memory=, never with positions=
+
 
 class RecurrentParams(Params):
     """A recurrent layer over the sequence, in place of attention (the seed's RNN family)."""
+
+    uses_positions: ClassVar[PositionUse] = "inherent"  # order comes from the recurrence
 
     layers: Annotated[int, Field(gt=0, le=64)] = 1
     """Stacked recurrent layers inside this mixer."""
@@ -99,6 +116,14 @@ class RecurrentParams(Params):
     """Dropout between stacked recurrent layers."""
 
     def check(self, ctx: BuildContext) -> Iterable[tuple[str, str]]:
+        """Shape contracts of the recurrent mixer.
+
+        Args:
+            ctx: the model's build context (``ctx.d_model``).
+
+        Returns:
+            ``(field, message)`` for a bidirectional mixer with an odd ``d_model`` (each direction gets half).
+        """
         if self.bidirectional and ctx.d_model % 2:
             yield "bidirectional", f"a bidirectional mixer needs an even d_model, got {ctx.d_model}"
 
@@ -112,6 +137,20 @@ class GRUParams(RecurrentParams):
 
 
 def build_mha(p: MultiHeadAttentionParams, ctx: BuildContext) -> nn.Module:
+    """Factory of ``attention.mha``.
+
+    Args:
+        p: the validated parameters.
+        ctx: the build context: ``ctx.d_model`` is the width; ``p.qk_norm`` is built with ``ctx.child``
+            at the width of one head.
+
+    Returns:
+        A :class:`~blockforge.components.attention.MultiHeadAttention`, called as
+        ``m(x, mask=mask, positions=positions)``.
+
+    Raises:
+        ValueError: from the module, for a head layout the parameter model could not rule out.
+    """
     from blockforge.components.attention import MultiHeadAttention
 
     q_norm, k_norm = p._qk_norms(ctx)
@@ -123,6 +162,19 @@ def build_mha(p: MultiHeadAttentionParams, ctx: BuildContext) -> nn.Module:
 
 
 def build_cross(p: CrossAttentionParams, ctx: BuildContext) -> nn.Module:
+    """Factory of ``attention.cross_mha``.
+
+    Args:
+        p: the validated parameters.
+        ctx: the build context (``ctx.d_model``; ``p.qk_norm`` built at the width of one head).
+
+    Returns:
+        A :class:`~blockforge.components.attention.CrossAttention`, called as
+        ``m(x, memory=memory, memory_mask=memory_mask)``.
+
+    Raises:
+        ValueError: from the module, for a head layout the parameter model could not rule out.
+    """
     from blockforge.components.attention import CrossAttention
 
     q_norm, k_norm = p._qk_norms(ctx)

@@ -70,6 +70,14 @@ class TransformerBlockParams(Params):
     """Stochastic depth: probability of dropping each residual branch per sample in training."""
 
     def check(self, ctx: BuildContext) -> Iterable[tuple[str, str]]:
+        """Contracts of the block's slots.
+
+        Args:
+            ctx: the model's build context.
+
+        Returns:
+            ``(field, message)`` if ``attention`` is a cross-attention (it needs an encoder output).
+        """
         yield from _no_cross(self.attention)
 
 
@@ -100,6 +108,14 @@ class ParallelBlockParams(Params):
     """Stochastic depth: probability of dropping the residual branches per sample in training."""
 
     def check(self, ctx: BuildContext) -> Iterable[tuple[str, str]]:
+        """Contracts of the block's slots.
+
+        Args:
+            ctx: the model's build context.
+
+        Returns:
+            ``(field, message)`` if ``attention`` is a cross-attention (it needs an encoder output).
+        """
         yield from _no_cross(self.attention)
 
 
@@ -132,6 +148,16 @@ class DecoderBlockParams(Params):
     """Residual dropout on each sublayer's output."""
 
     def check(self, ctx: BuildContext) -> Iterable[tuple[str, str]]:
+        """Contracts of the block's slots.
+
+        Args:
+            ctx: the model's build context.
+
+        Returns:
+            ``(field, message)`` if ``attention`` is a cross-attention, is not causal (``causal: false``)
+            or is a bidirectional mixer, or if ``cross_attention`` is a mixer that attends within one
+            sequence (``mha``, ``lstm``, ``gru``).
+        """
         yield from _no_cross(self.attention)
         # A decoder trained with teacher forcing must not see the tokens it predicts. A mixer whose
         # parameters do not say (a plugin without `causal`) is given the benefit of the doubt.
@@ -147,6 +173,19 @@ class DecoderBlockParams(Params):
 
 
 def build_transformer_block(p: TransformerBlockParams, ctx: BuildContext) -> nn.Module:
+    """Factory of ``block.transformer``: builds every nested component with ``ctx.child``.
+
+    Args:
+        p: the validated parameters; ``attention``, ``feedforward`` and the norms are references.
+        ctx: the build context of this layer (``ctx.layer`` is its index; ``ctx.d_model`` the width).
+
+    Returns:
+        A :class:`~blockforge.components.block.TransformerBlock`, called as
+        ``m(x, mask=mask, positions=positions)``.
+
+    Raises:
+        ValueError: from the module, for norms that do not match ``norm_position``.
+    """
     from blockforge.components.block import TransformerBlock
 
     sandwich = p.norm_position == "sandwich"
@@ -166,6 +205,16 @@ def build_transformer_block(p: TransformerBlockParams, ctx: BuildContext) -> nn.
 
 
 def build_parallel_block(p: ParallelBlockParams, ctx: BuildContext) -> nn.Module:
+    """Factory of ``block.parallel``: builds every nested component with ``ctx.child``.
+
+    Args:
+        p: the validated parameters; ``attention``, ``feedforward`` and the norms are references.
+        ctx: the build context of this layer (``ctx.layer`` is its index; ``ctx.d_model`` the width).
+
+    Returns:
+        A :class:`~blockforge.components.block.ParallelBlock`, called as
+        ``m(x, mask=mask, positions=positions)``.
+    """
     from blockforge.components.block import ParallelBlock
 
     return ParallelBlock(
@@ -179,6 +228,19 @@ def build_parallel_block(p: ParallelBlockParams, ctx: BuildContext) -> nn.Module
 
 
 def build_decoder_block(p: DecoderBlockParams, ctx: BuildContext) -> nn.Module:
+    """Factory of ``block.decoder``: builds every nested component with ``ctx.child``.
+
+    Args:
+        p: the validated parameters; ``attention``, ``feedforward`` and the norms are references.
+        ctx: the build context of this layer (``ctx.layer`` is its index; ``ctx.d_model`` the width).
+
+    Returns:
+        A :class:`~blockforge.components.block.DecoderBlock`, called as
+        ``m(x, mask=mask, positions=positions)`` (plus ``memory=`` and ``memory_mask=``).
+
+    Raises:
+        ValueError: from the module, for an unknown ``norm_position``.
+    """
     from blockforge.components.block import DecoderBlock
 
     return DecoderBlock(

@@ -24,6 +24,15 @@ class TokenEmbeddingParams(Params):
 
 
 def build_token(p: TokenEmbeddingParams, ctx: BuildContext) -> nn.Module:
+    """Factory of ``embedding.token``.
+
+    Args:
+        p: the validated parameters.
+        ctx: the build context (``ctx.vocab_size`` rows of width ``ctx.d_model``).
+
+    Returns:
+        A :class:`~blockforge.components.embedding.TokenEmbedding`, called as ``m(ids)``.
+    """
     from blockforge.components.embedding import TokenEmbedding
 
     return TokenEmbedding(vocab_size=ctx.vocab_size, d_model=ctx.d_model, scale=p.scale, token_types=p.token_types)

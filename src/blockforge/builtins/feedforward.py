@@ -107,17 +107,43 @@ class MoEParams(Params):
     """Biases in the experts' linear layers."""
 
     def check(self, ctx: BuildContext) -> Iterable[tuple[str, str]]:
+        """Contracts of the router.
+
+        Args:
+            ctx: the model's build context.
+
+        Returns:
+            ``(field, message)`` if ``top_k`` exceeds ``experts``.
+        """
         if self.top_k > self.experts:
             yield "top_k", f"top_k={self.top_k} exceeds experts={self.experts}"
 
 
 def build_mlp(p: MLPParams, ctx: BuildContext) -> nn.Module:
+    """Factory of ``feedforward.mlp``.
+
+    Args:
+        p: the validated parameters; ``activation`` is a reference built with ``ctx.child``.
+        ctx: the build context (``ctx.d_model`` is the width in and out).
+
+    Returns:
+        An :class:`~blockforge.components.feedforward.MLP`, called as ``m(x)``.
+    """
     from blockforge.components.feedforward import MLP
 
     return MLP(d_model=ctx.d_model, hidden=p.hidden, activation=ctx.child(p.activation), bias=p.bias, dropout=p.dropout)
 
 
 def build_glu(p: GLUParams, ctx: BuildContext) -> nn.Module:
+    """Factory of ``feedforward.glu``.
+
+    Args:
+        p: the validated parameters; ``activation`` is a reference built with ``ctx.child``.
+        ctx: the build context (``ctx.d_model`` is the width in and out).
+
+    Returns:
+        A :class:`~blockforge.components.feedforward.GLU`, called as ``m(x)``.
+    """
     from blockforge.components.feedforward import GLU
 
     return GLU(d_model=ctx.d_model, hidden=p.hidden, activation=ctx.child(p.activation), bias=p.bias, dropout=p.dropout)
@@ -137,6 +163,15 @@ def _build_named_glu(activation: str):
 
 
 def build_moe(p: MoEParams, ctx: BuildContext) -> nn.Module:
+    """Factory of ``feedforward.moe``.
+
+    Args:
+        p: the validated parameters; ``activation`` is a reference built with ``ctx.child``.
+        ctx: the build context (``ctx.d_model`` is the width in and out).
+
+    Returns:
+        A :class:`~blockforge.components.moe.MixtureOfExperts` of ``p.experts`` GLU or MLP experts, called as ``m(x)``.
+    """
     from blockforge.components.moe import MixtureOfExperts
 
     from blockforge.components.feedforward import GLU, MLP

@@ -56,12 +56,32 @@ class HiddenStatesParams(Params):
 
 
 def build_lm_head(p: LMHeadParams, ctx: BuildContext) -> nn.Module:
+    """Factory of ``head.lm``.
+
+    Args:
+        p: the validated parameters.
+        ctx: the build context (``ctx.d_model`` in, ``ctx.vocab_size`` out).
+
+    Returns:
+        An :class:`~blockforge.components.head.LMHead`, called as ``m(x, embedding=embedding, mask=mask)``
+        (a tied head reads ``embedding.weight``).
+    """
     from blockforge.components.head import LMHead
 
     return LMHead(d_model=ctx.d_model, vocab_size=ctx.vocab_size, bias=p.bias, tied=p.tied, softcap=p.softcap)
 
 
 def build_classifier(p: ClassifierParams, ctx: BuildContext) -> nn.Module:
+    """Factory of ``head.classifier``.
+
+    Args:
+        p: the validated parameters; ``pooler`` and ``output`` are activation references built with
+            ``ctx.child``.
+        ctx: the build context (``ctx.d_model``).
+
+    Returns:
+        A :class:`~blockforge.components.head.ClassificationHead`, ``(B, T, C) -> (B, classes)``.
+    """
     from blockforge.components.head import ClassificationHead
 
     return ClassificationHead(
@@ -72,6 +92,15 @@ def build_classifier(p: ClassifierParams, ctx: BuildContext) -> nn.Module:
 
 
 def build_hidden(p: HiddenStatesParams, ctx: BuildContext) -> nn.Module:
+    """Factory of ``head.hidden``.
+
+    Args:
+        p: the validated parameters (none).
+        ctx: the build context (unused).
+
+    Returns:
+        A :class:`~blockforge.components.head.HiddenStates` (the identity on the final states).
+    """
     from blockforge.components.head import HiddenStates
 
     return HiddenStates()

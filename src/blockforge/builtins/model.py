@@ -17,6 +17,20 @@ if TYPE_CHECKING:
     from torch import nn
 
 
+def _attention_positions(positional: object) -> str | None:
+    """The name of a positional encoding that acts inside attention, for :attr:`BuildContext.positions`.
+
+    Args:
+        positional: a validated positional-encoding reference.
+
+    Returns:
+        Its registered name (``"rope"``, ``"alibi"``) if its parameter model declares
+        ``attention_positions = True``, else None (the encoding is added to the embeddings, or absent).
+    """
+    cls = type(positional)
+    return getattr(cls, "__blockforge_name__", None) if getattr(cls, "attention_positions", False) else None
+
+
 class LMParams(LayerStack):
     """Decoder-only language model: embedding, positions, n_layers blocks, optional final norm, head."""
 
@@ -68,9 +82,14 @@ class LMParams(LayerStack):
     PyTorch's default initialisation of each module."""
 
     def build_context(self) -> BuildContext:
-        """The context every component of this model is checked and built with."""
+        """The context every component of this model is checked and built with.
+
+        Returns:
+            A :class:`BuildContext` with this model's ``d_model``, ``vocab_size``, ``max_len`` and ``n_layers``,
+            and ``positions`` set when the positional encoding acts inside attention.
+        """
         return BuildContext(d_model=self.d_model, vocab_size=self.vocab_size, max_len=self.max_len,
-                            n_layers=self.n_layers)
+                            n_layers=self.n_layers, positions=_attention_positions(self.positional))
 
 
 class EncoderParams(LMParams):
@@ -164,20 +183,47 @@ class EncoderDecoderParams(LayerStack):
     """N(0, init_std) for linear and embedding weights with zero biases; null keeps PyTorch's defaults."""
 
     def check(self, ctx: BuildContext) -> Iterable[tuple[str, str]]:
+        """Contracts of the two stacks.
+
+        Args:
+            ctx: the model's build context.
+
+        Returns:
+            ``(field, message)`` if ``decoder_block`` is not a block with cross-attention.
+        """
         if getattr(type(self.decoder_block), "__blockforge_name__", None) not in (None, "decoder"):
             yield "decoder_block", "the decoder stack needs a block with cross-attention: {type: decoder, ...}"
 
     def build_context(self) -> BuildContext:
-        """The context every component of this model is checked and built with (``n_layers``: the encoder's)."""
+        """The context every component of this model is checked and built with.
+
+        Returns:
+            A :class:`BuildContext` (``n_layers`` is the encoder's; decoder layers are numbered after it),
+            with ``positions`` set when the shared positional encoding acts inside attention.
+        """
         return BuildContext(d_model=self.d_model, vocab_size=self.vocab_size, max_len=self.max_len,
-                            n_layers=self.n_layers)
+                            n_layers=self.n_layers, positions=_attention_positions(self.positional))
 
     def decoder_layers(self) -> list[object]:
-        """The decoder's per-layer plan."""
+        """The decoder's per-layer plan.
+
+        Returns:
+            ``decoder_block`` once per decoder layer (the decoder stack has no ``plan``).
+        """
         return [self.decoder_block] * self.n_decoder_layers
 
 
 def build_lm(p: LMParams, ctx: BuildContext) -> nn.Module:
+    """Factory of ``model.lm`` and ``model.encoder``: every part is built with ``ctx.child``.
+
+    Args:
+        p: the validated parameters; ``p.layers()`` gives each layer's resolved block.
+        ctx: the model's build context; block ``i`` is built with ``ctx.at_layer(i)``.
+
+    Returns:
+        A :class:`~blockforge.components.model.TransformerLM` (``TransformerEncoder`` for ``encoder``),
+        called as ``m(ids, mask=mask)``.
+    """
     from blockforge.components.model import TransformerEncoder, TransformerLM
 
     cls = TransformerEncoder if isinstance(p, EncoderParams) else TransformerLM
@@ -194,6 +240,17 @@ def build_lm(p: LMParams, ctx: BuildContext) -> nn.Module:
 
 
 def build_encoder_decoder(p: EncoderDecoderParams, ctx: BuildContext) -> nn.Module:
+    """Factory of ``model.encoder_decoder``.
+
+    Args:
+        p: the validated parameters.
+        ctx: the model's build context; encoder block ``i`` is built at layer ``i``, decoder block ``j``
+            at layer ``n_layers + j``.
+
+    Returns:
+        An :class:`~blockforge.components.model.EncoderDecoder`, called as
+        ``m(ids, mask=mask, decoder_ids=..., decoder_mask=...)``.
+    """
     from blockforge.components.model import EncoderDecoder
 
     n_enc = p.n_layers

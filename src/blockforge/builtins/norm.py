@@ -36,12 +36,30 @@ class NoNormParams(Params):
 
 
 def build_layernorm(p: LayerNormParams, ctx: BuildContext) -> nn.Module:
+    """Factory of ``norm.layernorm``.
+
+    Args:
+        p: the validated parameters (``eps``, ``bias``).
+        ctx: the build context (``ctx.d_model`` is the normalised width; a QK-norm gets one head's width).
+
+    Returns:
+        ``torch.nn.LayerNorm``, called as ``m(x)``.
+    """
     from torch import nn
 
     return nn.LayerNorm(ctx.d_model, eps=p.eps, bias=p.bias)
 
 
 def build_rmsnorm(p: RMSNormParams, ctx: BuildContext) -> nn.Module:
+    """Factory of ``norm.rmsnorm``.
+
+    Args:
+        p: the validated parameters (``eps``, ``unit_offset``).
+        ctx: the build context (``ctx.d_model`` is the normalised width).
+
+    Returns:
+        ``torch.nn.RMSNorm``, or :class:`~blockforge.components.norm.RMSNorm` with ``unit_offset``.
+    """
     from torch import nn
 
     if not p.unit_offset:
@@ -52,6 +70,15 @@ def build_rmsnorm(p: RMSNormParams, ctx: BuildContext) -> nn.Module:
 
 
 def build_none(p: NoNormParams, ctx: BuildContext) -> nn.Module:
+    """Factory of ``norm.none``.
+
+    Args:
+        p: the validated parameters (none).
+        ctx: the build context (unused).
+
+    Returns:
+        ``torch.nn.Identity()``.
+    """
     from torch import nn
 
     return nn.Identity()

@@ -91,6 +91,19 @@ class {cls}Params(Params):
 
 
 def build_{name}(p: {cls}Params, ctx: BuildContext) -> nn.Module:
+    """Build the module when a model is built (torch is imported here, never at the top of this file).
+
+    Args:
+        p: the validated parameters.
+        ctx: the build context: ``d_model``, ``vocab_size``, ``max_len``, ``n_layers``, ``layer``;
+            ``ctx.child(ref)`` builds a nested component reference.
+
+    Returns:
+        The ``nn.Module``, called as its kind is called (docs/plugins.md, "How each kind is called").
+
+    Raises:
+        ValueError: for values the parameter model cannot rule out (reported as a build error).
+    """
     from {pkg}.module import {cls}
 
     return {cls}(d_model=ctx.d_model, eps=p.eps)
@@ -98,6 +111,9 @@ def build_{name}(p: {cls}Params, ctx: BuildContext) -> nn.Module:
 
 @hookimpl
 def blockforge_register_components(registry):
+    # A norm is called as m(x). Another kind has another call (docs/plugins.md, "How each kind is
+    # called"); a sequence mixer (kind "attention") is called as m(x, mask=mask, positions=positions)
+    # and declares on its parameter model what it does with positions (uses_positions, "Positions").
     registry.register("norm", "{name}", params={cls}Params, factory=build_{name})
 '''
 

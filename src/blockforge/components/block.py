@@ -2,8 +2,8 @@
 
 Every block is called as ``block(x, *, mask=None, positions=None)`` (the decoder block of an
 encoder-decoder model also takes ``memory=`` and ``memory_mask=``). ``positions`` is what the model's
-positional encoding gives attention (RoPE, ALiBi); a block passes it to its mixer only when it is not None,
-so mixers written against ``attention(x, mask=mask)`` keep working.
+positional encoding gives attention (RoPE, ALiBi), or None; a block always passes it on to its sequence
+mixer as ``mixer(x, mask=mask, positions=positions)`` (cross-attention gets ``memory=`` instead).
 """
 
 from __future__ import annotations
@@ -66,12 +66,6 @@ class DropPath(nn.Module):
         return f"p={self.p}"
 
 
-def _mix(mixer: nn.Module, x: Tensor, mask: Tensor | None, positions: object | None) -> Tensor:
-    if positions is None:
-        return mixer(x, mask=mask)
-    return mixer(x, mask=mask, positions=positions)
-
-
 class TransformerBlock(nn.Module):
     """A sequence mixer (attention, LSTM, ...) then a feed-forward network, each with a residual connection.
 
@@ -84,7 +78,7 @@ class TransformerBlock(nn.Module):
     ``attn_post_norm`` and ``ff_post_norm``; with layer scale ``attn_scale.weight`` and ``ff_scale.weight``.
 
     Args:
-        attention: the sequence mixer, called as ``attention(x, mask=mask[, positions=positions])``.
+        attention: the sequence mixer, called as ``attention(x, mask=mask, positions=positions)``.
         feedforward: the feed-forward module, called as ``feedforward(x)``.
         attn_norm: the norm around the attention sublayer (before it for pre/sandwich, after for post).
         ff_norm: the norm around the feed-forward sublayer.
@@ -144,11 +138,11 @@ class TransformerBlock(nn.Module):
             ``(B, T, C)``.
         """
         if self.norm_position == "post":
-            y = _mix(self.attention, x, mask, positions)  # (B, T, C)
+            y = self.attention(x, mask=mask, positions=positions)  # (B, T, C)
             x = self.attn_norm(x + self.drop_path(self.attn_scale(self.dropout(y))))  # (B, T, C)
             y = self.feedforward(x)  # (B, T, C)
             return self.ff_norm(x + self.drop_path(self.ff_scale(self.dropout(y))))  # (B, T, C)
-        y = _mix(self.attention, self.attn_norm(x), mask, positions)  # (B, T, C)
+        y = self.attention(self.attn_norm(x), mask=mask, positions=positions)  # (B, T, C)
         if self.attn_post_norm is not None:
             y = self.attn_post_norm(y)
         x = x + self.drop_path(self.attn_scale(self.dropout(y)))  # (B, T, C)
@@ -169,7 +163,7 @@ class ParallelBlock(nn.Module):
     ``attention``, ``feedforward``.
 
     Args:
-        attention: the sequence mixer.
+        attention: the sequence mixer, called as ``attention(x, mask=mask, positions=positions)``.
         feedforward: the feed-forward module.
         attn_norm: norm before attention (and before the feed-forward if ``ff_norm`` is None).
         ff_norm: separate norm before the feed-forward (GPT-NeoX), or None to share ``attn_norm``.
@@ -203,7 +197,8 @@ class ParallelBlock(nn.Module):
         """
         h = self.attn_norm(x)  # (B, T, C)
         hf = self.ff_norm(x) if self.ff_norm is not None else h  # (B, T, C)
-        y = self.dropout(_mix(self.attention, h, mask, positions)) + self.dropout(self.feedforward(hf))
+        y = self.dropout(self.attention(h, mask=mask, positions=positions))  # (B, T, C)
+        y = y + self.dropout(self.feedforward(hf))  # (B, T, C)
         return x + self.drop_path(y)  # (B, T, C)
 
 
@@ -214,7 +209,7 @@ class DecoderBlock(nn.Module):
     ``attn_norm``, ``attention``, ``cross_norm``, ``cross_attention``, ``ff_norm``, ``feedforward``.
 
     Args:
-        attention: causal self-attention.
+        attention: causal self-attention, called as ``attention(x, mask=mask, positions=positions)``.
         cross_attention: called as ``cross_attention(x, memory=memory, memory_mask=memory_mask)``.
         feedforward: the feed-forward module.
         attn_norm: norm around self-attention.
@@ -271,10 +266,10 @@ class DecoderBlock(nn.Module):
             return self.cross_attention(h, memory=memory, memory_mask=memory_mask)
 
         if self.norm_position == "post":
-            x = self.attn_norm(x + self.dropout(_mix(self.attention, x, mask, positions)))  # (B, T, C)
+            x = self.attn_norm(x + self.dropout(self.attention(x, mask=mask, positions=positions)))  # (B, T, C)
             x = self.cross_norm(x + self.dropout(cross(x)))  # (B, T, C)
             return self.ff_norm(x + self.dropout(self.feedforward(x)))  # (B, T, C)
-        x = x + self.dropout(_mix(self.attention, self.attn_norm(x), mask, positions))  # (B, T, C)
+        x = x + self.dropout(self.attention(self.attn_norm(x), mask=mask, positions=positions))  # (B, T, C)
         x = x + self.dropout(cross(self.cross_norm(x)))  # (B, T, C)
         return x + self.dropout(self.feedforward(self.ff_norm(x)))  # (B, T, C)
 

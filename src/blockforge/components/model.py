@@ -2,7 +2,8 @@
 
 How position information flows: the model calls its positional module on the embeddings
 (absolute encodings add their table) and asks it once per forward for ``attention_positions(T)``
-(RoPE rotations, ALiBi biases, or None), which it passes to every block as ``positions=``.
+(RoPE rotations, ALiBi biases, or None), which it passes to every block as ``positions=``, always:
+``block(x, mask=mask, positions=positions)``.
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ class TransformerLM(nn.Module):
         embedding: token embedding (``(B, T) -> (B, T, C)``, has ``weight``; called with ``token_types``
             only when given).
         positional: positional encoding (see :mod:`blockforge.components.positional`).
-        blocks: the stack, each called as ``block(x, mask=mask[, positions=positions])``.
+        blocks: the stack, each called as ``block(x, mask=mask, positions=positions)``.
         final_norm: norm after the stack, or None.
         head: called as ``head(x, embedding=embedding[, mask=mask])``.
         max_len: longest accepted sequence.
@@ -97,7 +98,7 @@ class TransformerLM(nn.Module):
         x = self.dropout(self.embedding_norm(self.positional(x)))  # (B, T, C)
         positions = attention_positions(self.positional, ids.shape[1], ids.device)
         for block in self.blocks:
-            x = block(x, mask=mask) if positions is None else block(x, mask=mask, positions=positions)  # (B, T, C)
+            x = block(x, mask=mask, positions=positions)  # (B, T, C)
         x = self.final_norm(x)  # (B, T, C)
         return _head(self.head, x, self.embedding, mask)
 
@@ -120,8 +121,8 @@ class EncoderDecoder(nn.Module):
     Args:
         embedding: shared token embedding.
         positional: shared positional encoding.
-        encoder: encoder blocks, ``block(x, mask=...[, positions=...])``.
-        decoder: decoder blocks, ``block(y, memory=..., mask=..., memory_mask=...[, positions=...])``.
+        encoder: encoder blocks, ``block(x, mask=..., positions=...)``.
+        decoder: decoder blocks, ``block(y, memory=..., mask=..., memory_mask=..., positions=...)``.
         encoder_norm: norm on the encoder output, or None.
         decoder_norm: norm on the decoder output, or None.
         head: output head on the decoder states.
@@ -162,7 +163,7 @@ class EncoderDecoder(nn.Module):
         x = self._embed(ids)  # (B, S, C)
         positions = attention_positions(self.positional, ids.shape[1], ids.device)
         for block in self.encoder:
-            x = block(x, mask=mask) if positions is None else block(x, mask=mask, positions=positions)  # (B, S, C)
+            x = block(x, mask=mask, positions=positions)  # (B, S, C)
         return self.encoder_norm(x)  # (B, S, C)
 
     def forward(
@@ -196,10 +197,7 @@ class EncoderDecoder(nn.Module):
         y = self._embed(decoder_ids)  # (B, T, C)
         positions = attention_positions(self.positional, decoder_ids.shape[1], decoder_ids.device)
         for block in self.decoder:
-            if positions is None:
-                y = block(y, memory=memory, mask=decoder_mask, memory_mask=mask)  # (B, T, C)
-            else:
-                y = block(y, memory=memory, mask=decoder_mask, memory_mask=mask, positions=positions)  # (B, T, C)
+            y = block(y, memory=memory, mask=decoder_mask, memory_mask=mask, positions=positions)  # (B, T, C)
         y = self.decoder_norm(y)  # (B, T, C)
         return _head(self.head, y, self.embedding, decoder_mask)
 

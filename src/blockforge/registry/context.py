@@ -23,6 +23,9 @@ class BuildContext:
         max_len: the longest sequence the model accepts.
         n_layers: how many blocks the stack has.
         layer: the index of the block being built, or None outside the stack.
+        positions: the name of the model's positional encoding when it acts inside attention
+            (``"rope"``, ``"alibi"``: every mixer is then called with its per-forward state as
+            ``positions=``), or None when positions are added to the embeddings or absent.
         build: builds a nested component reference (``ctx.build(params.attention)``).
     """
 
@@ -31,6 +34,7 @@ class BuildContext:
     max_len: int
     n_layers: int
     layer: int | None = None
+    positions: str | None = None
     build: Callable[[Any, BuildContext], nn.Module] | None = None
 
     def child(self, ref: Any) -> nn.Module:
@@ -50,5 +54,12 @@ class BuildContext:
         return self.build(ref, self)
 
     def at_layer(self, layer: int) -> BuildContext:
-        """Return a copy of this context for block ``layer``."""
+        """This context for block ``layer`` of a stack.
+
+        Args:
+            layer: the block's index (decoder blocks of an encoder-decoder count on from the encoder's).
+
+        Returns:
+            A copy with ``layer`` set; everything else unchanged.
+        """
         return replace(self, layer=layer)

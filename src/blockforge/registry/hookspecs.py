@@ -70,8 +70,12 @@ def blockforge_register_components(registry: Registrar) -> None:
 
     * ``kind``: one of ``attention``, ``activation``, ``norm``, ``feedforward``, ``positional``,
       ``embedding``, ``block``, ``head``, ``model`` (:class:`blockforge.registry.Kind`). The kind
-      fixes how the built module is called (``norm(x)``, ``attention(x, mask=mask)``, ...; see
-      ``docs/plugins.md``).
+      fixes how the built module is called (``norm(x)``, ``attention(x, mask=mask, positions=positions)``,
+      ...; ``CALLED_AS`` in :mod:`blockforge.registry.convention`, and ``docs/plugins.md``).
+      Sequence mixers (``attention``) and blocks are always called with ``positions=``: the model's
+      per-forward RoPE/ALiBi state (``positions.rotate(q, k)``, ``positions.score_bias(heads, t_q, t_k,
+      dtype)``) or None; their ``forward`` must accept it (a build error otherwise), and a block
+      passes it on to its mixer.
     * ``name``: what a spec writes as ``type:``; lowercase letters, digits and ``_``. It must not
       already be taken in that kind (by the built-ins or a plugin loaded earlier).
     * ``params``: a pydantic model of the component's parameters, usually a subclass of
@@ -81,9 +85,18 @@ def blockforge_register_components(registry: Registrar) -> None:
       validate (checked at load time) and is built by blockforge's registry-driven tests. Define
       ``check(self, ctx)`` to yield ``(field, message)`` for shape contracts that need the build
       context (``ctx.d_model``, ``ctx.max_len``, ...); they are reported by ``blockforge validate``.
+      A mixer's parameter model declares what it does with ``positions`` as the class attribute
+      ``uses_positions: ClassVar[PositionUse]`` (:data:`blockforge.spec.PositionUse`): ``"applies"``
+      (RoPE/ALiBi are applied), ``"inherent"`` (ignored, but the mixer knows token order itself, like
+      an LSTM), ``"ignores"`` (the default: ignored and order-blind; with ``positional: rope`` or
+      ``alibi`` the spec is refused at that layer) or ``"cross"`` (cross-attention, called with
+      ``memory=`` instead). A positional encoding that acts inside attention declares
+      ``attention_positions: ClassVar[bool] = True``.
     * ``factory``: ``factory(params, ctx) -> torch.nn.Module``, called when a model is built, with
-      the validated parameters and a :class:`blockforge.BuildContext`. Import torch and your module
-      class inside it. ``ctx.child(params.some_ref)`` builds a nested component reference.
+      the validated parameters and a :class:`blockforge.BuildContext` (``d_model``, ``vocab_size``,
+      ``max_len``, ``n_layers``, ``layer``, ``positions``). Import torch and your module class inside
+      it. ``ctx.child(params.some_ref)`` builds a nested component reference. Raise ``ValueError`` for
+      a value the parameter model could not rule out; it is reported as a build error naming the component.
 
     Args:
         registry: a :class:`~blockforge.registry.Registrar` owned by this plugin; every component

@@ -66,6 +66,11 @@ class PluginInfo:
         return self.name
 
     def to_dict(self) -> dict[str, Any]:
+        """This report as plain JSON-able data (``blockforge plugins --json``).
+
+        Returns:
+            ``name``, ``distribution``, ``version``, ``status``, ``stage``, ``error`` and ``components``.
+        """
         return {
             "name": self.name,
             "distribution": self.distribution,
@@ -89,10 +94,17 @@ class PluginSet:
 
     @property
     def failures(self) -> list[PluginInfo]:
+        """The plugins that failed (to import, in their hook, or a component check), in load order."""
         return [p for p in self.plugins if p.status == "failed"]
 
     def get(self, name: str) -> PluginInfo:
-        """The report of plugin ``name``.
+        """The report of one plugin.
+
+        Args:
+            name: the plugin's entry-point name (``builtins`` for blockforge's own components).
+
+        Returns:
+            Its :class:`PluginInfo`.
 
         Raises:
             KeyError: no plugin of that name was seen.
@@ -109,13 +121,21 @@ def _norm(name: str) -> str:
 
 
 def disabled_from_env() -> set[str]:
-    """The plugin names in ``BLOCKFORGE_DISABLE_PLUGINS`` (comma-separated; ``all`` for every one)."""
+    """The plugin names to skip, from ``BLOCKFORGE_DISABLE_PLUGINS``.
+
+    Returns:
+        The comma-separated names (``all`` for every third-party plugin); empty if the variable is unset.
+    """
     raw = os.environ.get(ENV_DISABLE, "")
     return {p.strip() for p in raw.split(",") if p.strip()}
 
 
 def strict_from_env() -> bool:
-    """Whether ``BLOCKFORGE_STRICT_PLUGINS`` asks for strict mode (``1``, ``true``, ``yes``, ``on``)."""
+    """Whether ``BLOCKFORGE_STRICT_PLUGINS`` asks for strict mode.
+
+    Returns:
+        True for ``1``, ``true``, ``yes`` or ``on`` (any case); False otherwise or unset.
+    """
     return os.environ.get(ENV_STRICT, "").strip().lower() in {"1", "true", "yes", "on"}
 
 
@@ -125,7 +145,12 @@ def _one_line(exc: BaseException) -> str:
 
 
 def make_plugin_manager() -> pluggy.PluginManager:
-    """A pluggy manager that knows blockforge's hook specs."""
+    """A fresh pluggy manager for blockforge.
+
+    Returns:
+        A ``pluggy.PluginManager`` for the ``blockforge`` project with the hook specs of
+        :mod:`blockforge.registry.hookspecs` added and no plugin registered.
+    """
     pm = pluggy.PluginManager(hookspecs.PROJECT)
     pm.add_hookspecs(hookspecs)
     return pm
@@ -262,6 +287,10 @@ def check_component(comp: Component, registries: Registries) -> None:
     The component's parameter model must bind against the registries (its component slots, if it
     has any, become unions of the registered components), and every example it declares must validate.
 
+    Args:
+        comp: the registered component.
+        registries: the registry set it was registered in (with every plugin loaded so far).
+
     Raises:
         ComponentCheckError: naming the component and what is wrong.
     """
@@ -353,6 +382,10 @@ def default_plugins() -> PluginSet:
 
     A plugin that failed is logged once as a warning on the ``blockforge.plugins`` logger.
 
+    Returns:
+        The :class:`PluginSet`, honouring ``--disable-plugin``/``--strict-plugins`` and their environment
+        variables.
+
     Raises:
         PluginError: in strict mode, when a plugin fails.
     """
@@ -378,7 +411,14 @@ def default_plugins() -> PluginSet:
 
 
 def default_registries() -> Registries:
-    """The registries of :func:`default_plugins`."""
+    """The registries of :func:`default_plugins`.
+
+    Returns:
+        The process-wide :class:`Registries` (built-ins plus installed, enabled plugins).
+
+    Raises:
+        PluginError: in strict mode, when a plugin fails.
+    """
     return default_plugins().registries
 
 

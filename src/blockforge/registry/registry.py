@@ -49,6 +49,7 @@ class Component:
 
     @property
     def qualified_name(self) -> str:
+        """``kind.name``, e.g. ``attention.mha``: how listings and plugin reports name the component."""
         return f"{self.kind}.{self.name}"
 
 
@@ -136,6 +137,12 @@ class Registry:
     def remove(self, name: str) -> Component:
         """Remove a component (used to roll back a plugin whose registration failed half-way).
 
+        Args:
+            name: the registered name.
+
+        Returns:
+            The removed :class:`Component`.
+
         Raises:
             UnknownComponentError: the name is not registered.
         """
@@ -146,6 +153,12 @@ class Registry:
     def get(self, name: str) -> Component:
         """Look a component up by name.
 
+        Args:
+            name: what a spec writes as ``type:``.
+
+        Returns:
+            The registered :class:`Component`.
+
         Raises:
             UnknownComponentError: with the nearest registered names.
         """
@@ -155,7 +168,11 @@ class Registry:
             raise UnknownComponentError(self.kind.value, name, self._items) from None
 
     def names(self) -> list[str]:
-        """Registered names, sorted."""
+        """The registered names.
+
+        Returns:
+            The names, sorted.
+        """
         return sorted(self._items)
 
     def __contains__(self, name: object) -> bool:
@@ -201,18 +218,42 @@ class Registries(Mapping[str, Registry]):
         owner: str = "<user>",
         description: str | None = None,
     ) -> Component:
-        """Register a component in the registry of ``kind``; see :meth:`Registry.register`."""
+        """Register a component in the registry of ``kind``; see :meth:`Registry.register`.
+
+        Args:
+            kind: the component kind.
+            name: what a spec writes as ``type:``.
+            params: the parameter model.
+            factory: ``(params, ctx) -> nn.Module``.
+            owner: the plugin that provides it, shown in listings and errors.
+            description: listing text; defaults to the first line of ``params``' docstring.
+
+        Returns:
+            The registered :class:`Component`.
+
+        Raises:
+            DuplicateComponentError: the name is taken in that kind; the message names both owners.
+            RegistryError: malformed name, params or factory, or an unknown kind.
+        """
         return self[kind].register(
             name, params=params, factory=factory, owner=owner, description=description
         )
 
     def components(self) -> Iterator[Component]:
-        """Every registered component, by kind then name."""
+        """Every registered component.
+
+        Returns:
+            An iterator over the components, by kind then name.
+        """
         for reg in self._by_kind.values():
             yield from reg
 
     def fingerprint(self) -> tuple[tuple[str, str, int], ...]:
-        """An identity of the registered contents, for caching bound spec models."""
+        """An identity of the registered contents, for caching bound spec models.
+
+        Returns:
+            ``(kind, name, id(params))`` of every component; equal while nothing is registered or removed.
+        """
         return tuple((c.kind.value, c.name, id(c.params)) for c in self.components())
 
 

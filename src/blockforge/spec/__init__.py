@@ -26,6 +26,7 @@ from blockforge.spec.params import (
     NormRef,
     Params,
     PositionalRef,
+    PositionUse,
     Ref,
 )
 from blockforge.spec.validate import validate_document
@@ -37,13 +38,24 @@ DEFAULT_SPEC = "seed.yaml"
 
 
 def default_spec_path() -> Path:
-    """The packaged default spec: the seed guide's Transformer (50,199,354 parameters)."""
+    """The packaged default spec: the seed guide's Transformer (50,199,354 parameters).
+
+    Returns:
+        The path of the YAML file inside the installed package.
+    """
     return Path(str(resources.files("blockforge") / "specs" / DEFAULT_SPEC))
 
 
 def load_document(source: SpecSource, *, overrides: Sequence[str] = ()) -> Document:
-    """Read ``source`` into a :class:`Document` (plain values plus locations), with ``extends``,
-    ``overrides`` (``key.path=VALUE``, typed as YAML) and ``${path}`` references applied.
+    """Read a spec into a :class:`Document` with ``extends``, overrides and ``${path}`` references applied.
+
+    Args:
+        source: a YAML/JSON path, a mapping, or None for the packaged default spec.
+        overrides: ``key.path=VALUE`` overrides (values typed as YAML), applied in order after ``extends``.
+
+    Returns:
+        The composed document: plain values plus the file:line:col of each (malformed overrides and
+        unresolved references are in its ``issues``, reported with the validation errors).
 
     Raises:
         SpecError: unreadable or malformed input, a bad ``extends``, override or reference.
@@ -106,6 +118,7 @@ __all__ = [
     "NormRef",
     "Params",
     "PositionalRef",
+    "PositionUse",
     "Ref",
     "SpecError",
     "SpecFile",

@@ -21,13 +21,29 @@ def _order(value: Any) -> Any:
 
 
 def canonical(spec: BaseModel) -> dict[str, Any]:
-    """The fully resolved spec as plain JSON-able data: defaults filled, ``type`` first in each component."""
+    """The fully resolved spec as plain JSON-able data.
+
+    Args:
+        spec: a validated spec.
+
+    Returns:
+        Its dump with every default filled and ``type`` first in each component.
+    """
     return _order(spec.model_dump(mode="json"))
 
 
 def identity(spec: BaseModel) -> dict[str, Any]:
-    """The canonical spec with every layer stack written out layer by layer (``layers: [...]`` in
-    place of ``block`` and ``plan``), so that the same stack hashes the same however it is expressed."""
+    """The canonical spec with every layer stack written out layer by layer.
+
+    ``layers: [...]`` replaces ``block`` and ``plan``, so that the same stack hashes the same however it
+    is expressed.
+
+    Args:
+        spec: a validated spec.
+
+    Returns:
+        The canonical data with resolved layers.
+    """
     from blockforge.spec.plan import LayerStack
     from blockforge.spec.validate import _components
 
@@ -45,10 +61,17 @@ def identity(spec: BaseModel) -> dict[str, Any]:
 
 
 def spec_hash(spec: BaseModel | dict[str, Any]) -> str:
-    """A stable SHA-256 of the architecture: independent of key order, formatting, file split and of
-    how a layer plan is written (it hashes the resolved layers).
+    """A stable SHA-256 of the architecture.
 
-    ``name`` and ``description`` are left out: renaming a spec does not change the architecture.
+    Independent of key order, formatting, file split and of how a layer plan is written (it hashes the
+    resolved layers). ``name`` and ``description`` are left out: renaming a spec does not change the
+    architecture.
+
+    Args:
+        spec: a validated spec, or data that is already canonical.
+
+    Returns:
+        The hex digest.
     """
     data = identity(spec) if isinstance(spec, BaseModel) else spec
     data = {k: v for k, v in data.items() if k not in ("name", "description")}

@@ -72,9 +72,18 @@ def _check_version(doc: Document) -> None:
 
 
 def extend(doc: Document, base_dir: Path | None, chain: Sequence[str] = ()) -> Document:
-    """Apply ``doc``'s ``extends:`` (a path or a list of paths, relative to ``base_dir``), recursively.
+    """Apply ``doc``'s ``extends:`` (a path or a list of paths), recursively.
 
     Later bases override earlier ones; the document itself overrides all of its bases.
+
+    Args:
+        doc: the document.
+        base_dir: where relative base paths are resolved (the document's folder), or None for the
+            current directory.
+        chain: the files already being extended (to report a cycle with its path).
+
+    Returns:
+        The merged document, with each value's location in the file that wrote it.
 
     Raises:
         SpecError: a missing base, a cycle (with its path), a chain too long, a bad merge directive.
@@ -134,7 +143,13 @@ _SEGMENT = re.compile(r"([^.\[\]]+)|\[(-?\d+)\]")
 
 
 def parse_set_path(text: str) -> SpecPath:
-    """``model.block.attention.heads`` or ``model.plan.overrides[0].at`` -> a spec path.
+    """Parse the path of a ``--set`` override.
+
+    Args:
+        text: ``model.block.attention.heads`` or ``model.plan.overrides[0].at``.
+
+    Returns:
+        The spec path, e.g. ``("model", "plan", "overrides", 0, "at")``.
 
     Raises:
         ValueError: an empty or malformed path.
@@ -159,8 +174,13 @@ def apply_overrides(doc: Document, overrides: Iterable[str]) -> Document:
 
     Each value set keeps the override as its location, so an error in it names the ``--set``.
 
-    Malformed overrides are skipped and recorded in the returned document's ``issues`` (reported with
-    the validation errors).
+    Args:
+        doc: the document (after ``extends``).
+        overrides: the ``key.path=VALUE`` strings.
+
+    Returns:
+        The document with the overrides applied; malformed overrides are skipped and recorded in its
+        ``issues`` (reported with the validation errors).
     """
     overrides = list(overrides)
     if not overrides:
@@ -206,8 +226,12 @@ def resolve_references(doc: Document) -> Document:
     is an int); a reference inside longer text is replaced by the value's text. Nothing is evaluated:
     a reference names a value, it is not an expression.
 
-    An unknown path (with the nearest keys), a cycle, or a mapping referenced inside text is recorded
-    in the returned document's ``issues`` and the reference left as written.
+    Args:
+        doc: the document (after ``extends`` and overrides).
+
+    Returns:
+        The document with references resolved. An unknown path (with the nearest keys), a cycle, or a
+        mapping referenced inside text is recorded in its ``issues`` and the reference left as written.
 
     Raises:
         SpecError: references that expand the spec past the size limit.
@@ -325,7 +349,19 @@ def _has_ref(value: Any) -> bool:
 
 
 def compose(doc: Document, *, base_dir: Path | None, overrides: Iterable[str] = ()) -> Document:
-    """``extends``, then ``--set`` overrides, then references: the document validation sees."""
+    """``extends``, then ``--set`` overrides, then references: the document validation sees.
+
+    Args:
+        doc: the document as loaded.
+        base_dir: where relative ``extends`` paths are resolved, or None.
+        overrides: ``key.path=VALUE`` strings.
+
+    Returns:
+        The composed document.
+
+    Raises:
+        SpecError: see :func:`extend` and :func:`resolve_references`.
+    """
     doc = extend(doc, base_dir)
     doc = apply_overrides(doc, overrides)
     return resolve_references(doc)

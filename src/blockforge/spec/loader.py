@@ -51,7 +51,15 @@ class Document:
     issues: list[SpecIssue] = field(default_factory=list)
 
     def locate(self, path: SpecPath, *, key: bool = False) -> Location | None:
-        """The location of ``path``'s value (or key), falling back to the nearest enclosing value."""
+        """Where a value (or its key) was written.
+
+        Args:
+            path: a spec path.
+            key: the location of the mapping key rather than of the value.
+
+        Returns:
+            The location, falling back to the nearest enclosing value; None if the document has none.
+        """
         table = self.keys if key else self.values
         if path in table:
             return table[path]
@@ -255,6 +263,12 @@ def _load_json(text: str, source: str) -> Any:
 
 def load_file(path: str | Path) -> Document:
     """Read a spec file (``.yaml``/``.yml``/``.json``; anything else is read as YAML).
+
+    Args:
+        path: the file.
+
+    Returns:
+        The document: plain values plus the file:line:col of each.
 
     Raises:
         SpecError: unreadable, too large, or malformed; located.

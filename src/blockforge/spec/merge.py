@@ -46,7 +46,14 @@ class Merged:
     roots: list[dict[SpecPath, tuple[Any, SpecPath]]] = field(default_factory=list)
 
     def origin(self, path: SpecPath) -> tuple[Any, SpecPath] | None:
-        """Which (source tag, source path) ``path`` of the result came from; None: the base."""
+        """Where a value of the merged result came from.
+
+        Args:
+            path: a path in the result.
+
+        Returns:
+            ``(source tag, path in that source)``, or None if the value comes from the base.
+        """
         for step in reversed(self.roots):
             for cut in range(len(path), -1, -1):
                 hit = step.get(path[:cut])
@@ -56,7 +63,16 @@ class Merged:
 
 
 def strip(value: Any, at: SpecPath = (), issues: list[SpecIssue] | None = None) -> Any:
-    """``value`` with merge directives removed (a patch that lands where there is nothing to merge into)."""
+    """Remove merge directives from a patch that lands where there is nothing to merge into.
+
+    Args:
+        value: the patch.
+        at: its path (for the recursion).
+        issues: passed down unchanged; stripping records nothing.
+
+    Returns:
+        ``value`` without ``$patch`` keys and without the entries marked ``$patch: delete``.
+    """
     if isinstance(value, dict):
         out = {}
         for k, v in value.items():
@@ -72,7 +88,15 @@ def strip(value: Any, at: SpecPath = (), issues: list[SpecIssue] | None = None) 
 
 
 def directive_issues(value: Any, at: SpecPath = ()) -> list[tuple[SpecPath, str]]:
-    """``(path, message)`` for every malformed ``$patch`` directive under ``value``."""
+    """Every malformed ``$patch`` directive under a value.
+
+    Args:
+        value: a patch.
+        at: its spec path, prefixed to the returned paths.
+
+    Returns:
+        ``(path, message)`` for each unknown directive or ``delete`` with other keys.
+    """
     out: list[tuple[SpecPath, str]] = []
     if isinstance(value, dict):
         if PATCH in value and value[PATCH] not in _DIRECTIVES:
@@ -177,5 +201,14 @@ def _nest(path: SpecPath, value: Any) -> Any:
 
 
 def merge(base: Any, patch: Any, *, tag: Any = "patch") -> Merged:
-    """Merge ``patch`` over ``base`` (see the module docstring for the rules)."""
+    """Merge ``patch`` over ``base`` (see the module docstring for the rules).
+
+    Args:
+        base: the value merged into.
+        patch: the value merged over it.
+        tag: recorded as the source of every value the patch sets (see :meth:`Merged.origin`).
+
+    Returns:
+        The :class:`Merged` result.
+    """
     return merge_into(Merged(base), patch, tag=tag)

@@ -12,7 +12,7 @@ import functools
 import inspect
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -22,11 +22,29 @@ if TYPE_CHECKING:
     from blockforge.registry.context import BuildContext
 
 
+PositionUse = Literal["applies", "inherent", "ignores", "cross"]
+"""What a sequence mixer (``attention`` kind) does with the ``positions=`` it is called with.
+
+* ``applies``: it applies them (rotates queries and keys by RoPE, adds ALiBi's score bias), like ``mha``.
+* ``inherent``: it ignores them, but knows token order itself (recurrence, causal convolution), like ``lstm``.
+* ``ignores``: it ignores them and is order-blind, so it needs an encoding added to the embeddings
+  (``sinusoidal``, ``learned``); with ``rope`` or ``alibi`` such a mixer is a validation error. The default.
+* ``cross``: a cross-attention, called as ``m(x, memory=..., memory_mask=...)`` without ``positions``.
+"""
+
+
 class Params(BaseModel):
     """Base class for component parameter models: strict, frozen, documented by field docstrings.
 
     Subclasses may define :meth:`check` for contracts that need the build context (for example
     ``d_model`` divisible by ``heads``); it runs during validation, before anything is built.
+
+    Two class attributes declare how a component takes part in position handling; blockforge checks
+    them against each other when a spec is validated (see ``docs/plugins.md``, "Positions"):
+
+    * ``uses_positions`` (``attention`` kind): a :data:`PositionUse`; default ``"ignores"``.
+    * ``attention_positions`` (``positional`` kind): True if the encoding acts inside attention through
+      ``positions=`` (RoPE, ALiBi) rather than being added to the embeddings; default False.
     """
 
     model_config = ConfigDict(
@@ -44,16 +62,35 @@ class Params(BaseModel):
     __blockforge_kind__: ClassVar[str | None] = None
     __blockforge_name__: ClassVar[str | None] = None
 
+    # Declared by component authors (class attributes, not spec fields).
+    uses_positions: ClassVar[PositionUse] = "ignores"
+    attention_positions: ClassVar[bool] = False
+
     def check(self, ctx: BuildContext) -> Iterable[tuple[str, str]]:
-        """Yield ``(field, message)`` for each shape contract this component breaks in ``ctx``."""
+        """Yield the shape contracts this component breaks in ``ctx``.
+
+        Args:
+            ctx: the build context of the model being validated (``d_model``, ``max_len``, ...).
+
+        Returns:
+            An iterable of ``(field, message)``: ``field`` names the offending parameter (``""`` for
+            the component as a whole); ``message`` says what is wrong and what would be valid.
+        """
         return ()
 
 
 def examples_of(params: type[BaseModel]) -> list[dict[str, Any]]:
     """The example parameter sets a model declares (``json_schema_extra={"examples": [...]}``).
 
-    A component whose parameters all have defaults gets ``[{}]``. The registry-driven tests build
-    every registered component from each of its examples, so every component needs one.
+    The registry-driven tests build every registered component from each of its examples, so every
+    component needs one.
+
+    Args:
+        params: a parameter model class.
+
+    Returns:
+        Its examples; ``[{}]`` when every parameter has a default; ``[]`` when a parameter is required
+        and no example is declared.
     """
     extra = params.model_config.get("json_schema_extra")
     examples = list(extra.get("examples", [])) if isinstance(extra, dict) else []
@@ -96,8 +133,16 @@ def _module_field_docs(filename: str) -> dict[str, dict[str, str]]:
 
 
 def field_docs(cls: type[BaseModel]) -> dict[str, str]:
-    """The attribute docstrings of ``cls``'s fields (the string literal under each field), base classes
-    included; read from source on demand and cached per module."""
+    """The attribute docstrings of a model's fields (the string literal under each field).
+
+    Read from source on demand and cached per module.
+
+    Args:
+        cls: a pydantic model class; its base classes are included.
+
+    Returns:
+        ``{field: docstring}``.
+    """
     docs: dict[str, str] = {}
     for klass in reversed(cls.__mro__):
         if not (isinstance(klass, type) and issubclass(klass, BaseModel)) or klass is BaseModel:
@@ -142,7 +187,14 @@ class ComponentSlot:
 
 
 def Ref(kind: Kind | str) -> Any:  # noqa: N802 - reads as a type in annotations
-    """The annotation of a field that references a component of ``kind``."""
+    """The annotation of a field that references a component of ``kind``.
+
+    Args:
+        kind: the component kind.
+
+    Returns:
+        ``Annotated[Any, ComponentSlot(kind)]``; bound to the registered components when a spec is validated.
+    """
     return Annotated[Any, ComponentSlot(Kind(kind))]
 
 

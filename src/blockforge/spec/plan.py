@@ -235,7 +235,10 @@ class LayerStack(Params):
     __blockforge_stacks__: ClassVar[tuple[Stack, ...]] = (Stack(),)
 
     def layers(self) -> list[Any]:
-        """The per-layer plan of the (first) stack: the validated block spec of each layer, in order.
+        """The per-layer plan of the (first) stack.
+
+        Returns:
+            The validated block spec of each layer, in order.
 
         Raises:
             ValueError: the plan does not resolve (only for specs that did not go through ``load_spec``).
@@ -243,7 +246,13 @@ class LayerStack(Params):
         return self.stack_layers(type(self).__blockforge_stacks__[0])
 
     def stack_layers(self, stack: Stack) -> list[Any]:
-        """The validated block spec of each layer of ``stack``, in order.
+        """The per-layer plan of one stack.
+
+        Args:
+            stack: one of ``__blockforge_stacks__``.
+
+        Returns:
+            The validated block spec of each layer of ``stack``, in order.
 
         Raises:
             ValueError: the plan does not resolve (only for specs that did not go through ``load_spec``).

@@ -199,7 +199,15 @@ def _components(value: Any, path: SpecPath) -> Iterator[tuple[SpecPath, Params]]
 
 
 def check_contracts(spec: BaseModel, doc: Document) -> list[SpecIssue]:
-    """Run every component's :meth:`Params.check` with the model's build context."""
+    """Run every component's contracts (:func:`contract_issues`) with the model's build context.
+
+    Args:
+        spec: a validated spec.
+        doc: its document (for locations).
+
+    Returns:
+        One located issue per broken contract; none if the model has no ``build_context``.
+    """
     model = getattr(spec, "model", None)
     make_ctx = getattr(model, "build_context", None)
     if make_ctx is None:
@@ -207,10 +215,80 @@ def check_contracts(spec: BaseModel, doc: Document) -> list[SpecIssue]:
     ctx: BuildContext = make_ctx()
     issues: list[SpecIssue] = []
     for path, params in _components(spec, ()):
-        for field, message in params.check(ctx):
+        for field, message, hint in contract_issues(params, ctx):
             p = (*path, field) if field else path
-            issues.append(SpecIssue(p, message, doc.locate(p), None, "contract"))
+            issues.append(SpecIssue(p, message, doc.locate(p), hint, "contract"))
     return issues
+
+
+def _position_issues(params: Params, ctx: BuildContext) -> Iterator[tuple[str, str, str | None]]:
+    """The positions contract of one mixer: with an encoding that acts inside attention (``ctx.positions``),
+    an order-blind mixer that ignores ``positions=`` would leave its layer without position information."""
+    cls = type(params)
+    if ctx.positions is None or cls.__blockforge_kind__ != "attention" or cls.uses_positions != "ignores":
+        return
+    yield "", (
+        f"the {cls.__blockforge_name__} mixer ignores the positions= it is called with, so with positional: "
+        f"{ctx.positions} this layer has no position information"
+    ), (
+        f"use positional: learned or sinusoidal (added to the embeddings) with {cls.__blockforge_name__}, or a "
+        f"mixer that applies {ctx.positions} (mha); a plugin mixer that applies positions declares "
+        "uses_positions = \"applies\" on its parameter model (docs/plugins.md, 'Positions')"
+    )
+
+
+def contract_issues(params: Params, ctx: BuildContext) -> Iterator[tuple[str, str, str | None]]:
+    """Every contract one component breaks in ``ctx``: its own :meth:`Params.check` and the positions contract.
+
+    Args:
+        params: a validated component (a bound parameter model instance).
+        ctx: the build context of the model (``ctx.layer`` set inside a stack's plan).
+
+    Returns:
+        An iterator of ``(field, message, hint)``; ``field`` is relative to the component (``""`` for
+        the component itself) and ``hint`` is None when the message says it all.
+    """
+    for field, message in params.check(ctx):
+        yield field, message, None
+    yield from _position_issues(params, ctx)
+
+
+def check_positions_used(spec: BaseModel, doc: Document) -> list[SpecIssue]:
+    """Refuse an encoding that acts inside attention (RoPE, ALiBi) when no mixer of the model applies it.
+
+    Order-blind mixers are reported layer by layer (:func:`contract_issues`); this catches the rest: a
+    stack of recurrent mixers only, where ``positional: rope`` would silently do nothing.
+
+    Args:
+        spec: a validated spec whose plans resolve.
+        doc: the document (for the location of ``model.positional``).
+
+    Returns:
+        One issue at ``model.positional``, or none.
+    """
+    model = getattr(spec, "model", None)
+    make_ctx = getattr(model, "build_context", None)
+    if model is None or make_ctx is None or make_ctx().positions is None:
+        return []
+    trees: list[Any] = [model]
+    if isinstance(model, LayerStack):
+        for stack in type(model).__blockforge_stacks__:
+            trees.extend(model.stack_layers(stack))
+    uses: dict[str, str] = {}
+    for tree in trees:
+        for _, params in _components(tree, ()):
+            cls = type(params)
+            if cls.__blockforge_kind__ == "attention" and cls.__blockforge_name__ is not None:
+                uses[cls.__blockforge_name__] = cls.uses_positions
+    if not uses or {"applies", "ignores"} & set(uses.values()):
+        return []
+    positions = make_ctx().positions
+    path = ("model", "positional")
+    mixers = ", ".join(sorted(uses))
+    return [SpecIssue(path, f"positional: {positions} has no effect: no mixer of this model applies it "
+                      f"(its mixers: {mixers})", doc.locate(path),
+                      "use positional: none (recurrent mixers know token order themselves), or add an attention "
+                      f"layer that applies {positions} (mha)", "contract")]
 
 
 def _sort_key(issue: SpecIssue) -> tuple[int, int]:
@@ -288,10 +366,10 @@ def check_stack(
             if ctx is not None:
                 lctx = ctx.at_layer(g.layers[0])
                 for p, params in _components(value, ()):
-                    for f, message in params.check(lctx):
+                    for f, message, hint in contract_issues(params, lctx):
                         rel = (*p, f) if f else p
                         dp = where(rel)
-                        got.append(SpecIssue(dp, message, doc.locate(dp), None, "contract"))
+                        got.append(SpecIssue(dp, message, doc.locate(dp), hint, "contract"))
         for issue in got:
             key = (issue.path, issue.message, issue.code)
             if key in found:
@@ -305,7 +383,16 @@ def check_stack(
 
 
 def check_plans(spec: BaseModel, doc: Document, registries: Registries) -> list[SpecIssue]:
-    """Validate the layer plan of every stack in ``spec`` (every resolved layer, located)."""
+    """Validate the layer plan of every stack in ``spec`` (every resolved layer, located).
+
+    Args:
+        spec: a validated spec.
+        doc: its document (for locations).
+        registries: where names in the plan resolve.
+
+    Returns:
+        The issues, each located where the offending value is written and naming the layers.
+    """
     issues: list[SpecIssue] = []
     for path, params in _components(spec, ()):
         if not isinstance(params, LayerStack):
@@ -382,9 +469,9 @@ def _partial_contracts(doc: Document, registries: Registries) -> list[SpecIssue]
                     visit(raw[field], shape.kind, (*path, field), depth + 1)
             return
         for p, comp in _components(value, ()):
-            for f, message in comp.check(ctx):
+            for f, message, hint in contract_issues(comp, ctx):
                 full = (*path, *p, f) if f else (*path, *p)
-                issues.append(SpecIssue(full, message, doc.locate(full), None, "contract"))
+                issues.append(SpecIssue(full, message, doc.locate(full), hint, "contract"))
 
     visit(model, Kind.MODEL, ("model",), 0)
     return issues
@@ -434,6 +521,8 @@ def validate_document(doc: Document, registries: Registries) -> BaseModel:
         raise report(issues) from None
     issues = check_contracts(spec, doc)
     issues.extend(check_plans(spec, doc, registries))
+    if not issues and not early:
+        issues.extend(check_positions_used(spec, doc))
     if issues or early:
         raise report(issues)
     return spec

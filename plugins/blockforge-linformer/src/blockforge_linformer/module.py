@@ -17,6 +17,14 @@ class LinformerAttention(nn.Module):
     ``scaled_dot_product_attention``. Padding positions are zeroed before the projection, so they
     contribute nothing. Not causal: the projection mixes all positions.
 
+    Positions: called like every mixer as ``m(x, mask=mask, positions=positions)``, it ignores
+    ``positions``. RoPE rotates queries and keys so that their dot product depends on the distance
+    ``i - j``, and ALiBi biases the ``(i, j)`` score; after the projection along the sequence a key no
+    longer belongs to one position ``j``, so neither applies. Linformer is order-blind by itself (two equal
+    tokens get equal outputs), so it needs positions added to the embeddings (``learned``,
+    ``sinusoidal``); its parameter model declares ``uses_positions = "ignores"``, which makes a spec
+    with ``rope`` or ``alibi`` a validation error.
+
     Args:
         d_model: width of the input and output.
         heads: number of heads; must divide ``d_model``.
@@ -62,12 +70,13 @@ class LinformerAttention(nn.Module):
             if p is not None:
                 nn.init.normal_(p, std=1.0 / math.sqrt(self.k))
 
-    def forward(self, x: Tensor, *, mask: Tensor | None = None) -> Tensor:
+    def forward(self, x: Tensor, *, mask: Tensor | None = None, positions: object | None = None) -> Tensor:
         """Attend.
 
         Args:
             x: ``(B, T, C)`` input, ``T <= seq_len``.
             mask: optional ``(B, T)`` padding mask, 1 for tokens and 0 for padding.
+            positions: the model's RoPE/ALiBi state, or None; ignored (see the class docstring).
 
         Returns:
             ``(B, T, C)``.

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, ClassVar
 
 from pydantic import ConfigDict, Field
 
 from blockforge import BuildContext, Params, hookimpl
+from blockforge.spec import PositionUse
 
 if TYPE_CHECKING:  # only for the annotation; torch is imported when a model is built
     from torch import nn
@@ -19,6 +20,10 @@ class LinformerParams(Params):
     model_config = ConfigDict(
         json_schema_extra={"examples": [{"heads": 2, "seq_len": 8, "k": 4}, {"heads": 4, "seq_len": 16, "k": 8, "share_kv": True}]}
     )
+
+    # Linformer ignores the positions= (RoPE/ALiBi) it is called with and is order-blind by itself: with
+    # positional: rope or alibi, blockforge refuses the spec and asks for learned or sinusoidal positions.
+    uses_positions: ClassVar[PositionUse] = "ignores"
 
     heads: Annotated[int, Field(gt=0)]
     """Number of attention heads; must divide d_model."""
@@ -34,6 +39,14 @@ class LinformerParams(Params):
     """Dropout on the attention probabilities."""
 
     def check(self, ctx: BuildContext) -> Iterable[tuple[str, str]]:
+        """Shape contracts against the model.
+
+        Args:
+            ctx: the model's build context (``d_model``, ``max_len``).
+
+        Returns:
+            ``(field, message)`` for each broken contract.
+        """
         if ctx.d_model % self.heads:
             yield "heads", f"d_model={ctx.d_model} is not divisible by heads={self.heads}"
         if self.seq_len < ctx.max_len:
@@ -43,6 +56,15 @@ class LinformerParams(Params):
 
 
 def build_linformer(p: LinformerParams, ctx: BuildContext) -> nn.Module:
+    """Build the module (torch is imported here, not at the top of this module).
+
+    Args:
+        p: the validated parameters.
+        ctx: the build context (``ctx.d_model`` is the width).
+
+    Returns:
+        A :class:`~blockforge_linformer.module.LinformerAttention`.
+    """
     from blockforge_linformer.module import LinformerAttention
 
     return LinformerAttention(
