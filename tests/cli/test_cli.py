@@ -7,17 +7,12 @@ import subprocess
 import sys
 
 import pytest
-from typer.testing import CliRunner
 
 from blockforge.cli import app
+from tests.cli.helpers import invoke, runner
 from tests.conftest import SPECS_DIR
 
-runner = CliRunner()
 TINY = str(SPECS_DIR / "tiny.yaml")
-
-
-def invoke(*args: str):
-    return runner.invoke(app, list(args), catch_exceptions=False)
 
 
 def test_validate_ok():

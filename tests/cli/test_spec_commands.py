@@ -6,18 +6,12 @@ import json
 
 import pytest
 import yaml
-from typer.testing import CliRunner
 
-from blockforge.cli import app
+from tests.cli.helpers import invoke
 from tests.conftest import SPECS_DIR
 
-runner = CliRunner()
 TINY = str(SPECS_DIR / "tiny.yaml")
 PLAN = str(SPECS_DIR / "tiny-plan.yaml")
-
-
-def invoke(*args: str):
-    return runner.invoke(app, list(args), catch_exceptions=False)
 
 
 def test_plan_shows_every_layer():

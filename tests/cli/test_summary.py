@@ -4,19 +4,14 @@ from __future__ import annotations
 
 import json
 
-from typer.testing import CliRunner
 
 from blockforge.cli import app
 from blockforge.inspect import summarize
+from tests.cli.helpers import invoke, runner
 from tests.conftest import SPECS_DIR
 
-runner = CliRunner()
 TINY = str(SPECS_DIR / "tiny.yaml")
 GPT2 = str(SPECS_DIR / "gpt2-small.yaml")
-
-
-def invoke(*args: str):
-    return runner.invoke(app, list(args), catch_exceptions=False)
 
 
 def test_text_shows_flops_memory_kinds_and_conventions():

@@ -77,6 +77,33 @@ def attend(
     return out.reshape(b, h, tq, v.shape[-1])  # (B, H, Tq, Dv)
 
 
+def head_sizes(*, d_model: int, heads: int, kv_heads: int | None, head_dim: int | None) -> tuple[int, int]:
+    """Check and complete the head sizes every attention module here takes.
+
+    Args:
+        d_model: width of the input and output.
+        heads: number of query heads.
+        kv_heads: number of key/value heads, or None for ``heads``.
+        head_dim: width of each head, or None for ``d_model // heads``.
+
+    Returns:
+        ``(kv_heads, head_dim)`` with the defaults filled in.
+
+    Raises:
+        ValueError: a non-positive size, ``heads`` not dividing ``d_model`` without ``head_dim``, or
+            ``kv_heads`` not dividing ``heads``.
+    """
+    kv_heads = heads if kv_heads is None else kv_heads
+    if d_model <= 0 or heads <= 0 or kv_heads <= 0 or (head_dim is not None and head_dim <= 0):
+        raise ValueError(f"d_model, heads, kv_heads and head_dim must be positive, got {d_model}, {heads}, "
+                         f"{kv_heads}, {head_dim}")
+    if head_dim is None and d_model % heads:
+        raise ValueError(f"d_model={d_model} is not divisible by heads={heads}")
+    if heads % kv_heads:
+        raise ValueError(f"kv_heads={kv_heads} does not divide heads={heads}")
+    return kv_heads, d_model // heads if head_dim is None else head_dim
+
+
 class MultiHeadAttention(nn.Module):
     """Multi-head self-attention with optional grouped-query heads, sliding window, QK-norm and soft-cap.
 
@@ -121,19 +148,12 @@ class MultiHeadAttention(nn.Module):
         dropout: float = 0.0,
     ) -> None:
         super().__init__()
-        kv_heads = heads if kv_heads is None else kv_heads
-        if d_model <= 0 or heads <= 0 or kv_heads <= 0:
-            raise ValueError(f"d_model, heads and kv_heads must be positive, got {d_model}, {heads}, {kv_heads}")
-        if head_dim is None and d_model % heads:
-            raise ValueError(f"d_model={d_model} is not divisible by heads={heads}")
-        if heads % kv_heads:
-            raise ValueError(f"kv_heads={kv_heads} does not divide heads={heads}")
+        kv_heads, head_dim = head_sizes(d_model=d_model, heads=heads, kv_heads=kv_heads, head_dim=head_dim)
         if window is not None and window <= 0:
             raise ValueError(f"window must be positive, got {window}")
         if softcap is not None and softcap <= 0:
             raise ValueError(f"softcap must be positive, got {softcap}")
-        self.d_model, self.heads, self.kv_heads = d_model, heads, kv_heads
-        self.head_dim = d_model // heads if head_dim is None else head_dim
+        self.d_model, self.heads, self.kv_heads, self.head_dim = d_model, heads, kv_heads, head_dim
         self.causal, self.window, self.softcap, self.dropout = causal, window, softcap, dropout
         self.scale = self.head_dim**-0.5 if scale is None else scale
         inner, kv_inner = heads * self.head_dim, kv_heads * self.head_dim
@@ -240,13 +260,8 @@ class CrossAttention(nn.Module):
         dropout: float = 0.0,
     ) -> None:
         super().__init__()
-        kv_heads = heads if kv_heads is None else kv_heads
-        if d_model <= 0 or heads <= 0 or kv_heads <= 0 or heads % kv_heads:
-            raise ValueError(f"need positive sizes and kv_heads dividing heads, got {d_model}, {heads}, {kv_heads}")
-        if head_dim is None and d_model % heads:
-            raise ValueError(f"d_model={d_model} is not divisible by heads={heads}")
-        self.heads, self.kv_heads = heads, kv_heads
-        self.head_dim = d_model // heads if head_dim is None else head_dim
+        kv_heads, head_dim = head_sizes(d_model=d_model, heads=heads, kv_heads=kv_heads, head_dim=head_dim)
+        self.heads, self.kv_heads, self.head_dim = heads, kv_heads, head_dim
         self.softcap, self.dropout = softcap, dropout
         self.q = nn.Linear(d_model, heads * self.head_dim, bias=bias)
         self.kv = nn.Linear(d_model, 2 * kv_heads * self.head_dim, bias=bias)
@@ -282,4 +297,4 @@ class CrossAttention(nn.Module):
         return f"heads={self.heads}, kv_heads={self.kv_heads}, head_dim={self.head_dim}"
 
 
-__all__ = ["CrossAttention", "MultiHeadAttention", "attend"]
+__all__ = ["CrossAttention", "MultiHeadAttention", "attend", "head_sizes"]
