@@ -35,6 +35,9 @@ _LAZY = {
     "build_model": "blockforge.build",
     "BuildError": "blockforge.build",
     "summarize": "blockforge.inspect",
+    "save_model": "blockforge.modeldir",
+    "load_model": "blockforge.modeldir",
+    "GenerationConfig": "blockforge.modeldir",
     "Summary": "blockforge.inspect",
 }
 
