@@ -99,8 +99,7 @@ def with_fakes(fake_site, monkeypatch):
     for var in (plugins_mod.ENV_DISABLE, plugins_mod.ENV_STRICT):
         monkeypatch.delenv(var, raising=False)
     yield fake_site
-    plugins_mod.configure_default()  # forget the set loaded with the fakes
-    plugins_mod._DEFAULT = None
+    plugins_mod.forget_default_plugins()  # forget the sets loaded with the fakes
 
 
 def test_every_failure_is_reported_with_name_version_and_stage(with_fakes):
@@ -172,7 +171,7 @@ runner = CliRunner()
 
 
 def test_cli_warns_once_and_keeps_working(with_fakes, caplog):
-    plugins_mod.configure_default(disable=["other"])  # force a fresh load
+    plugins_mod.forget_default_plugins()  # the fakes were installed after a set may have been loaded
     with caplog.at_level(logging.WARNING, logger="blockforge.plugins"):
         r = runner.invoke(app, ["validate", str(SPECS_DIR / "tiny.yaml")], catch_exceptions=False)
     assert r.exit_code == 0, r.output
