@@ -199,3 +199,20 @@ def test_cli_plugins_lists_failures_and_strict_flag_exits_1(with_fakes):
     r = runner.invoke(app, ["--strict-plugins", "--disable-plugin", "all", "validate", str(SPECS_DIR / "tiny.yaml")],
                       catch_exceptions=False)
     assert r.exit_code == 0, r.output
+
+
+def test_cli_invocations_in_one_process_do_not_share_plugin_options(with_fakes):
+    """Each invocation's global options live in its own CliContext: --no-plugins in one run does not
+    leak into the next, in either order."""
+    plugins_mod.forget_default_plugins()
+
+    def norms(*options: str) -> set[str]:
+        r = runner.invoke(app, [*options, "components", "norm", "-f", "json"], catch_exceptions=False)
+        assert r.exit_code == 0, r.output
+        return {c["name"] for c in json.loads(r.stdout)["norm"]}
+
+    assert "goodnorm" not in norms("--no-plugins")
+    assert "goodnorm" in norms()
+    assert "goodnorm" not in norms("--disable-plugin", "good")
+    assert "goodnorm" in norms()
+    assert "goodnorm" not in norms("--no-plugins")

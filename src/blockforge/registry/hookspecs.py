@@ -35,7 +35,8 @@ Rules a plugin follows:
   ``BLOCKFORGE_DISABLE_PLUGINS=name,other`` / ``=all``) skip plugins without loading them.
 
 Two hooks exist today: ``blockforge_register_components`` (every plugin) and
-``blockforge_check_component`` (the built-ins implement it; a plugin may add its own checks). Hooks are added when a concrete plugin needs one that registration
+``blockforge_check_component`` (the built-ins implement it; a plugin may add its own checks). Hooks
+are added when a concrete plugin needs one that registration
 cannot express (for example seeing the built model, or adding whole-spec checks); a component's own
 shape contracts already belong in its parameter model's ``check(ctx)``, so they need no hook.
 """

@@ -345,6 +345,11 @@ class PluginOptions:
     disable: frozenset[str] = frozenset()
     strict: bool | None = None
 
+    def __post_init__(self) -> None:
+        if isinstance(self.disable, str):
+            raise TypeError(f"disable takes plugin names, not one string: use {{{self.disable!r}}}")
+        object.__setattr__(self, "disable", frozenset(self.disable))  # any iterable; hashable for the memo
+
     def resolved(self) -> PluginOptions:
         """These options with the environment variables folded in (what a load actually uses).
 
