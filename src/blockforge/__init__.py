@@ -39,6 +39,7 @@ _LAZY = {
     "save_model": "blockforge.modeldir",
     "load_model": "blockforge.modeldir",
     "GenerationConfig": "blockforge.modeldir",
+    "generate": "blockforge.generation",
     "Summary": "blockforge.inspect",
 }
 

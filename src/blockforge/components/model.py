@@ -203,6 +203,9 @@ class EncoderDecoder(nn.Module):
         dropout: dropout on the embeddings (training only).
     """
 
+    #: generation feeds the source to the encoder and generates decoder tokens (transformers' name)
+    is_encoder_decoder = True
+
     def __init__(
         self,
         *,
