@@ -128,7 +128,7 @@ def append_kv(cache: MixerCache, k: Tensor, v: Tensor, keep: Tensor, *, window: 
     return full
 
 
-def cache_unsupported(stack: nn.Module) -> list[str]:
+def cache_unsupported(stack: nn.Module, prefix: str = "") -> list[str]:
     """Names of the blocks and mixers of a decoding stack that cannot decode with a cache (empty: all can).
 
     Asks each module that the builder tagged as a block or an attention component for ``supports_cache``
@@ -136,10 +136,11 @@ def cache_unsupported(stack: nn.Module) -> list[str]:
 
     Args:
         stack: the blocks that run while decoding (``model.cache_blocks``).
+        prefix: the stack's name in its model, for the names returned.
     """
     return [
         f"{name} ({type(m).__name__})"
-        for name, m in stack.named_modules()
+        for name, m in stack.named_modules(prefix=prefix)
         if getattr(m, "blockforge_kind", None) in ("block", "attention") and not getattr(m, "supports_cache", False)
     ]
 

@@ -194,7 +194,8 @@ def _new_cache(model: nn.Module) -> Any:
         warnings.warn(f"{type(model).__name__} has no incremental decoding (no new_cache): generation "
                       "recomputes the whole context at every step", CacheFallbackWarning, stacklevel=3)
         return None
-    missing = cache_unsupported(stack)
+    prefix = next((name for name, child in model.named_children() if child is stack), "")
+    missing = cache_unsupported(stack, prefix)
     if missing:
         warnings.warn(f"no cache support in {', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''}: "
                       "generation recomputes the whole context at every step", CacheFallbackWarning, stacklevel=3)
