@@ -159,3 +159,12 @@ def test_a_plugin_mixer_without_cache_support_recomputes_and_warns_once():
     fallback = [w for w in caught if issubclass(w.category, CacheFallbackWarning)]
     assert len(fallback) == 1 and "blocks.1.attention (NoCache)" in str(fallback[0].message)
     assert torch.equal(got, reference)
+
+
+@pytest.mark.parametrize("name", ["tiny-mistral.yaml", "tiny-encoder-decoder.yaml", "hybrid-lstm-attention.yaml"])
+def test_static_cache_generates_like_the_dynamic_one(name):
+    model = build_model(f"specs/{name}", seed=0).eval()
+    ids, mask = left_padded_prompt(vocab=97)
+    kw = {"decoder_start_token_id": 0} if getattr(model, "is_encoder_decoder", False) else {}
+    dynamic = generate(model, ids, mask, max_new_tokens=8, **kw)
+    assert torch.equal(dynamic, generate(model, ids, mask, max_new_tokens=8, cache_implementation="static", **kw))

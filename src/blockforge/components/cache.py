@@ -36,9 +36,26 @@ class KVState:
 
 @dataclass
 class MixerCache:
-    """One mixer's slot; ``state`` is the mixer's own (None before its first call)."""
+    """One mixer's slot; ``state`` is the mixer's own (None before its first call).
+
+    Attributes:
+        state: what the mixer keeps.
+        capacity: positions to preallocate for keys and values (a static cache), or None to grow the
+            cache step by step (a dynamic cache; rolling under a sliding window).
+    """
 
     state: object | None = None
+    capacity: int | None = None
+
+
+@dataclass
+class _StaticKV:
+    """A preallocated key/value buffer ``(B, KV, capacity, D)`` and how much of it is filled."""
+
+    k: Tensor
+    v: Tensor
+    keep: Tensor
+    length: int
 
 
 @dataclass
@@ -54,6 +71,8 @@ class ModelCache:
 
     Args:
         n_blocks: number of blocks (of the decoder stack, for an encoder-decoder model).
+        capacity: preallocate keys and values for this many positions (a static cache: no reallocation
+            per step, but memory for the whole length up front and no rolling window); None = dynamic.
 
     Attributes:
         blocks: one :class:`BlockCache` per block.
@@ -63,8 +82,8 @@ class ModelCache:
         memory_mask: its ``(B, S)`` padding mask, or None.
     """
 
-    def __init__(self, n_blocks: int) -> None:
-        self.blocks = [BlockCache() for _ in range(n_blocks)]
+    def __init__(self, n_blocks: int, *, capacity: int | None = None) -> None:
+        self.blocks = [BlockCache(mixer=MixerCache(capacity=capacity)) for _ in range(n_blocks)]
         self.seen = 0
         self.lengths: Tensor | None = None
         self.memory: Tensor | None = None
@@ -95,7 +114,7 @@ class ModelCache:
         total = 0
         for block in self.blocks:
             for slot in (block.mixer, block.cross):
-                if isinstance(slot.state, KVState):
+                if isinstance(slot.state, (KVState, _StaticKV)):
                     total += slot.state.k.numel() + slot.state.v.numel()
         return total
 
@@ -117,6 +136,8 @@ def append_kv(cache: MixerCache, k: Tensor, v: Tensor, keep: Tensor, *, window: 
         The :class:`KVState` with the cached and the new positions, ``Tk = cached + T``.
     """
     old = cache.state
+    if cache.capacity is not None:
+        return _append_static(cache, k, v, keep)
     if isinstance(old, KVState):
         full = KVState(torch.cat((old.k, k), dim=2), torch.cat((old.v, v), dim=2), torch.cat((old.keep, keep), 1))
     else:
@@ -126,6 +147,25 @@ def append_kv(cache: MixerCache, k: Tensor, v: Tensor, keep: Tensor, *, window: 
     else:
         cache.state = full
     return full
+
+
+def _append_static(cache: MixerCache, k: Tensor, v: Tensor, keep: Tensor) -> KVState:
+    """:func:`append_kv` into a preallocated buffer; returns views of the filled part."""
+    buf = cache.state
+    b, kv, t, _ = k.shape
+    if not isinstance(buf, _StaticKV):
+        cap = int(cache.capacity)  # type: ignore[arg-type]
+        buf = _StaticKV(k.new_empty(b, kv, cap, k.shape[-1]), v.new_empty(b, kv, cap, v.shape[-1]),
+                        keep.new_zeros(b, cap), 0)
+        cache.state = buf
+    end = buf.length + t
+    if end > buf.k.shape[2]:
+        raise ValueError(f"the static cache holds {buf.k.shape[2]} positions; {end} were asked for")
+    buf.k[:, :, buf.length:end] = k
+    buf.v[:, :, buf.length:end] = v
+    buf.keep[:, buf.length:end] = keep
+    buf.length = end
+    return KVState(buf.k[:, :, :end], buf.v[:, :, :end], buf.keep[:, :end])
 
 
 def cache_unsupported(stack: nn.Module, prefix: str = "") -> list[str]:

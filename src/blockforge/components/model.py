@@ -171,9 +171,10 @@ class TransformerLM(nn.Module):
         """The blocks that run while decoding (each gets a slot of the cache)."""
         return self.blocks
 
-    def new_cache(self) -> ModelCache:
-        """An empty cache for one incremental decoding (see :mod:`blockforge.components.cache`)."""
-        return ModelCache(len(self.blocks))
+    def new_cache(self, *, capacity: int | None = None) -> ModelCache:
+        """An empty cache for one incremental decoding (see :mod:`blockforge.components.cache`); with
+        ``capacity``, keys and values are preallocated for that many positions (a static cache)."""
+        return ModelCache(len(self.blocks), capacity=capacity)
 
     def aux_loss(self) -> Tensor | None:
         """Sum of the auxiliary losses (MoE load balancing) of the last forward, or None."""
@@ -302,9 +303,10 @@ class EncoderDecoder(nn.Module):
         """The decoder blocks (each gets a slot of the cache); the encoder runs once."""
         return self.decoder
 
-    def new_cache(self) -> ModelCache:
-        """An empty cache for one incremental decoding (see :mod:`blockforge.components.cache`)."""
-        return ModelCache(len(self.decoder))
+    def new_cache(self, *, capacity: int | None = None) -> ModelCache:
+        """An empty cache for one incremental decoding (see :mod:`blockforge.components.cache`); with
+        ``capacity``, keys and values are preallocated for that many positions (a static cache)."""
+        return ModelCache(len(self.decoder), capacity=capacity)
 
     def aux_loss(self) -> Tensor | None:
         """Sum of the auxiliary losses (MoE load balancing) of the last forward, or None."""

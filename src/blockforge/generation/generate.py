@@ -52,6 +52,7 @@ def generate(
     tokenizer: Any = None,
     decoder_start_token_id: int | None = None,
     use_cache: bool = True,
+    cache_implementation: str = "dynamic",
 ) -> Tensor:
     """Continue each row of ``input_ids`` by up to ``max_new_tokens`` tokens.
 
@@ -80,6 +81,8 @@ def generate(
         tokenizer: a ``tokenizers.Tokenizer`` (``decode``), for ``stop_strings``.
         decoder_start_token_id: the first decoder token of an encoder-decoder model (required for one).
         use_cache: decode incrementally with a cache (when supported); False recomputes every step.
+        cache_implementation: ``dynamic`` (keys and values grow per step; a sliding window keeps a rolling
+            cache of the window) or ``static`` (preallocated for prompt + ``max_new_tokens`` positions).
 
     Returns:
         ``(B, T + N)`` prompts and continuations for a decoder-only model; ``(B, 1 + N)`` decoder tokens
@@ -114,7 +117,10 @@ def generate(
                               f"max_len={max_len} of this model")
     eos = [eos_token_id] if isinstance(eos_token_id, int) else list(eos_token_id or [])
     pad = pad_token_id if pad_token_id is not None else (eos[0] if eos else 0)
-    cache = _new_cache(model) if use_cache else None
+    if cache_implementation not in ("dynamic", "static"):
+        raise GenerationError(f"cache_implementation={cache_implementation!r}: use 'dynamic' or 'static'")
+    capacity = tokens.shape[1] + max_new_tokens if cache_implementation == "static" else None
+    cache = _new_cache(model, capacity) if use_cache else None
     generator = None
     if do_sample and seed is not None:
         generator = torch.Generator(device=device).manual_seed(seed)
@@ -186,7 +192,7 @@ def _check_args(input_ids: Tensor, attention_mask: Tensor | None, max_new_tokens
         raise GenerationError("cannot generate: " + "; ".join(problems))
 
 
-def _new_cache(model: nn.Module) -> Any:
+def _new_cache(model: nn.Module, capacity: int | None) -> Any:
     """The model's cache, or None (with one warning) when a block or mixer has no cache support."""
     stack = getattr(model, "cache_blocks", None)
     new_cache = getattr(model, "new_cache", None)
@@ -200,7 +206,7 @@ def _new_cache(model: nn.Module) -> Any:
         warnings.warn(f"no cache support in {', '.join(missing[:3])}{' ...' if len(missing) > 3 else ''}: "
                       "generation recomputes the whole context at every step", CacheFallbackWarning, stacklevel=3)
         return None
-    return new_cache()
+    return new_cache() if capacity is None else new_cache(capacity=capacity)
 
 
 def _step(model: nn.Module, input_ids: Tensor, attention_mask: Tensor, tokens: Tensor, dec_mask: Tensor,
