@@ -14,6 +14,7 @@ new positions only and the positions continue each row's count of real tokens.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 
 import torch
@@ -72,8 +73,20 @@ def _check_positions(position_ids: Tensor | None, ids: Tensor) -> None:
                          f"{tuple(ids.shape)}")
 
 
-def _add_positions(positional: nn.Module, x: Tensor, position_ids: Tensor | None) -> Tensor:
-    return positional(x) if position_ids is None else positional(x, position_ids=position_ids)
+def takes_position_ids(positional: nn.Module) -> bool:
+    """Whether a positional module's ``forward`` accepts ``position_ids=`` (every built-in one does; a plugin's
+    that does not is called as ``positional(x)``, with positions ``0 .. T-1``)."""
+    try:
+        params = inspect.signature(positional.forward).parameters
+    except (TypeError, ValueError):
+        return False
+    return "position_ids" in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+
+
+def _add_positions(positional: nn.Module, x: Tensor, position_ids: Tensor | None, takes_ids: bool) -> Tensor:
+    if position_ids is None or not takes_ids:
+        return positional(x)
+    return positional(x, position_ids=position_ids)
 
 
 def _keep_last(x: Tensor, mask: Tensor | None, logits_to_keep: int) -> tuple[Tensor, Tensor | None]:
@@ -117,6 +130,9 @@ class TransformerLM(nn.Module):
         self.max_len = max_len
         self.embedding = embedding
         self.positional = positional
+        #: positions follow the padding mask and continue across cached steps (False: a plugin encoding
+        #: without ``position_ids``, which always gets ``0 .. T-1``; generation then recomputes, see generate)
+        self.positional_takes_ids = takes_position_ids(positional)
         self.embedding_norm = embedding_norm if embedding_norm is not None else nn.Identity()
         self.dropout = nn.Dropout(dropout)
         self.blocks = nn.ModuleList(blocks)
@@ -155,7 +171,8 @@ class TransformerLM(nn.Module):
         _check_positions(position_ids, ids)
         position_ids = _positions(ids, mask, position_ids, cache, self.max_len)
         x = self.embedding(ids) if token_types is None else self.embedding(ids, token_types)  # (B, T, C)
-        x = self.dropout(self.embedding_norm(_add_positions(self.positional, x, position_ids)))  # (B, T, C)
+        x = self.dropout(self.embedding_norm(_add_positions(self.positional, x, position_ids,
+                                                            self.positional_takes_ids)))  # (B, T, C)
         positions = attention_positions(self.positional, ids.shape[1], ids.device, position_ids)
         for i, block in enumerate(self.blocks):
             if cache is None:
@@ -224,6 +241,9 @@ class EncoderDecoder(nn.Module):
         self.max_len = max_len
         self.embedding = embedding
         self.positional = positional
+        #: positions follow the padding mask and continue across cached steps (False: a plugin encoding
+        #: without ``position_ids``, which always gets ``0 .. T-1``; generation then recomputes, see generate)
+        self.positional_takes_ids = takes_position_ids(positional)
         self.dropout = nn.Dropout(dropout)
         self.encoder = nn.ModuleList(encoder)
         self.encoder_norm = encoder_norm if encoder_norm is not None else nn.Identity()
@@ -232,7 +252,8 @@ class EncoderDecoder(nn.Module):
         self.head = head
 
     def _embed(self, ids: Tensor, position_ids: Tensor | None) -> Tensor:
-        return self.dropout(_add_positions(self.positional, self.embedding(ids), position_ids))  # (B, T, C)
+        x = self.embedding(ids)  # (B, T, C)
+        return self.dropout(_add_positions(self.positional, x, position_ids, self.positional_takes_ids))
 
     def encode(self, ids: Tensor, mask: Tensor | None = None) -> Tensor:
         """Args: ids: ``(B, S)`` source ids; mask: optional ``(B, S)`` padding mask. Returns: ``(B, S, C)``."""

@@ -200,6 +200,12 @@ def _new_cache(model: nn.Module, capacity: int | None) -> Any:
         warnings.warn(f"{type(model).__name__} has no incremental decoding (no new_cache): generation "
                       "recomputes the whole context at every step", CacheFallbackWarning, stacklevel=3)
         return None
+    if not getattr(model, "positional_takes_ids", True):
+        warnings.warn(f"the positional encoding {type(model.positional).__name__} takes no position_ids, so "
+                      "positions cannot continue across cached steps: generation recomputes the whole context "
+                      "at every step (and a left-padded batch gets shifted absolute positions)",
+                      CacheFallbackWarning, stacklevel=3)
+        return None
     prefix = next((name for name, child in model.named_children() if child is stack), "")
     missing = cache_unsupported(stack, prefix)
     if missing:
