@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from blockforge.interop.hf_config import ConfigReader
+from blockforge.interop.hf_reader import ConfigReader
 
 # HF activation names -> blockforge activation references (only exact equivalents).
 ACTIVATIONS: Mapping[str, Any] = {
@@ -91,33 +91,78 @@ def gpt2(r: ConfigReader) -> dict[str, Any]:
     }
 
 
-def rope(r: ConfigReader, *, theta: float = 10000.0, fraction: float = 1.0) -> dict[str, Any]:
-    """RoPE from ``rope_parameters`` (transformers 5) or ``rope_theta``/``rope_scaling`` (4.x).
+ROPE_SETTINGS: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "default": ((), ()),
+    "linear": (("factor",), ()),
+    "dynamic": (("factor",), ()),
+    "yarn": (("factor", "original_max_position_embeddings"),
+             ("attention_factor", "beta_fast", "beta_slow", "mscale", "mscale_all_dim", "truncate")),
+    "llama3": (("factor", "original_max_position_embeddings", "low_freq_factor", "high_freq_factor"), ()),
+    "longrope": (("short_factor", "long_factor", "original_max_position_embeddings"), ("factor", "attention_factor")),
+}
+"""RoPE types blockforge reproduces: (required, optional) settings of each, as transformers'
+``RotaryEmbeddingConfigMixin`` validates them; any other setting is not read by transformers."""
 
-    Only the ``default`` and ``linear`` rope types are exact in blockforge; others are refused.
-    ``theta`` and ``fraction`` are the family's defaults (GPT-NeoX's legacy ``rotary_emb_base`` and
-    ``rotary_pct``), used when the config sets neither ``rope_theta`` nor ``partial_rotary_factor``.
+_ROPE_FIELDS = {"original_max_position_embeddings": "original_max_len", "low_freq_factor": "low_freq_factor",
+                "high_freq_factor": "high_freq_factor", "beta_fast": "beta_fast", "beta_slow": "beta_slow",
+                "attention_factor": "attention_factor", "mscale": "mscale", "mscale_all_dim": "mscale_all_dim",
+                "truncate": "truncate", "short_factor": "short_factor", "long_factor": "long_factor"}
+
+
+def rope(r: ConfigReader, *, theta: float | None = None, fraction: float = 1.0) -> dict[str, Any]:
+    """RoPE from ``rope_parameters`` (transformers 5) or ``rope_theta``/``rope_scaling`` (4.x), resolved
+    as transformers' ``PreTrainedConfig`` does (``rope_scaling`` wins over ``rope_parameters``; the
+    theta defaults to the config class's ``default_theta``; yarn, llama3 and longrope take
+    ``original_max_position_embeddings`` from the top level, else from ``max_position_embeddings``).
+
+    ``theta`` and ``fraction`` are the family's defaults for legacy keys (GPT-NeoX's ``rotary_emb_base``
+    and ``rotary_pct``). A rope type outside :data:`ROPE_SETTINGS`, or one missing a setting transformers
+    requires, is one problem naming it.
     """
     params = r.take("rope_parameters", None, types=(dict, type(None))) or {}
-    legacy_theta = r.take("rope_theta", None, types=(float, int, type(None)))
     scaling_cfg = r.take("rope_scaling", None, types=(dict, type(None))) or {}
-    merged = {**scaling_cfg, **params}
+    legacy_theta = r.take("rope_theta", None, types=(float, int, type(None)))
+    key = "rope_scaling" if scaling_cfg else "rope_parameters"
+    merged = dict(scaling_cfg or params)
     kind = merged.get("rope_type", merged.get("type", "default"))
-    theta = merged.get("rope_theta", legacy_theta if legacy_theta is not None else theta)
+    default_theta = theta if theta is not None else r.policy.get("default_theta") or 10000.0
+    theta_value = merged.get("rope_theta", legacy_theta if legacy_theta is not None else default_theta)
     top_fraction = r.take("partial_rotary_factor", fraction, types=(float, int))
-    fraction = merged.get("partial_rotary_factor", top_fraction)
-    out: dict[str, Any] = {"type": "rope", "theta": float(theta)}
-    if fraction != 1.0:
-        out["fraction"] = float(fraction)
-    known = {"rope_type", "type", "rope_theta", "partial_rotary_factor"}
-    if kind == "linear":
-        out["scaling"] = float(merged.get("factor", 1.0))
-        known.add("factor")
-    elif kind != "default":
-        r.refuse("rope_parameters" if params else "rope_scaling",
-                 f"rope type {kind!r} has no exact blockforge equivalent; supported: 'default', 'linear'")
-    for key in sorted(set(merged) - known):
-        r.refuse("rope_parameters" if key in params else "rope_scaling", f"unknown rope setting {key!r}")
+    fraction_value = merged.get("partial_rotary_factor", top_fraction)
+    if not isinstance(theta_value, (int, float)) or isinstance(theta_value, bool) or theta_value <= 1:
+        r.refuse(key, f"rope_theta must be a number > 1, got {theta_value!r}", merged or legacy_theta)
+        theta_value = 10000.0
+    out: dict[str, Any] = {"type": "rope", "theta": float(theta_value)}
+    if fraction_value != 1.0:
+        out["fraction"] = float(fraction_value)
+    if kind not in ROPE_SETTINGS:
+        r.refuse(key, f"rope type {kind!r} is not supported; supported: {', '.join(ROPE_SETTINGS)}", merged)
+        return out
+    required, optional = ROPE_SETTINGS[kind]
+    if "original_max_position_embeddings" in required:
+        top = r.take("original_max_position_embeddings", None, types=(int, type(None)))
+        if top is not None:  # Phi-3 keeps it at the top level, and transformers prefers it there
+            merged["original_max_position_embeddings"] = top
+        merged.setdefault("original_max_position_embeddings", r.config.get(
+            "max_position_embeddings", r.default("max_position_embeddings", None)))
+    missing = [k for k in required if merged.get(k) is None and not (kind == "longrope" and k == "factor")]
+    if missing:
+        r.refuse(key, f"rope type {kind!r} needs {', '.join(map(repr, missing))} (transformers refuses it too)",
+                 merged)
+        return out
+    if kind == "default":
+        return out
+    factor = merged.get("factor")
+    if factor is None:  # longrope (Phi-3): the ratio of the two context lengths
+        factor = r.config.get("max_position_embeddings", r.default("max_position_embeddings", 0)) / merged[
+            "original_max_position_embeddings"]
+    out["scaling"] = float(factor)
+    if kind != "linear":
+        out["scaling_type"] = kind
+    for name in required + optional:
+        if name != "factor" and merged.get(name) is not None:
+            value = merged[name]
+            out[_ROPE_FIELDS[name]] = [float(v) for v in value] if isinstance(value, list) else value
     return out
 
 
