@@ -91,14 +91,15 @@ def test_published_configs_give_the_hand_written_specs(config, spec_file):
 @pytest.mark.parametrize(
     ("config", "key", "value", "message"),
     [
-        (LLAMA3_8B, "rope_scaling", {"rope_type": "llama3", "factor": 8.0}, "rope type 'llama3' has no exact"),
-        (LLAMA3_8B, "rope_scaling", {"rope_type": "linear", "factor": 2.0, "mystery": 1}, "unknown rope setting"),
-        (LLAMA3_8B, "pretraining_tp", 2, "reproduces only 1"),
+        (LLAMA3_8B, "rope_scaling", {"rope_type": "llama3", "factor": 8.0}, "rope type 'llama3' needs "
+         "'low_freq_factor', 'high_freq_factor'"),
+        (LLAMA3_8B, "rope_scaling", {"type": "linear"}, "rope type 'linear' needs 'factor'"),
+        (LLAMA3_8B, "rope_scaling", {"rope_type": "mrope", "factor": 2.0}, "rope type 'mrope' is not supported"),
+        (LLAMA3_8B, "rope_theta", "big", "expected float or int or null"),
         (LLAMA3_8B, "hidden_act", "gelu_fast", "no exact blockforge equivalent"),
         (MISTRAL_7B, "layer_types", ["sliding_attention", "full_attention"], "per-layer attention types"),
         ({**MISTRAL_7B, "model_type": "qwen2", "architectures": ["Qwen2ForCausalLM"]}, "use_sliding_window", True, "reproduces only False"),
         (BERT_BASE, "architectures", ["BertForMaskedLM"], "masked-LM head"),
-        (BERT_BASE, "position_embedding_type", "relative_key", "reproduces only 'absolute'"),
         (BERT_BASE, "is_decoder", True, "reproduces only False"),
         (LLAMA3_8B, "architectures", ["LlamaForSequenceClassification"], "reproduces only LlamaForCausalLM"),
         (GPT2_SMALL, "architectures", ["GPT2DoubleHeadsModel"], "reproduces only GPT2LMHeadModel"),
@@ -108,15 +109,15 @@ def test_published_configs_give_the_hand_written_specs(config, spec_file):
         (GEMMA2_2B, "use_bidirectional_attention", True, "reproduces only None or False"),
         (GEMMA2_2B, "hidden_activation", "gelu_fast", "no exact blockforge equivalent"),
         (GEMMA2_2B, "query_pre_attn_scalar", 0, "must be positive"),
-        (GEMMA2_2B, "rope_scaling", {"rope_type": "dynamic", "factor": 2.0}, "rope type 'dynamic'"),
+        (GEMMA2_2B, "rope_scaling", {"rope_type": "proportional"}, "rope type 'proportional' is not supported"),
         (GEMMA2_2B, "architectures", ["Gemma2ForSequenceClassification"], "reproduces only Gemma2ForCausalLM"),
         (GEMMA2_2B, "attn_logit_softcapping", "50", "expected float or int or null"),
         (PYTHIA_70M, "rotary_pct", 0.3, "must be even"),
         (PYTHIA_70M, "use_parallel_residual", "yes", "expected bool"),
-        (PYTHIA_70M, "rope_scaling", {"rope_type": "dynamic", "factor": 2.0}, "rope type 'dynamic'"),
+        (PYTHIA_70M, "rope_scaling", {"rope_type": "yarn"}, "rope type 'yarn' needs 'factor'"),
         (PYTHIA_70M, "hidden_act", "gelu_fast", "no exact blockforge equivalent"),
         (PYTHIA_70M, "architectures", ["GPTNeoXForSequenceClassification"], "reproduces only GPTNeoXForCausalLM"),
-        (PYTHIA_70M, "rotary_ndims", 16, "unknown key for this family"),
+        (PYTHIA_70M, "is_causal", False, "model reads this key, and blockforge does not reproduce it"),
     ],
 )
 def test_unsupported_values_of_other_families(config, key, value, message):
@@ -234,7 +235,7 @@ def test_gpt2_small_config_gives_the_gpt2_small_spec():
         ("scale_attn_weights", False, "reproduces only True"),
         ("add_cross_attention", True, "reproduces only False"),
         ("pruned_heads", {"0": [1]}, "reproduces only {}"),
-        ("rotary_dim", 64, "unknown key for this family"),
+        ("sliding_window", 64, "model reads this key, and blockforge does not reproduce it"),
         ("n_embd", "768", "expected int"),
         ("tie_word_embeddings", "yes", "expected bool"),
     ],
@@ -248,12 +249,11 @@ def test_unsupported_fields_are_named(key, value, message):
 
 
 def test_every_problem_is_reported_at_once():
-    cfg = {**GPT2_SMALL, "foo": 1, "bar": 2, "activation_function": "quick_gelu"}
-    del cfg["n_head"]
+    cfg = {**GPT2_SMALL, "foo": 1, "is_causal": False, "attention_chunk_size": 8, "activation_function": "quick_gelu"}
+    del cfg["n_head"]  # absent: transformers' GPT2Config default (12)
     with pytest.raises(UnsupportedConfigError) as info:
         config_to_spec(cfg)
-    assert sorted(p.key for p in info.value.problems) == ["activation_function", "bar", "foo", "n_head"]
-    assert "required key is missing" in str(info.value)
+    assert sorted(p.key for p in info.value.problems) == ["activation_function", "attention_chunk_size", "is_causal"]
 
 
 def test_unknown_family():

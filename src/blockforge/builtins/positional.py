@@ -113,7 +113,7 @@ class RoPEParams(Params):
                 "truncate": ("yarn",), "attention_factor": ("yarn", "longrope"), "mscale": ("yarn",),
                 "mscale_all_dim": ("yarn",), "short_factor": ("longrope",), "long_factor": ("longrope",)}
         for name, kinds in uses.items():
-            if kind not in kinds and name in self.model_fields_set:
+            if kind not in kinds and getattr(self, name) != type(self).model_fields[name].default:
                 yield name, f"used only with scaling_type {' or '.join(map(repr, kinds))}, not {kind!r}"
 
     def rope_scaling(self, max_len: int) -> dict[str, object] | None:

@@ -123,20 +123,21 @@ def rope(r: ConfigReader, *, theta: float | None = None, fraction: float = 1.0) 
     scaling_cfg = r.take("rope_scaling", None, types=(dict, type(None))) or {}
     legacy_theta = r.take("rope_theta", None, types=(float, int, type(None)))
     key = "rope_scaling" if scaling_cfg else "rope_parameters"
-    merged = dict(scaling_cfg or params)
+    given = scaling_cfg or params
+    merged = dict(given)
     kind = merged.get("rope_type", merged.get("type", "default"))
     default_theta = theta if theta is not None else r.policy.get("default_theta") or 10000.0
     theta_value = merged.get("rope_theta", legacy_theta if legacy_theta is not None else default_theta)
     top_fraction = r.take("partial_rotary_factor", fraction, types=(float, int))
     fraction_value = merged.get("partial_rotary_factor", top_fraction)
     if not isinstance(theta_value, (int, float)) or isinstance(theta_value, bool) or theta_value <= 1:
-        r.refuse(key, f"rope_theta must be a number > 1, got {theta_value!r}", merged or legacy_theta)
+        r.refuse(key if given else "rope_theta", f"rope_theta must be a number > 1, got {theta_value!r}")
         theta_value = 10000.0
     out: dict[str, Any] = {"type": "rope", "theta": float(theta_value)}
     if fraction_value != 1.0:
         out["fraction"] = float(fraction_value)
     if kind not in ROPE_SETTINGS:
-        r.refuse(key, f"rope type {kind!r} is not supported; supported: {', '.join(ROPE_SETTINGS)}", merged)
+        r.refuse(key, f"rope type {kind!r} is not supported; supported: {', '.join(ROPE_SETTINGS)}", given)
         return out
     required, optional = ROPE_SETTINGS[kind]
     if "original_max_position_embeddings" in required:
@@ -148,7 +149,7 @@ def rope(r: ConfigReader, *, theta: float | None = None, fraction: float = 1.0) 
     missing = [k for k in required if merged.get(k) is None and not (kind == "longrope" and k == "factor")]
     if missing:
         r.refuse(key, f"rope type {kind!r} needs {', '.join(map(repr, missing))} (transformers refuses it too)",
-                 merged)
+                 given)
         return out
     if kind == "default":
         return out
