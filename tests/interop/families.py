@@ -24,6 +24,8 @@ class Family:
         per_token: the output has one row per token (``(B, T, ...)``), not one per sequence.
         lm: the model is a causal LM (next-token loss).
         kwargs: extra keyword arguments of the transformers model constructor.
+        length_dependent: outputs depend on the batch's padded length (LongRoPE picks its factors by
+            the longest sequence, in transformers too), so a sequence alone differs from it batched.
     """
 
     name: str
@@ -34,6 +36,7 @@ class Family:
     per_token: bool = True
     lm: bool = True
     kwargs: dict[str, Any] = field(default_factory=dict)
+    length_dependent: bool = False
 
     def make(self, **overrides: Any) -> Any:
         """A random-initialised transformers model of this family (the global RNG decides the weights)."""
@@ -102,6 +105,17 @@ FAMILIES: dict[str, Family] = {
     # grouped-query attention, tied embeddings, biases everywhere
     "llama-gqa": Family("llama", _llama_like("LlamaConfig", num_key_value_heads=2, tie_word_embeddings=True,
                                              attention_bias=True, mlp_bias=True), "LlamaForCausalLM"),
+    # Llama 3.1's frequency-dependent RoPE scaling (pre-training context 4 < the sequences' 16)
+    "llama3.1": Family("llama", _llama_like("LlamaConfig", num_key_value_heads=2, rope_parameters={
+        "rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+        "original_max_position_embeddings": 4, "rope_theta": 500.0}), "LlamaForCausalLM"),
+    # YaRN (attention factor on cos/sin); LongRoPE past its original context (long factors, Phi-3 style)
+    "llama-yarn": Family("llama", _llama_like("LlamaConfig", rope_parameters={
+        "rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 4, "rope_theta": 100.0}),
+        "LlamaForCausalLM"),
+    "llama-longrope": Family("llama", _llama_like("LlamaConfig", rope_parameters={
+        "rope_type": "longrope", "short_factor": [1.0, 1.5, 2.0, 3.0], "long_factor": [1.0, 4.0, 9.0, 30.0],
+        "original_max_position_embeddings": 8, "rope_theta": 100.0}), "LlamaForCausalLM", length_dependent=True),
     # grouped-query attention and a sliding window shorter than the sequences
     "mistral": Family("mistral", _llama_like("MistralConfig", num_key_value_heads=2, sliding_window=5),
                       "MistralForCausalLM"),

@@ -162,7 +162,8 @@ def test_padding_mask_and_ragged_batch(family, dtype):
         a, b = theirs_batched[i, :n], ours_batched[i, :n]
         assert (a - b).abs().max().item() <= TOL[dtype], f"sequence {i} (length {n})"
         alone = bf_logits(ours, ids[i : i + 1, :n])[0]
-        assert (alone - b).abs().max().item() <= TOL[dtype], f"sequence {i} alone vs batched"
+        if not FAMILIES[family].length_dependent:
+            assert (alone - b).abs().max().item() <= TOL[dtype], f"sequence {i} alone vs batched"
     # the mask matters: without it, the padded sequences' logits change (bidirectional models),
     # or stay the same for the real tokens (causal models with right padding)
     unmasked = bf_logits(ours, ids)

@@ -219,7 +219,6 @@ def full_attention_layers(r: ConfigReader) -> None:
 def llama(r: ConfigReader) -> dict[str, Any]:
     """Llama: no biases unless ``attention_bias`` / ``mlp_bias``."""
     architectures(r, {"LlamaForCausalLM": "lm"}, "LlamaForCausalLM")
-    r.expect("pretraining_tp", 1, "tensor-parallel slicing of the projections changes the rounding")
     bias = r.take("attention_bias", False, types=bool)
     full_attention_layers(r)
     return rope_decoder(r, qkv_bias=bias, out_bias=bias, mlp_bias=r.take("mlp_bias", False, types=bool),
@@ -256,7 +255,6 @@ def bert(r: ConfigReader) -> dict[str, Any]:
     """
     kind = architectures(r, BERT_HEADS, "BertModel", why="the masked-LM head's dense+GELU+LayerNorm "
                          "transform has no blockforge head; ")
-    r.expect("position_embedding_type", "absolute")
     r.expect("is_decoder", False, "BERT as a decoder needs causal attention and a cache")
     r.ignore("tie_word_embeddings")  # ties the masked-LM decoder, which is not reproduced
     d = r.take("hidden_size", types=int)

@@ -40,6 +40,8 @@ GENERIC_IGNORED = frozenset(
         "suppress_tokens", "begin_suppress_tokens", "epsilon_cutoff", "eta_cutoff", "guidance_scale",
         "max_new_tokens", "min_new_tokens", "renormalize_logits", "sequence_bias", "low_memory",
         "forced_decoder_ids", "constraints", "penalty_alpha", "top_a", "output_logits",
+        "encoder_repetition_penalty", "num_assistant_tokens", "num_assistant_tokens_schedule",
+        "assistant_confidence_threshold", "assistant_lookbehind", "target_lookbehind",
         # chunked feed-forward computes the same values
         "chunk_size_feed_forward",
         # initialisation only: imported weights replace it (converters still read it, for init_std)
