@@ -364,3 +364,19 @@ def test_cli_imports_gpt_neox(tmp_path):
     r = runner.invoke(app, ["import-hf", str(cfg)])
     assert r.exit_code == 0, r.output
     assert "type: parallel" in r.output and "fraction: 0.25" in r.output
+
+
+@pytest.mark.parametrize(
+    ("change", "key", "message"),
+    [
+        ({"num_attention_heads": 0}, "num_attention_heads", "greater than 0"),
+        ({"rms_norm_eps": -1.0}, "rms_norm_eps", "(as model.block.norm.eps)"),
+        ({"rope_scaling": {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 4.0, "high_freq_factor": 1.0,
+                           "original_max_position_embeddings": 8192}}, "rope_scaling", "must exceed low_freq_factor"),
+    ],
+)
+def test_spec_errors_point_at_the_config_key(change, key, message):
+    with pytest.raises(UnsupportedConfigError) as info:
+        config_to_spec({**LLAMA3_8B, **change}, source="cfg.json")
+    assert [p.key for p in info.value.problems] == [key]
+    assert message in str(info.value) and "<dict>" not in str(info.value)

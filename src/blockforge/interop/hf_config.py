@@ -60,12 +60,54 @@ def config_to_spec(
     reader = ConfigReader(config, family)
     model = conv(reader)
     reader.finish(source)
-    return {
+    spec = {
         "blockforge": 1,
         "name": name or f"hf-{family}",
         "description": f"imported from a transformers {family} config ({source})",
         "model": model,
     }
+    _validate(spec, reader, source)
+    return spec
+
+
+def _validate(spec: dict[str, Any], reader: ConfigReader, source: str) -> None:
+    """Validate the generated spec; its problems are reported against the config keys they came from.
+
+    A spec value is traced back to the config key that holds the same value (the converters copy
+    values; the last path component breaks ties, so ``num_attention_heads: 0`` is named, not
+    ``model.block.attention.heads``). A value no single key holds is named by its spec path.
+
+    Raises:
+        UnsupportedConfigError: the spec does not validate.
+    """
+    from blockforge.errors import SpecError
+    from blockforge.spec import load_spec
+
+    try:
+        load_spec(spec)
+    except SpecError as exc:
+        problems = []
+        for issue in exc.issues:
+            value: Any = spec
+            for part in issue.path:
+                try:
+                    value = value[part]
+                except (KeyError, IndexError, TypeError):
+                    value = None
+                    break
+            keys = [k for k in reader.seen if k in reader.config and reader.config[k] == value
+                    and type(reader.config[k]) is type(value)]
+            path = ".".join(str(p) for p in issue.path)
+            if not keys and "positional" in issue.path:  # a rope setting, nested in the config
+                keys = [k for k in ("rope_scaling", "rope_parameters") if reader.config.get(k)]
+            if keys:
+                key = min(keys, key=lambda k: (str(issue.path[-1]) not in k, k))
+                if any(p.key == key for p in problems):  # one value, several places (block and final norm)
+                    continue
+                problems.append(ConfigProblem(key, reader.config[key], f"{issue.message} (as {path})"))
+                continue
+            problems.append(ConfigProblem(f"<{path}>", value, f"{issue.message} (derived from the config)"))
+        raise UnsupportedConfigError(reader.family, problems, source) from None
 
 
 def read_config(path: str | Path) -> dict[str, Any]:
