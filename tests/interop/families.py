@@ -116,6 +116,8 @@ FAMILIES: dict[str, Family] = {
     "llama-longrope": Family("llama", _llama_like("LlamaConfig", rope_parameters={
         "rope_type": "longrope", "short_factor": [1.0, 1.5, 2.0, 3.0], "long_factor": [1.0, 4.0, 9.0, 30.0],
         "original_max_position_embeddings": 8, "rope_theta": 100.0}), "LlamaForCausalLM", length_dependent=True),
+    # Qwen3: per-head RMSNorm on queries and keys, GQA, explicit head_dim != hidden / heads
+    "qwen3": Family("qwen3", _llama_like("Qwen3Config", num_key_value_heads=2, head_dim=16), "Qwen3ForCausalLM"),
     # grouped-query attention and a sliding window shorter than the sequences
     "mistral": Family("mistral", _llama_like("MistralConfig", num_key_value_heads=2, sliding_window=5),
                       "MistralForCausalLM"),
@@ -124,6 +126,9 @@ FAMILIES: dict[str, Family] = {
     # encoder: bidirectional, post-norm, token types; hidden states (pooler off so export is exact)
     "bert": Family("bert", _bert, "BertModel", causal=False, output="last_hidden_state", lm=False,
                    kwargs={"add_pooling_layer": False}),
+    # encoder with its masked-LM head (dense + GELU + LayerNorm, decoder tied to the word embeddings)
+    "bert-mlm": Family("bert", lambda **o: _bert(**{"architectures": ["BertForMaskedLM"], **o}), "BertForMaskedLM",
+                       causal=False, lm=False),
     # encoder with a sequence-classification head (CLS token, tanh pooler)
     "bert-cls": Family("bert", lambda **o: _bert(**{"architectures": ["BertForSequenceClassification"],
                                                     "num_labels": 3, **o}),

@@ -99,9 +99,9 @@ def test_published_configs_give_the_hand_written_specs(config, spec_file):
         (LLAMA3_8B, "hidden_act", "gelu_fast", "no exact blockforge equivalent"),
         (MISTRAL_7B, "layer_types", ["sliding_attention", "full_attention"], "per-layer attention types"),
         ({**MISTRAL_7B, "model_type": "qwen2", "architectures": ["Qwen2ForCausalLM"]}, "use_sliding_window", True, "reproduces only False"),
-        (BERT_BASE, "architectures", ["BertForMaskedLM"], "masked-LM head"),
+        (BERT_BASE, "architectures", ["BertForTokenClassification"], "reproduces only BertForMaskedLM, "),
         (BERT_BASE, "is_decoder", True, "reproduces only False"),
-        (LLAMA3_8B, "architectures", ["LlamaForSequenceClassification"], "reproduces only LlamaForCausalLM"),
+        (LLAMA3_8B, "architectures", ["LlamaForTokenClassification"], "reproduces only LlamaForCausalLM"),
         (GPT2_SMALL, "architectures", ["GPT2DoubleHeadsModel"], "reproduces only GPT2LMHeadModel"),
         (GEMMA2_2B, "layer_types", ["sliding_attention", "chunked_attention"] * 13, "supported layer types"),
         (GEMMA2_2B, "layer_types", ["full_attention"] * 25, "one entry per layer (num_hidden_layers=26), got 25"),
@@ -127,9 +127,9 @@ def test_unsupported_values_of_other_families(config, key, value, message):
 
 
 def test_architecture_override():
-    """bert-base-uncased ships as BertForMaskedLM: refused, unless the encoder alone is asked for."""
-    with pytest.raises(UnsupportedConfigError, match="masked-LM head"):
-        config_to_spec(BERT_BASE)
+    """bert-base-uncased ships as BertForMaskedLM: its masked-LM head (tied), or the encoder alone."""
+    assert config_to_spec(BERT_BASE)["model"]["head"] == {
+        "type": "masked_lm", "activation": {"type": "gelu"}, "norm": {"type": "layernorm", "eps": 1e-12}, "tied": True}
     assert config_to_spec(BERT_BASE, architecture="BertModel")["model"]["head"] == {"type": "hidden"}
     spec = config_to_spec(BERT_BASE, architecture="BertForSequenceClassification")
     assert spec["model"]["head"]["type"] == "classifier"

@@ -300,3 +300,48 @@ def test_gpt_neox_details_matter(family, change):
     load_hf_state_dict(ours, ref.state_dict(), family="gpt_neox")
     ids = ids_batch(3, MAX_LEN)
     assert (hf_logits(ref, ids) - bf_logits(ours, ids)).abs().max().item() > 1e-2
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_masked_lm_loss(dtype):
+    """BertForMaskedLM: the masked-LM loss on a padded batch (labels only at masked positions)."""
+    ref = hf_model("bert-mlm", dtype)
+    ours = from_hf_model(ref)
+    ids, mask = right_padded([MAX_LEN, 9, 4], MAX_LEN, seed=6)
+    labels = torch.full_like(ids, -100)
+    labels[:, 1:4] = ids[:, 1:4]
+    with torch.no_grad():
+        out = ref(input_ids=ids, attention_mask=mask, labels=labels)
+        logits = ours(ids, mask=mask)
+    loss = lm_loss(logits, labels, causal=False)
+    assert abs(loss.item() - out.loss.item()) <= max(TOL[dtype], 1e-5), (loss.item(), out.loss.item())
+    assert abs(loss.item() - lm_loss(out.logits, labels, causal=False).item()) <= TOL[dtype]
+
+
+@pytest.mark.parametrize("family", ["llama-gqa", "qwen3"])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_decoder_sequence_classification(family, dtype):
+    """<Family>ForSequenceClassification: the score head on each sequence's last real token, right-padded
+    batch (pad id 0, absent from the text), alone vs batched, and the cross-entropy loss."""
+    torch.manual_seed(0)
+    cls = FAMILIES[family].model_class.replace("ForCausalLM", "ForSequenceClassification")
+    ref = getattr(transformers, cls)(FAMILIES[family].config(num_labels=3, pad_token_id=0))
+    perturb_norms(ref)
+    ref = ref.to(dtype).eval()
+    if dtype == torch.float64:
+        full_precision_rmsnorm(ref)
+    ours = from_hf_model(ref)
+    lengths = [MAX_LEN, 7, 3]
+    ids, mask = right_padded(lengths, MAX_LEN, seed=8)
+    ids = torch.where(mask.bool(), ids.clamp(min=1), 0)  # pad id 0 only where padded
+    labels = torch.tensor([0, 2, 1])
+    with torch.no_grad():
+        out = ref(input_ids=ids, attention_mask=mask, labels=labels)
+        logits = ours(ids, mask=mask)
+    assert logits.shape == (3, 3)
+    assert (out.logits - logits).abs().max().item() <= TOL[dtype]
+    for i, n in enumerate(lengths):
+        alone = bf_logits(ours, ids[i : i + 1, :n])[0]
+        assert (alone - logits[i]).abs().max().item() <= TOL[dtype], f"sequence {i} alone vs batched"
+    loss = F.cross_entropy(logits, labels)
+    assert abs(loss.item() - out.loss.item()) <= max(TOL[dtype], 1e-5), (loss.item(), out.loss.item())

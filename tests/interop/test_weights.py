@@ -83,7 +83,8 @@ def test_safetensors_round_trip(case, tmp_path):
     on_disk = read_safetensors(path)
     assert "lm_head.weight" not in on_disk or not ours.blockforge_spec["model"]["head"]["tied"]
     missing, unexpected = ref.load_state_dict(on_disk, strict=False)
-    assert not unexpected and set(missing) <= {"lm_head.weight"}  # the tied head, re-tied below
+    tied = {"lm_head.weight", "cls.predictions.decoder.weight", "cls.predictions.decoder.bias"}
+    assert not unexpected and set(missing) <= tied  # the tied tensors, re-tied below
     ref.tie_weights()
     assert logits_close(ref, ours) <= TOL32
     fresh = build_model(ours.blockforge_spec, seed=7).eval()
@@ -191,11 +192,32 @@ def test_bert_pooler_is_skipped_for_hidden_states():
     assert logits_close(ref, ours) <= TOL32
 
 
-def test_bert_masked_lm_is_refused():
-    from blockforge.interop import UnsupportedConfigError
+def test_bert_masked_lm_loads_strictly_with_old_buffers():
+    """BertForMaskedLM (bert-base-uncased's own architecture) imports and loads strictly, although its
+    state dict carries ``embeddings.position_ids`` (written by older transformers); known non-persistent
+    buffers of every family are ignored by name and listed in the report; any other stray key is not."""
+    ref, ours = hf_pair("bert-mlm")
+    sd = dict(ref.state_dict())
+    sd["bert.embeddings.position_ids"] = torch.arange(MAX_LEN)[None]
+    sd["bert.encoder.layer.0.attention.self.rotary_emb.inv_freq"] = torch.ones(4)  # a rotary buffer
+    report = load_hf_state_dict(ours, sd, family="bert")
+    assert report.ok and sorted(report.ignored) == ["bert.embeddings.position_ids",
+                                                     "bert.encoder.layer.0.attention.self.rotary_emb.inv_freq"]
+    assert "ignored 2 tensors" in str(report) and "bert.embeddings.position_ids" in str(report)
+    assert logits_close(ref, ours) <= TOL32
+    sd["bert.embeddings.position_idz"] = torch.arange(MAX_LEN)[None]
+    with pytest.raises(WeightMismatchError, match="unexpected: bert.embeddings.position_idz"):
+        load_hf_state_dict(ours, sd, family="bert")
 
-    with pytest.raises(UnsupportedConfigError, match="architectures.*masked-LM head"):
-        config_to_spec(FAMILIES["bert"].config(architectures=["BertForMaskedLM"]))
+
+@pytest.mark.parametrize(("case", "buffer"), [
+    ("gpt2", "transformer.h.0.attn.bias"), ("llama", "model.layers.1.self_attn.rotary_emb.inv_freq"),
+    ("gpt_neox", "gpt_neox.layers.0.attention.masked_bias"), ("bert", "embeddings.token_type_ids"),
+])
+def test_non_persistent_buffers_of_every_family_are_ignored(case, buffer):
+    ref, ours = hf_pair(case)
+    report = load_hf_state_dict(ours, {**ref.state_dict(), buffer: torch.zeros(1)}, family=FAMILIES[case].name)
+    assert report.ok and report.ignored == [buffer]
 
 
 def test_gpt_neox_fused_qkv_is_split_per_head():

@@ -167,11 +167,26 @@ def rope(r: ConfigReader, *, theta: float | None = None, fraction: float = 1.0) 
     return out
 
 
+def decoder_head(r: ConfigReader, prefix: str) -> dict[str, Any]:
+    """The head of a decoder family's ``architectures``: ``<prefix>ForCausalLM`` (an LM head, tied when
+    ``tie_word_embeddings``) or ``<prefix>ForSequenceClassification`` (transformers' ``score``: no bias,
+    on the last real token; transformers finds it by ``pad_token_id``, blockforge by the attention mask,
+    which agree when padding is where the mask is 0 and the pad id does not occur in the text)."""
+    kind = architectures(r, {f"{prefix}ForCausalLM": "lm", f"{prefix}ForSequenceClassification": "classifier"},
+                         f"{prefix}ForCausalLM")
+    tied = r.take("tie_word_embeddings", types=bool)
+    if kind == "classifier":
+        return {"type": "classifier", "classes": num_classes(r), "pooling": "last", "bias": False}
+    return {"type": "lm", "bias": False, "tied": tied}
+
+
 def rope_decoder(
-    r: ConfigReader, *, qkv_bias: bool, out_bias: bool, mlp_bias: bool, window: int | None
+    r: ConfigReader, *, qkv_bias: bool, out_bias: bool, mlp_bias: bool, window: int | None, prefix: str,
+    qk_norm: bool = False,
 ) -> dict[str, Any]:
-    """The Llama-style decoder shared by Llama, Mistral and Qwen2: pre-RMSNorm, RoPE, (grouped-query)
-    attention, gated feed-forward (SwiGLU for ``silu``)."""
+    """The Llama-style decoder shared by Llama, Mistral, Qwen2 and Qwen3: pre-RMSNorm, RoPE,
+    (grouped-query) attention (Qwen3: a per-head RMSNorm on queries and keys), gated feed-forward
+    (SwiGLU for ``silu``); the head from :func:`decoder_head`."""
     d = r.take("hidden_size", types=int)
     heads = r.take("num_attention_heads", types=int)
     kv = r.take("num_key_value_heads", None, types=(int, type(None)))
@@ -193,7 +208,9 @@ def rope_decoder(
         if act == {"type": "silu"}
         else {"type": "glu", "hidden": hidden, "activation": act, "bias": mlp_bias}
     )
-    norm = {"type": "rmsnorm", "eps": float(r.take("rms_norm_eps", 1e-6, types=(float, int)))}
+    norm = {"type": "rmsnorm", "eps": float(r.take("rms_norm_eps", types=(float, int)))}
+    if qk_norm:
+        attention["qk_norm"] = dict(norm)
     return {
         "type": "lm",
         "vocab_size": r.take("vocab_size", types=int),
@@ -204,7 +221,7 @@ def rope_decoder(
         "block": {"type": "transformer", "norm_position": "pre", "norm": norm, "attention": attention,
                   "feedforward": ff},
         "final_norm": dict(norm),
-        "head": {"type": "lm", "bias": False, "tied": r.take("tie_word_embeddings", False, types=bool)},
+        "head": decoder_head(r, prefix),
         "init_std": init_std(r),
     }
 
@@ -218,57 +235,73 @@ def full_attention_layers(r: ConfigReader) -> None:
 
 def llama(r: ConfigReader) -> dict[str, Any]:
     """Llama: no biases unless ``attention_bias`` / ``mlp_bias``."""
-    architectures(r, {"LlamaForCausalLM": "lm"}, "LlamaForCausalLM")
     bias = r.take("attention_bias", False, types=bool)
     full_attention_layers(r)
     return rope_decoder(r, qkv_bias=bias, out_bias=bias, mlp_bias=r.take("mlp_bias", False, types=bool),
-                        window=None)
+                        window=None, prefix="Llama")
 
 
 def mistral(r: ConfigReader) -> dict[str, Any]:
     """Mistral: Llama with grouped-query attention and a sliding window on every layer."""
-    architectures(r, {"MistralForCausalLM": "lm"}, "MistralForCausalLM")
     window = r.take("sliding_window", None, types=(int, type(None)))
     full_attention_layers(r)
-    return rope_decoder(r, qkv_bias=False, out_bias=False, mlp_bias=False, window=window)
+    return rope_decoder(r, qkv_bias=False, out_bias=False, mlp_bias=False, window=window, prefix="Mistral")
 
 
 def qwen2(r: ConfigReader) -> dict[str, Any]:
     """Qwen2: Llama with biases on the q/k/v projections (none on the output projection)."""
-    architectures(r, {"Qwen2ForCausalLM": "lm"}, "Qwen2ForCausalLM")
     r.expect("use_sliding_window", False, "Qwen2's per-layer sliding window is not supported")
     r.ignore("sliding_window", "max_window_layers")  # unused while use_sliding_window is False
     full_attention_layers(r)
-    return rope_decoder(r, qkv_bias=True, out_bias=False, mlp_bias=False, window=None)
+    return rope_decoder(r, qkv_bias=True, out_bias=False, mlp_bias=False, window=None, prefix="Qwen2")
 
 
-BERT_HEADS = {"BertModel": "hidden", "BertForSequenceClassification": "classifier"}
+def qwen3(r: ConfigReader) -> dict[str, Any]:
+    """Qwen3: Llama with a per-head RMSNorm on queries and keys (before the rotation), biases on the
+    attention projections only when ``attention_bias``."""
+    r.expect("use_sliding_window", False, "Qwen3's per-layer sliding window is not supported")
+    r.ignore("sliding_window", "max_window_layers")  # unused while use_sliding_window is False
+    full_attention_layers(r)
+    bias = r.take("attention_bias", types=bool)
+    return rope_decoder(r, qkv_bias=bias, out_bias=bias, mlp_bias=False, window=None, prefix="Qwen3", qk_norm=True)
+
+
+BERT_HEADS = {"BertModel": "hidden", "BertForSequenceClassification": "classifier", "BertForMaskedLM": "masked_lm"}
 """BERT architectures blockforge reproduces, and the head each becomes."""
+
+
+def num_classes(r: ConfigReader) -> int:
+    """The classifier's outputs, as ``PreTrainedConfig`` decides: ``num_labels``, else the size of
+    ``id2label``, else 2."""
+    id2label = r.take("id2label", None, types=(dict, type(None)))
+    num_labels = r.take("num_labels", None, types=(int, type(None)))
+    return num_labels or (len(id2label) if id2label else 2)
 
 
 def bert(r: ConfigReader) -> dict[str, Any]:
     """BERT encoder: post-norm, learned positions plus token types, LayerNorm on the embeddings.
 
     The head follows ``architectures``: ``BertModel`` (or none given) returns the last hidden states
-    (the pooler's output is not reproduced; its weights are skipped on load), and
-    ``BertForSequenceClassification`` becomes a ``classifier`` head (CLS token, tanh pooler).
+    (the pooler's output is not reproduced; its weights are skipped on load),
+    ``BertForSequenceClassification`` becomes a ``classifier`` head (CLS token, tanh pooler), and
+    ``BertForMaskedLM`` a ``masked_lm`` head (dense + activation + LayerNorm, decoder tied to the word
+    embeddings unless ``tie_word_embeddings`` is false).
     """
-    kind = architectures(r, BERT_HEADS, "BertModel", why="the masked-LM head's dense+GELU+LayerNorm "
-                         "transform has no blockforge head; ")
+    kind = architectures(r, BERT_HEADS, "BertModel")
     r.expect("is_decoder", False, "BERT as a decoder needs causal attention and a cache")
-    r.ignore("tie_word_embeddings")  # ties the masked-LM decoder, which is not reproduced
+    tied = r.take("tie_word_embeddings", types=bool)
     d = r.take("hidden_size", types=int)
-    eps = float(r.take("layer_norm_eps", 1e-12, types=(float, int)))
+    eps = float(r.take("layer_norm_eps", types=(float, int)))
     norm = {"type": "layernorm", "eps": eps}
-    dropout = r.take("hidden_dropout_prob", 0.1, types=(float, int))
-    classifier_dropout = r.take("classifier_dropout", None, types=(float, int, type(None)))
-    id2label = r.take("id2label", None, types=(dict, type(None)))
-    num_labels = r.take("num_labels", None, types=(int, type(None)))
+    act = activation(r, "hidden_act", "gelu")
+    dropout = r.take("hidden_dropout_prob", types=(float, int))
+    classifier_dropout = r.take("classifier_dropout", types=(float, int, type(None)))
     head: dict[str, Any] = {"type": "hidden"}
     if kind == "classifier":
-        classes = num_labels or (len(id2label) if id2label else 2)
-        head = {"type": "classifier", "classes": classes, "pooling": "cls", "pooler": "tanh",
+        head = {"type": "classifier", "classes": num_classes(r), "pooling": "cls", "pooler": "tanh",
                 "dropout": classifier_dropout if classifier_dropout is not None else dropout}
+    elif kind == "masked_lm":
+        head = {"type": "masked_lm", "activation": dict(act), "norm": dict(norm), "tied": tied}
     return {
         "type": "encoder",
         "vocab_size": r.take("vocab_size", types=int),
@@ -287,7 +320,7 @@ def bert(r: ConfigReader) -> dict[str, Any]:
             "attention": {"type": "mha", "heads": r.take("num_attention_heads", types=int), "bias": True,
                           "dropout": r.take("attention_probs_dropout_prob", 0.1, types=(float, int))},
             "feedforward": {"type": "mlp", "hidden": r.take("intermediate_size", types=int),
-                            "activation": activation(r, "hidden_act", "gelu"), "bias": True},
+                            "activation": act, "bias": True},
         },
         "head": head,
         "init_std": init_std(r),
@@ -435,7 +468,7 @@ def gpt_neox(r: ConfigReader) -> dict[str, Any]:
 
 Converter = Callable[[ConfigReader], dict[str, Any]]
 CONVERTERS: Mapping[str, Converter] = {
-    "gpt2": gpt2, "llama": llama, "mistral": mistral, "qwen2": qwen2, "bert": bert, "gemma2": gemma2,
+    "gpt2": gpt2, "llama": llama, "mistral": mistral, "qwen2": qwen2, "qwen3": qwen3, "bert": bert, "gemma2": gemma2,
     "gpt_neox": gpt_neox,
 }
 """Config converters by transformers ``model_type``."""

@@ -159,11 +159,16 @@ def _llama_like_layout(m: dict[str, Any], ours: Mapping[str, Shape], norms: Mapp
             rules += linear(ours, f"{b}attention.q", f"{a}q_proj")
             rules += fused(ours, f"{b}attention.kv", (f"{a}k_proj", f"{a}v_proj"), (kv, kv))
         rules += linear(ours, f"{b}attention.out", f"{a}o_proj")
+        for qk in ("q_norm", "k_norm"):  # Qwen3's per-head QK-norm
+            if f"{b}attention.{qk}.weight" in ours:
+                rules += linear(ours, f"{b}attention.{qk}", f"{a}{qk}")
         for part in ("gate", "up", "down"):
             rules += linear(ours, f"{b}feedforward.{part}", f"{h}mlp.{part}_proj")
     rules += linear(ours, "final_norm", p + "norm")
     aliases: dict[str, str] = {}
-    if m["head"].get("tied"):
+    if m["head"]["type"] == "classifier":  # <Family>ForSequenceClassification
+        rules += linear(ours, "head.proj", "score")
+    elif m["head"].get("tied"):
         aliases["lm_head.weight"] = p + "embed_tokens.weight"
     else:
         rules += linear(ours, "head.proj", "lm_head")
@@ -175,8 +180,8 @@ def bert_layout(m: dict[str, Any], ours: Mapping[str, Shape]) -> Layout:
 
     BERT's separate ``query``/``key``/``value`` become the fused ``qkv`` (rows ``[q; k; v]``).
     """
-    classifier = m["head"]["type"] == "classifier"
-    p = "bert." if classifier else ""  # BertForSequenceClassification nests BertModel under ``bert.``
+    kind = m["head"]["type"]
+    p = "bert." if kind != "hidden" else ""  # the task models nest BertModel under ``bert.``
     e = p + "embeddings."
     d = m["d_model"]
     rules = [Rule("embedding.weight", (e + "word_embeddings.weight",)),
@@ -194,12 +199,23 @@ def bert_layout(m: dict[str, Any], ours: Mapping[str, Shape]) -> Layout:
         rules += linear(ours, f"{b}feedforward.down", f"{h}output.dense")
         rules += linear(ours, f"{b}ff_norm", f"{h}output.LayerNorm")
     ignored: tuple[str, ...] = ()
-    if classifier:
+    aliases: dict[str, str] = {}
+    if kind == "classifier":
         rules += linear(ours, "head.pool", p + "pooler.dense")
         rules += linear(ours, "head.proj", "classifier")
+    elif kind == "masked_lm":  # BertForMaskedLM: no pooler; the decoder is tied to the word embeddings
+        c = "cls.predictions."
+        rules += linear(ours, "head.dense", c + "transform.dense")
+        rules += linear(ours, "head.norm", c + "transform.LayerNorm")
+        if m["head"].get("tied", True):
+            rules.append(Rule("head.bias", (c + "bias",)))
+            aliases = {c + "decoder.weight": e + "word_embeddings.weight", c + "decoder.bias": c + "bias"}
+        else:
+            rules += [Rule("head.proj.weight", (c + "decoder.weight",)), Rule("head.proj.bias", (c + "bias",))]
+            aliases = {c + "decoder.bias": c + "bias"}
     else:  # hidden states: BertModel's pooler output is not part of the compiled model
         ignored = (r"pooler\.dense\.(weight|bias)",)
-    return Layout(tuple(rules), {}, ignored, "bert.")
+    return Layout(tuple(rules), aliases, ignored, "bert.")
 
 
 def gpt_neox_layout(m: dict[str, Any], ours: Mapping[str, Shape]) -> Layout:
@@ -234,7 +250,8 @@ def gpt_neox_layout(m: dict[str, Any], ours: Mapping[str, Shape]) -> Layout:
 
 LayoutFn = Callable[[dict[str, Any], Mapping[str, Shape]], Layout]
 LAYOUTS: Mapping[str, LayoutFn] = {
-    "gpt2": gpt2_layout, "llama": llama_layout, "mistral": llama_layout, "qwen2": llama_layout, "bert": bert_layout,
+    "gpt2": gpt2_layout, "llama": llama_layout, "mistral": llama_layout, "qwen2": llama_layout, "qwen3": llama_layout,
+    "bert": bert_layout,
     "gemma2": gemma2_layout, "gpt_neox": gpt_neox_layout,
 }
 """Layout builders by transformers ``model_type``; each takes the canonical ``model`` spec dict and the

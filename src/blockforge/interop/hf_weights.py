@@ -26,12 +26,17 @@ class WeightReport:
         missing: ``(key, expected shape)`` for keys the model needs but the state dict lacks.
         unexpected: ``(key, shape)`` for keys the state dict has but the layout does not use.
         mismatched: ``(key, shape in the state dict, expected shape)``; also tied tensors that differ.
+        ignored: keys that hold no weight of this model: known non-persistent buffers
+            (``embeddings.position_ids``, rotary ``inv_freq``, GPT-2's causal-mask ``attn.bias``) that
+            older transformers versions saved, which transformers ignores too, and parts the model does
+            not reproduce (``BertModel``'s pooler).
     """
 
     loaded: list[str] = field(default_factory=list)
     missing: list[tuple[str, Shape]] = field(default_factory=list)
     unexpected: list[tuple[str, Shape]] = field(default_factory=list)
     mismatched: list[tuple[str, Shape, Shape | str]] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -39,12 +44,24 @@ class WeightReport:
 
     def __str__(self) -> str:
         lines = [f"loaded {len(self.loaded)} tensors"]
+        if self.ignored:
+            lines.append(f"ignored {len(self.ignored)} tensors without weights of this model (non-persistent "
+                         f"buffers, parts not reproduced): {', '.join(self.ignored)}")
         lines += [f"missing: {k} (expected shape {list(s)})" for k, s in self.missing]
         lines += [f"unexpected: {k} (shape {list(s)})" for k, s in self.unexpected]
         for k, got, want in self.mismatched:
             want_s = want if isinstance(want, str) else f"expected shape {list(want)}"
             lines.append(f"mismatched: {k} (shape {list(got)} in the state dict, {want_s})")
         return "\n".join(lines)
+
+
+NON_PERSISTENT = (
+    r"(.+\.)?embeddings\.(position_ids|token_type_ids)",  # BERT-like: position and default type ids
+    r"(.+\.)?rotary_emb\.(inv_freq|original_inv_freq)",  # every rotary family
+    r"(.+\.)?(attn|attention)\.(bias|masked_bias)",  # GPT-2, GPT-J, GPT-NeoX: causal-mask buffers
+)
+"""Non-persistent buffers (no weights) that checkpoints of every family may carry, by key pattern; a
+load ignores them where the layout maps no tensor of that name, and lists them in the report."""
 
 
 class WeightMismatchError(InteropError):
@@ -188,8 +205,13 @@ def load_hf_state_dict(
                 (alias, tuple(sd[alias].shape), f"this model ties it to {target}, but the values differ")
             )
     patterns = [re.compile(p) for p in lay.ignored]
+    buffers = [re.compile(p) for p in NON_PERSISTENT]
     for key, t in sd.items():
-        if key not in used and not any(p.fullmatch(key) for p in patterns):
+        if key in used:
+            continue
+        if any(p.fullmatch(key) for p in patterns) or any(p.fullmatch(key) for p in buffers):
+            report.ignored.append(key)
+        else:
             report.unexpected.append((key, tuple(t.shape)))
     if strict and not report.ok:
         raise WeightMismatchError(report, family)
@@ -282,7 +304,7 @@ def from_hf_model(hf_model: nn.Module, *, name: str | None = None) -> nn.Module:
     from blockforge.build import build_model
     from blockforge.interop.hf_config import config_to_spec
 
-    spec = config_to_spec(hf_model.config, name=name)
+    spec = config_to_spec(hf_model.config, name=name, architecture=type(hf_model).__name__)
     first = next(hf_model.parameters())
     model = build_model(spec, dtype=first.dtype, device=first.device)
     load_hf_state_dict(model, hf_model.state_dict(), family=hf_model.config.model_type)
