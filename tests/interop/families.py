@@ -118,6 +118,12 @@ FAMILIES: dict[str, Family] = {
         "original_max_position_embeddings": 8, "rope_theta": 100.0}), "LlamaForCausalLM", length_dependent=True),
     # Qwen3: per-head RMSNorm on queries and keys, GQA, explicit head_dim != hidden / heads
     "qwen3": Family("qwen3", _llama_like("Qwen3Config", num_key_value_heads=2, head_dim=16), "Qwen3ForCausalLM"),
+    # Gemma: (1 + w) RMSNorms, sqrt(d) embedding scale, GeGLU, head_dim 16 != 32 / 4, multi-query, tied
+    "gemma": Family("gemma", _llama_like("GemmaConfig", num_key_value_heads=1, head_dim=16, initializer_range=0.2),
+                    "GemmaForCausalLM"),
+    # StarCoder2: LayerNorm with biases, biases everywhere, plain GELU MLP, GQA, sliding window 5
+    "starcoder2": Family("starcoder2", _llama_like("Starcoder2Config", num_key_value_heads=2, sliding_window=5,
+                                                   norm_epsilon=1e-5), "Starcoder2ForCausalLM"),
     # grouped-query attention and a sliding window shorter than the sequences
     "mistral": Family("mistral", _llama_like("MistralConfig", num_key_value_heads=2, sliding_window=5),
                       "MistralForCausalLM"),

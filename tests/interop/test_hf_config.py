@@ -380,3 +380,9 @@ def test_spec_errors_point_at_the_config_key(change, key, message):
         config_to_spec({**LLAMA3_8B, **change}, source="cfg.json")
     assert [p.key for p in info.value.problems] == [key]
     assert message in str(info.value) and "<dict>" not in str(info.value)
+
+
+def test_gemma_legacy_gelu_is_the_tanh_approximation():
+    """GemmaConfig turns the official releases' ``hidden_act: gelu`` into ``gelu_pytorch_tanh``."""
+    ff = config_to_spec({"model_type": "gemma", "hidden_act": "gelu"})["model"]["block"]["feedforward"]
+    assert ff["type"] == "geglu" and ff["approximate"] == "tanh"

@@ -57,7 +57,7 @@ def full_precision_rmsnorm(model) -> None:
         return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * (1.0 + self.weight)
 
     for m in model.modules():
-        if type(m).__name__ == "Gemma2RMSNorm":
+        if type(m).__name__ in ("Gemma2RMSNorm", "GemmaRMSNorm"):
             m.forward = gemma_forward.__get__(m)
         elif type(m).__name__.endswith("RMSNorm"):
             m.forward = forward.__get__(m)
@@ -83,6 +83,10 @@ def full_precision_gemma2(model) -> None:
     its eager attention's softmax (through transformers' own ``AttentionInterface`` registry, with the
     eager masks), and the ``sqrt(hidden_size)`` embedding scale, a buffer created in float32 at
     construction that ``.to(float64)`` keeps rounded (a model built in float64 holds it exactly)."""
+    if model.config.model_type == "gemma":  # only the embedding scale
+        with torch.no_grad():
+            model.model.embed_tokens.embed_scale.fill_(model.model.embed_tokens.scalar_embed_scale)
+        return
     if model.config.model_type != "gemma2":
         return
     from transformers import AttentionInterface

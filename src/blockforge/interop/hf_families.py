@@ -182,11 +182,13 @@ def decoder_head(r: ConfigReader, prefix: str) -> dict[str, Any]:
 
 def rope_decoder(
     r: ConfigReader, *, qkv_bias: bool, out_bias: bool, mlp_bias: bool, window: int | None, prefix: str,
-    qk_norm: bool = False,
+    qk_norm: bool = False, norm: dict[str, Any] | None = None, feedforward: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The Llama-style decoder shared by Llama, Mistral, Qwen2 and Qwen3: pre-RMSNorm, RoPE,
-    (grouped-query) attention (Qwen3: a per-head RMSNorm on queries and keys), gated feed-forward
-    (SwiGLU for ``silu``); the head from :func:`decoder_head`."""
+    """The Llama-style decoder shared by Llama, Mistral, Qwen2, Qwen3, Gemma and StarCoder2: pre-norm
+    (RMSNorm unless ``norm`` is given), RoPE, (grouped-query) attention (Qwen3: a per-head RMSNorm on
+    queries and keys), gated feed-forward (SwiGLU for ``silu``) unless ``feedforward`` is given; the
+    head from :func:`decoder_head`; ``extra`` adds model-level settings (embedding scale, dropout)."""
     d = r.take("hidden_size", types=int)
     heads = r.take("num_attention_heads", types=int)
     kv = r.take("num_key_value_heads", None, types=(int, type(None)))
@@ -201,14 +203,16 @@ def rope_decoder(
         attention["out_bias"] = out_bias
     if window is not None:
         attention["window"] = window
-    hidden = r.take("intermediate_size", types=int)
-    act = activation(r, "hidden_act", "silu")
-    ff: dict[str, Any] = (
-        {"type": "swiglu", "hidden": hidden, "bias": mlp_bias}
-        if act == {"type": "silu"}
-        else {"type": "glu", "hidden": hidden, "activation": act, "bias": mlp_bias}
-    )
-    norm = {"type": "rmsnorm", "eps": float(r.take("rms_norm_eps", types=(float, int)))}
+    if feedforward is None:
+        hidden = r.take("intermediate_size", types=int)
+        act = activation(r, "hidden_act", "silu")
+        feedforward = (
+            {"type": "swiglu", "hidden": hidden, "bias": mlp_bias}
+            if act == {"type": "silu"}
+            else {"type": "glu", "hidden": hidden, "activation": act, "bias": mlp_bias}
+        )
+    if norm is None:
+        norm = {"type": "rmsnorm", "eps": float(r.take("rms_norm_eps", types=(float, int)))}
     if qk_norm:
         attention["qk_norm"] = dict(norm)
     return {
@@ -217,13 +221,46 @@ def rope_decoder(
         "d_model": d,
         "n_layers": r.take("num_hidden_layers", types=int),
         "max_len": r.take("max_position_embeddings", types=int),
+        **(extra or {}),
         "positional": rope(r),
         "block": {"type": "transformer", "norm_position": "pre", "norm": norm, "attention": attention,
-                  "feedforward": ff},
+                  "feedforward": feedforward, **({"dropout": extra["dropout"]} if extra and "dropout" in extra else {})},
         "final_norm": dict(norm),
         "head": decoder_head(r, prefix),
         "init_std": init_std(r),
     }
+
+
+def gemma(r: ConfigReader) -> dict[str, Any]:
+    """Gemma (1): Llama with ``(1 + w)`` RMSNorms, embeddings scaled by ``sqrt(hidden_size)``, GeGLU
+    (``hidden_act``, the tanh GELU), head_dim 256 by default, tied head."""
+    r.expect("use_bidirectional_attention", (None, False), "the imported decoder is causal")
+    r.ignore("hidden_activation")  # legacy key of published configs; transformers 5's Gemma reads hidden_act
+    act = activation(r, "hidden_act", "gelu_pytorch_tanh")
+    if r.config.get("hidden_act") == "gelu":  # GemmaConfig.__post_init__: the releases' "gelu" means tanh
+        act = {"type": "gelu", "approximate": "tanh"}
+    hidden = r.take("intermediate_size", types=int)
+    ff = ({"type": "geglu", "hidden": hidden, "approximate": act.get("approximate", "none")}
+          if act.get("type") == "gelu" else {"type": "glu", "hidden": hidden, "activation": act, "bias": False})
+    norm = {"type": "rmsnorm", "eps": float(r.take("rms_norm_eps", types=(float, int))), "unit_offset": True}
+    bias = r.take("attention_bias", types=bool)
+    return rope_decoder(r, qkv_bias=bias, out_bias=bias, mlp_bias=False, window=None, prefix="Gemma", norm=norm,
+                        feedforward=ff, extra={"embedding": {"type": "token", "scale": "sqrt_d_model"}})
+
+
+def starcoder2(r: ConfigReader) -> dict[str, Any]:
+    """StarCoder2: pre-LayerNorm (with biases), RoPE, grouped-query attention with biases (``use_bias``),
+    a plain GELU MLP (``c_fc``, ``c_proj``), an optional sliding window on every layer, tied head."""
+    bias = r.take("use_bias", types=bool)
+    norm = {"type": "layernorm", "eps": float(r.take("norm_epsilon", types=(float, int)))}
+    ff = {"type": "mlp", "hidden": r.take("intermediate_size", types=int),
+          "activation": activation(r, "hidden_act", "gelu_pytorch_tanh"), "bias": bias}
+    window = r.take("sliding_window", types=(int, type(None)))
+    extra = {"dropout": r.take("embedding_dropout", types=(float, int))}
+    model = rope_decoder(r, qkv_bias=bias, out_bias=bias, mlp_bias=bias, window=window, prefix="Starcoder2",
+                         norm=norm, feedforward=ff, extra=extra)
+    model["block"]["dropout"] = r.take("residual_dropout", types=(float, int))
+    return model
 
 
 def full_attention_layers(r: ConfigReader) -> None:
@@ -468,7 +505,8 @@ def gpt_neox(r: ConfigReader) -> dict[str, Any]:
 
 Converter = Callable[[ConfigReader], dict[str, Any]]
 CONVERTERS: Mapping[str, Converter] = {
-    "gpt2": gpt2, "llama": llama, "mistral": mistral, "qwen2": qwen2, "qwen3": qwen3, "bert": bert, "gemma2": gemma2,
+    "gpt2": gpt2, "llama": llama, "mistral": mistral, "qwen2": qwen2, "qwen3": qwen3, "bert": bert, "gemma": gemma, "gemma2": gemma2,
+    "starcoder2": starcoder2,
     "gpt_neox": gpt_neox,
 }
 """Config converters by transformers ``model_type``."""

@@ -162,8 +162,12 @@ def _llama_like_layout(m: dict[str, Any], ours: Mapping[str, Shape], norms: Mapp
         for qk in ("q_norm", "k_norm"):  # Qwen3's per-head QK-norm
             if f"{b}attention.{qk}.weight" in ours:
                 rules += linear(ours, f"{b}attention.{qk}", f"{a}{qk}")
-        for part in ("gate", "up", "down"):
-            rules += linear(ours, f"{b}feedforward.{part}", f"{h}mlp.{part}_proj")
+        if f"{b}feedforward.gate.weight" in ours:  # gated: gate_proj, up_proj, down_proj
+            for part in ("gate", "up", "down"):
+                rules += linear(ours, f"{b}feedforward.{part}", f"{h}mlp.{part}_proj")
+        else:  # StarCoder2's plain MLP
+            rules += linear(ours, f"{b}feedforward.up", f"{h}mlp.c_fc")
+            rules += linear(ours, f"{b}feedforward.down", f"{h}mlp.c_proj")
     rules += linear(ours, "final_norm", p + "norm")
     aliases: dict[str, str] = {}
     if m["head"]["type"] == "classifier":  # <Family>ForSequenceClassification
@@ -251,7 +255,7 @@ def gpt_neox_layout(m: dict[str, Any], ours: Mapping[str, Shape]) -> Layout:
 LayoutFn = Callable[[dict[str, Any], Mapping[str, Shape]], Layout]
 LAYOUTS: Mapping[str, LayoutFn] = {
     "gpt2": gpt2_layout, "llama": llama_layout, "mistral": llama_layout, "qwen2": llama_layout, "qwen3": llama_layout,
-    "bert": bert_layout,
+    "gemma": llama_layout, "starcoder2": llama_layout, "bert": bert_layout,
     "gemma2": gemma2_layout, "gpt_neox": gpt_neox_layout,
 }
 """Layout builders by transformers ``model_type``; each takes the canonical ``model`` spec dict and the
