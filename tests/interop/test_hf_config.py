@@ -386,3 +386,29 @@ def test_gemma_legacy_gelu_is_the_tanh_approximation():
     """GemmaConfig turns the official releases' ``hidden_act: gelu`` into ``gelu_pytorch_tanh``."""
     ff = config_to_spec({"model_type": "gemma", "hidden_act": "gelu"})["model"]["block"]["feedforward"]
     assert ff["type"] == "geglu" and ff["approximate"] == "tanh"
+
+
+def test_cli_lists_families_architectures_and_rope_types():
+    from blockforge.interop.hf_families import ARCHITECTURES, CONVERTERS, ROPE_SETTINGS
+
+    r = runner.invoke(app, ["import-hf", "--list"])
+    assert r.exit_code == 0, r.output
+    assert sorted(ARCHITECTURES) == sorted(CONVERTERS)
+    for family, archs in ARCHITECTURES.items():
+        assert f"  {family}: {', '.join(archs)}" in r.output
+    assert f"rope types: {', '.join(ROPE_SETTINGS)}" in r.output
+    assert runner.invoke(app, ["import-hf"]).exit_code == 2  # neither a config nor --list
+
+
+@pytest.mark.parametrize("family", ["bert", "gemma", "gemma2", "gpt2", "gpt_neox", "llama", "mistral", "qwen2",
+                                    "qwen3", "starcoder2"])
+def test_listed_architectures_are_the_ones_converted(family):
+    """Every listed class imports (on transformers' defaults); an unlisted one of the family is refused."""
+    from blockforge.interop.hf_families import ARCHITECTURES
+
+    heads = set()
+    for arch in ARCHITECTURES[family]:
+        heads.add(config_to_spec({"model_type": family, "architectures": [arch]})["model"]["head"]["type"])
+    assert len(heads) == len(ARCHITECTURES[family])  # each class is a different head
+    with pytest.raises(UnsupportedConfigError, match="architectures"):
+        config_to_spec({"model_type": family, "architectures": ["SomethingForTokenClassification"]})

@@ -510,3 +510,16 @@ CONVERTERS: Mapping[str, Converter] = {
     "gpt_neox": gpt_neox,
 }
 """Config converters by transformers ``model_type``."""
+
+
+def _decoder(prefix: str) -> tuple[str, ...]:
+    return (f"{prefix}ForCausalLM", f"{prefix}ForSequenceClassification")
+
+
+ARCHITECTURES: Mapping[str, tuple[str, ...]] = {
+    "bert": tuple(BERT_HEADS), "gemma": _decoder("Gemma"), "gemma2": ("Gemma2ForCausalLM",),
+    "gpt2": ("GPT2LMHeadModel",), "gpt_neox": ("GPTNeoXForCausalLM",), "llama": _decoder("Llama"),
+    "mistral": _decoder("Mistral"), "qwen2": _decoder("Qwen2"), "qwen3": _decoder("Qwen3"),
+    "starcoder2": _decoder("Starcoder2"),
+}
+"""The transformers classes each family's converter reproduces (``blockforge import-hf --list``)."""
