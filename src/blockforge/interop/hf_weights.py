@@ -268,6 +268,116 @@ def write_safetensors(state_dict: Mapping[str, Tensor], path: str | Path) -> Non
         raise InteropError(str(exc)) from None
 
 
+def read_hf_directory(path: str | Path) -> tuple[dict[str, Any], dict[str, Tensor]]:
+    """Read a transformers checkpoint directory: ``config.json`` and its weights, one
+    ``model.safetensors`` or the shards a ``model.safetensors.index.json`` lists (``weight_map``).
+
+    Returns:
+        ``(config, state_dict)``, the state dict on the CPU.
+
+    Raises:
+        InteropError: no config, no weights (``pytorch_model.bin`` is named as unsupported: pickle),
+            a malformed index, a shard missing, or a tensor the index places in another shard.
+    """
+    import json
+
+    from blockforge.interop.hf_config import read_config
+
+    root = Path(path)
+    if not root.is_dir():
+        raise InteropError(f"{root}: not a directory")
+    config = read_config(root / "config.json")
+    index = root / "model.safetensors.index.json"
+    if index.exists():
+        try:
+            weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
+            shards = sorted(set(weight_map.values()))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise InteropError(f"{index}: not a safetensors index (needs a 'weight_map' object): {exc}") from None
+        state: dict[str, Tensor] = {}
+        for shard in shards:
+            if Path(shard).name != shard:
+                raise InteropError(f"{index}: shard {shard!r} is not a file name in {root}")
+            part = read_safetensors(root / shard)
+            for key in part:
+                if weight_map.get(key) != shard:
+                    raise InteropError(f"{root / shard}: holds {key!r}, which the index places in "
+                                       f"{weight_map.get(key)!r}")
+            state.update(part)
+        missing = sorted(set(weight_map) - set(state))
+        if missing:
+            raise InteropError(f"{index}: tensors listed but in no shard: {', '.join(missing[:5])}")
+        return config, state
+    single = root / "model.safetensors"
+    if single.exists():
+        return config, read_safetensors(single)
+    found = ", ".join(sorted(p.name for p in root.iterdir())) or "nothing"
+    raise InteropError(f"{root}: no model.safetensors or model.safetensors.index.json (found: {found}); "
+                       "pickled pytorch_model.bin files are not read")
+
+
+def from_hf_directory(
+    path: str | Path, *, dtype: torch.dtype | None = None, architecture: str | None = None,
+    name: str | None = None,
+) -> tuple[nn.Module, WeightReport]:
+    """Compile a transformers checkpoint directory (:func:`read_hf_directory`) and load its weights strictly.
+
+    Returns:
+        ``(model, report)``: the compiled model in eval mode (the checkpoint's dtype unless ``dtype``),
+        and what the load matched and ignored.
+
+    Raises:
+        InteropError: see :func:`read_hf_directory`, :func:`~blockforge.interop.config_to_spec` and
+            :func:`load_hf_state_dict`.
+    """
+    from blockforge.build import build_model
+    from blockforge.interop.hf_config import config_to_spec
+
+    config, state = read_hf_directory(path)
+    spec = config_to_spec(config, name=name, source=str(Path(path) / "config.json"), architecture=architecture)
+    if dtype is None:
+        dtype = next((t.dtype for t in state.values() if t.is_floating_point()), torch.float32)
+    model = build_model(spec, dtype=dtype)
+    report = load_hf_state_dict(model, state, family=config["model_type"])
+    return model.eval(), report
+
+
+def save_hf_directory(model: nn.Module, path: str | Path, *, family: str | None = None) -> str:
+    """Write a directory transformers loads with ``from_pretrained``: ``config.json`` (the spec mapped
+    back by :func:`~blockforge.interop.hf_export.spec_to_config`) and ``model.safetensors``.
+
+    Args:
+        model: built by :func:`blockforge.build_model` (or loaded from a model directory).
+        path: the directory (created if missing); both files are written atomically.
+        family: the transformers family; None finds the one the spec maps back to.
+
+    Returns:
+        The family written (``model_type``).
+
+    Raises:
+        InteropError: the spec maps back to no family exactly, or the directory cannot be written.
+    """
+    import json
+
+    from blockforge._io import write_text_atomic
+    from blockforge.interop.hf_export import spec_to_config
+
+    spec = getattr(model, "blockforge_spec", None)
+    if not isinstance(spec, dict):
+        raise InteropError("this module was not built by blockforge.build_model (it has no blockforge_spec)")
+    family, config = spec_to_config(spec, family=family)
+    dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
+    config["dtype"] = str(dtype).removeprefix("torch.")
+    root = Path(path)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        save_hf_weights(model, root / "model.safetensors", family=family)
+        write_text_atomic(root / "config.json", json.dumps(config, indent=2, sort_keys=True) + "\n")
+    except (OSError, BlockforgeError) as exc:
+        raise InteropError(f"cannot write {root}: {exc}") from None
+    return family
+
+
 def load_hf_weights(
     model: nn.Module, source: Mapping[str, Tensor] | str | Path, *, family: str, strict: bool = True
 ) -> WeightReport:
@@ -312,7 +422,7 @@ def from_hf_model(hf_model: nn.Module, *, name: str | None = None) -> nn.Module:
 
 
 __all__ = [
-    "from_hf_model",
+    "from_hf_directory", "from_hf_model", "read_hf_directory", "save_hf_directory",
     "WeightMismatchError", "WeightReport", "export_hf_state_dict", "layout",
     "load_hf_state_dict", "load_hf_weights", "read_safetensors", "save_hf_weights", "write_safetensors",
 ]
