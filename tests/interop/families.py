@@ -124,6 +124,15 @@ FAMILIES: dict[str, Family] = {
     # StarCoder2: LayerNorm with biases, biases everywhere, plain GELU MLP, GQA, sliding window 5
     "starcoder2": Family("starcoder2", _llama_like("Starcoder2Config", num_key_value_heads=2, sliding_window=5,
                                                    norm_epsilon=1e-5), "Starcoder2ForCausalLM"),
+    # Mixtral: 4 SwiGLU experts, top-2 renormalised, GQA, window 5
+    "mixtral": Family("mixtral", _llama_like("MixtralConfig", num_key_value_heads=2, num_local_experts=4,
+                                             num_experts_per_tok=2, sliding_window=5, initializer_range=0.2,
+                                             experts_implementation="eager"),
+                      "MixtralForCausalLM"),
+    # Qwen3-MoE: QK-norm, 4 experts of width 24, top-2 not renormalised (norm_topk_prob false)
+    "qwen3_moe": Family("qwen3_moe", _llama_like("Qwen3MoeConfig", num_key_value_heads=2, num_experts=4,
+                                                 num_experts_per_tok=2, moe_intermediate_size=24, experts_implementation="eager",
+                                                 initializer_range=0.2), "Qwen3MoeForCausalLM"),
     # grouped-query attention and a sliding window shorter than the sequences
     "mistral": Family("mistral", _llama_like("MistralConfig", num_key_value_heads=2, sliding_window=5),
                       "MistralForCausalLM"),

@@ -400,8 +400,8 @@ def test_cli_lists_families_architectures_and_rope_types():
     assert runner.invoke(app, ["import-hf"]).exit_code == 2  # neither a config nor --list
 
 
-@pytest.mark.parametrize("family", ["bert", "gemma", "gemma2", "gpt2", "gpt_neox", "llama", "mistral", "qwen2",
-                                    "qwen3", "starcoder2"])
+@pytest.mark.parametrize("family", ["bert", "gemma", "gemma2", "gpt2", "gpt_neox", "llama", "mistral", "mixtral",
+                                    "qwen2", "qwen3", "qwen3_moe", "starcoder2"])
 def test_listed_architectures_are_the_ones_converted(family):
     """Every listed class imports (on transformers' defaults); an unlisted one of the family is refused."""
     from blockforge.interop.hf_families import ARCHITECTURES

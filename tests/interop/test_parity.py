@@ -83,6 +83,11 @@ def full_precision_gemma2(model) -> None:
     its eager attention's softmax (through transformers' own ``AttentionInterface`` registry, with the
     eager masks), and the ``sqrt(hidden_size)`` embedding scale, a buffer created in float32 at
     construction that ``.to(float64)`` keeps rounded (a model built in float64 holds it exactly)."""
+    if model.config.model_type in ("mixtral", "qwen3_moe"):  # the router's softmax, in float32 there
+        for m in model.modules():
+            if type(m).__name__.endswith("TopKRouter"):
+                m.forward = full_precision_router.__get__(m)
+        return
     if model.config.model_type == "gemma":  # only the embedding scale
         with torch.no_grad():
             model.model.embed_tokens.embed_scale.fill_(model.model.embed_tokens.scalar_embed_scale)
@@ -97,6 +102,18 @@ def full_precision_gemma2(model) -> None:
     model.config._attn_implementation = "blockforge_float64_eager"
     with torch.no_grad():
         model.model.embed_tokens.embed_scale.fill_(model.model.embed_tokens.scalar_embed_scale)
+
+
+def full_precision_router(self, hidden_states):
+    """transformers' Mixtral / Qwen3-MoE top-k router (same operations) with the softmax in the input's
+    dtype instead of float32."""
+    hidden_states = hidden_states.reshape(-1, self.hidden_dim)
+    logits = F.linear(hidden_states, self.weight)  # (N, E)
+    probs = torch.softmax(logits, dim=-1)
+    top_value, top_index = torch.topk(probs, self.top_k, dim=-1)
+    if getattr(self, "norm_topk_prob", True):
+        top_value = top_value / top_value.sum(dim=-1, keepdim=True)
+    return logits, top_value, top_index
 
 
 def hf_logits(model, ids, mask=None):

@@ -115,6 +115,30 @@ def _starcoder2(m: Mapping[str, Any]) -> dict[str, Any]:
     return cfg
 
 
+def _moe(m: Mapping[str, Any], family: str, prefix: str) -> dict[str, Any]:
+    ff = m["block"]["feedforward"]
+    if ff["type"] != "moe" or ff.get("expert") != "glu":
+        raise InteropError("not a mixture of gated experts")
+    cfg = _decoder(m, family, prefix)
+    cfg["hidden_act"] = _act(ff.get("activation"))
+    cfg["num_local_experts"], cfg["num_experts_per_tok"] = ff["experts"], ff["top_k"]
+    return cfg
+
+
+def _mixtral(m: Mapping[str, Any]) -> dict[str, Any]:
+    cfg = _moe(m, "mixtral", "Mixtral")
+    cfg["sliding_window"] = m["block"]["attention"].get("window")
+    return cfg
+
+
+def _qwen3_moe(m: Mapping[str, Any]) -> dict[str, Any]:
+    cfg = _moe(m, "qwen3_moe", "Qwen3Moe")
+    cfg["moe_intermediate_size"] = cfg.pop("intermediate_size")
+    cfg["norm_topk_prob"] = m["block"]["feedforward"].get("normalize", True)
+    cfg["attention_bias"] = m["block"]["attention"]["bias"]
+    return cfg
+
+
 def _gpt2(m: Mapping[str, Any]) -> dict[str, Any]:
     block, attn, ff = m["block"], m["block"]["attention"], m["block"]["feedforward"]
     return {
@@ -151,7 +175,7 @@ def _bert(m: Mapping[str, Any]) -> dict[str, Any]:
 
 INVERSES: Mapping[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = {
     "llama": _llama, "mistral": _mistral, "qwen2": _qwen2, "qwen3": _qwen3, "gemma": _gemma,
-    "starcoder2": _starcoder2, "gpt2": _gpt2, "bert": _bert,
+    "starcoder2": _starcoder2, "mixtral": _mixtral, "qwen3_moe": _qwen3_moe, "gpt2": _gpt2, "bert": _bert,
 }
 """Families that map back: ``model`` spec -> ``config.json`` (checked by a round trip)."""
 

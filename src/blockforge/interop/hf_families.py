@@ -303,6 +303,40 @@ def qwen3(r: ConfigReader) -> dict[str, Any]:
     return rope_decoder(r, qkv_bias=bias, out_bias=bias, mlp_bias=False, window=None, prefix="Qwen3", qk_norm=True)
 
 
+def mixtral(r: ConfigReader) -> dict[str, Any]:
+    """Mixtral: Mistral with a top-k routed mixture of SwiGLU experts in every layer (top-k softmax
+    probabilities renormalised), an optional sliding window."""
+    r.expect("router_jitter_noise", (0, 0.0), "router jitter is training noise blockforge does not add")
+    r.ignore("output_router_logits", "router_aux_loss_coef")  # outputs and loss weighting only
+    window = r.take("sliding_window", types=(int, type(None)))
+    ff = {"type": "moe", "experts": r.take("num_local_experts", types=int), "top_k": r.take(
+        "num_experts_per_tok", types=int), "hidden": r.take("intermediate_size", types=int), "expert": "glu",
+        "activation": activation(r, "hidden_act", "silu"), "bias": False}
+    full_attention_layers(r)
+    return rope_decoder(r, qkv_bias=False, out_bias=False, mlp_bias=False, window=window, prefix="Mixtral",
+                        feedforward=ff)
+
+
+def qwen3_moe(r: ConfigReader) -> dict[str, Any]:
+    """Qwen3-MoE: Qwen3 (per-head QK-norm) with a routed mixture of SwiGLU experts in every layer
+    (``moe_intermediate_size`` wide; top-k probabilities renormalised only when ``norm_topk_prob``)."""
+    r.expect("use_sliding_window", False, "Qwen3-MoE's per-layer sliding window is not supported")
+    r.ignore("sliding_window", "max_window_layers")  # unused while use_sliding_window is False
+    r.expect("decoder_sparse_step", 1, "every layer sparse is the only layout supported")
+    r.expect("mlp_only_layers", ([], None), "dense layers between sparse ones are not supported")
+    r.ignore("intermediate_size")  # the dense MLP of mlp_only_layers, of which there are none
+    r.expect("router_jitter_noise", (0, 0.0), "router jitter is training noise blockforge does not add")
+    r.ignore("output_router_logits", "router_aux_loss_coef")
+    full_attention_layers(r)
+    bias = r.take("attention_bias", types=bool)
+    ff = {"type": "moe", "experts": r.take("num_local_experts", types=int), "top_k": r.take(
+        "num_experts_per_tok", types=int), "hidden": r.take("moe_intermediate_size", types=int), "expert": "glu",
+        "activation": activation(r, "hidden_act", "silu"), "bias": False,
+        "normalize": r.take("norm_topk_prob", types=bool)}
+    return rope_decoder(r, qkv_bias=bias, out_bias=bias, mlp_bias=False, window=None, prefix="Qwen3Moe",
+                        qk_norm=True, feedforward=ff)
+
+
 BERT_HEADS = {"BertModel": "hidden", "BertForSequenceClassification": "classifier", "BertForMaskedLM": "masked_lm"}
 """BERT architectures blockforge reproduces, and the head each becomes."""
 
@@ -506,7 +540,7 @@ def gpt_neox(r: ConfigReader) -> dict[str, Any]:
 Converter = Callable[[ConfigReader], dict[str, Any]]
 CONVERTERS: Mapping[str, Converter] = {
     "gpt2": gpt2, "llama": llama, "mistral": mistral, "qwen2": qwen2, "qwen3": qwen3, "bert": bert, "gemma": gemma, "gemma2": gemma2,
-    "starcoder2": starcoder2,
+    "starcoder2": starcoder2, "mixtral": mixtral, "qwen3_moe": qwen3_moe,
     "gpt_neox": gpt_neox,
 }
 """Config converters by transformers ``model_type``."""
@@ -520,6 +554,6 @@ ARCHITECTURES: Mapping[str, tuple[str, ...]] = {
     "bert": tuple(BERT_HEADS), "gemma": _decoder("Gemma"), "gemma2": ("Gemma2ForCausalLM",),
     "gpt2": ("GPT2LMHeadModel",), "gpt_neox": ("GPTNeoXForCausalLM",), "llama": _decoder("Llama"),
     "mistral": _decoder("Mistral"), "qwen2": _decoder("Qwen2"), "qwen3": _decoder("Qwen3"),
-    "starcoder2": _decoder("Starcoder2"),
+    "starcoder2": _decoder("Starcoder2"), "mixtral": _decoder("Mixtral"), "qwen3_moe": _decoder("Qwen3Moe"),
 }
 """The transformers classes each family's converter reproduces (``blockforge import-hf --list``)."""

@@ -137,11 +137,22 @@ class ConfigReader:
         self.family = family
         self.policy: Mapping[str, Any] = POLICY.get(family, {})
         policy = self.policy
-        self.defaults: Mapping[str, Any] = policy.get("fields", {})
+        fields = dict(policy.get("fields", {}))
+        for standard, stored in policy.get("attribute_map", {}).items():
+            if standard in fields:  # a field declared under its standard name, stored under the family's
+                fields.setdefault(stored, fields[standard])
+        self.defaults: Mapping[str, Any] = fields
         self.relevant = frozenset(policy.get("relevant", ())) | GENERIC_RELEVANT
         self.seen: set[str] = set()
         self.problems: list[ConfigProblem] = []
         self.inert: list[str] = []
+        # attribute_map: a standard name is read and written as the family's own attribute
+        # (Qwen3-MoE's num_experts is num_local_experts, GPT-2's hidden_size is n_embd)
+        for standard, stored in policy.get("attribute_map", {}).items():
+            if standard in self.config:
+                self.seen.add(standard)
+                value = self.config.pop(standard)
+                self.config.setdefault(stored, value)
 
     def has(self, key: str) -> bool:
         return key in self.config

@@ -14,7 +14,7 @@ from torch import Tensor, nn
 
 from blockforge.errors import BlockforgeError
 from blockforge.interop.hf_config import InteropError
-from blockforge.interop.hf_layouts import LAYOUTS, Layout, Shape
+from blockforge.interop.hf_layouts import LAYOUTS, Layout, Shape, assemble_theirs
 
 
 @dataclass
@@ -123,10 +123,7 @@ def export_hf_state_dict(model: nn.Module, *, family: str, include_aliases: bool
     """
     lay = layout(model, family)
     ours = model.state_dict()
-    out: dict[str, Tensor] = {}
-    for rule in lay.rules:
-        for k, t in rule.to_theirs(ours[rule.ours].detach()).items():
-            out[k] = t.contiguous()
+    out = {k: t.contiguous() for k, t in assemble_theirs(lay.rules, {k: v.detach() for k, v in ours.items()}).items()}
     if include_aliases:
         for alias, target in lay.aliases.items():
             out[alias] = out[target]
@@ -182,10 +179,12 @@ def load_hf_state_dict(
         for key in rule.theirs:
             used.add(key)
             if key not in sd:
-                report.missing.append((key, expected[key]))
+                if (key, expected[key]) not in report.missing:  # experts share one stacked tensor
+                    report.missing.append((key, expected[key]))
                 ok = False
             elif tuple(sd[key].shape) != expected[key]:
-                report.mismatched.append((key, tuple(sd[key].shape), expected[key]))
+                if key not in [k for k, *_ in report.mismatched]:
+                    report.mismatched.append((key, tuple(sd[key].shape), expected[key]))
                 ok = False
             else:
                 parts.append(sd[key])
@@ -204,6 +203,7 @@ def load_hf_state_dict(
             report.mismatched.append(
                 (alias, tuple(sd[alias].shape), f"this model ties it to {target}, but the values differ")
             )
+    report.loaded = list(dict.fromkeys(report.loaded))  # a stacked expert tensor feeds several rules
     patterns = [re.compile(p) for p in lay.ignored]
     buffers = [re.compile(p) for p in NON_PERSISTENT]
     for key, t in sd.items():
@@ -224,10 +224,8 @@ def load_hf_state_dict(
 
 def _expected_shapes(model: nn.Module, lay: Layout) -> dict[str, Tensor]:
     """transformers key -> an empty meta tensor of the shape this model needs."""
-    ours = model.state_dict()
-    out: dict[str, Tensor] = {}
-    for rule in lay.rules:
-        out.update(rule.to_theirs(torch.empty(ours[rule.ours].shape, device="meta")))
+    ours = {k: torch.empty(v.shape, device="meta") for k, v in model.state_dict().items()}
+    out = assemble_theirs(lay.rules, ours)
     for alias, target in lay.aliases.items():
         out[alias] = out[target]
     return out
