@@ -26,6 +26,8 @@ class Family:
         kwargs: extra keyword arguments of the transformers model constructor.
         length_dependent: outputs depend on the batch's padded length (LongRoPE picks its factors by
             the longest sequence, in transformers too), so a sequence alone differs from it batched.
+        new_layout: its weights are laid out unlike every case before it (False for variants that differ
+            only in numerics, such as a RoPE scaling type: the weight tests skip them).
     """
 
     name: str
@@ -37,6 +39,7 @@ class Family:
     lm: bool = True
     kwargs: dict[str, Any] = field(default_factory=dict)
     length_dependent: bool = False
+    new_layout: bool = True
 
     def make(self, **overrides: Any) -> Any:
         """A random-initialised transformers model of this family (the global RNG decides the weights)."""
@@ -108,14 +111,15 @@ FAMILIES: dict[str, Family] = {
     # Llama 3.1's frequency-dependent RoPE scaling (pre-training context 4 < the sequences' 16)
     "llama3.1": Family("llama", _llama_like("LlamaConfig", num_key_value_heads=2, rope_parameters={
         "rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
-        "original_max_position_embeddings": 4, "rope_theta": 500.0}), "LlamaForCausalLM"),
+        "original_max_position_embeddings": 4, "rope_theta": 500.0}), "LlamaForCausalLM", new_layout=False),
     # YaRN (attention factor on cos/sin); LongRoPE past its original context (long factors, Phi-3 style)
     "llama-yarn": Family("llama", _llama_like("LlamaConfig", rope_parameters={
         "rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 4, "rope_theta": 100.0}),
-        "LlamaForCausalLM"),
+        "LlamaForCausalLM", new_layout=False),
     "llama-longrope": Family("llama", _llama_like("LlamaConfig", rope_parameters={
         "rope_type": "longrope", "short_factor": [1.0, 1.5, 2.0, 3.0], "long_factor": [1.0, 4.0, 9.0, 30.0],
-        "original_max_position_embeddings": 8, "rope_theta": 100.0}), "LlamaForCausalLM", length_dependent=True),
+        "original_max_position_embeddings": 8, "rope_theta": 100.0}), "LlamaForCausalLM", length_dependent=True,
+        new_layout=False),
     # Qwen3: per-head RMSNorm on queries and keys, GQA, explicit head_dim != hidden / heads
     "qwen3": Family("qwen3", _llama_like("Qwen3Config", num_key_value_heads=2, head_dim=16), "Qwen3ForCausalLM"),
     # Gemma: (1 + w) RMSNorms, sqrt(d) embedding scale, GeGLU, head_dim 16 != 32 / 4, multi-query, tied
