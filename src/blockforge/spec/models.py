@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import Field
 
 from blockforge.spec.params import ModelRef, Params
+from blockforge.spec.training import DataSpec, TrainingSpec
 
 FORMAT_VERSION = 1
 """The spec format version this blockforge reads (``blockforge: 1``)."""
@@ -26,3 +27,5 @@ class SpecFile(Params):
     """Free text."""
     model: ModelRef
     """The model: ``{type: lm, ...}``; see ``blockforge components model``."""
+    training: TrainingSpec | None = None  # how it is trained: loss, optimizer, schedule (spec/training.py)
+    data: DataSpec | None = None  # what it is trained on: corpora, tokenizer, held-out split

@@ -19,6 +19,7 @@ from blockforge.spec.loader import Document
 from blockforge.spec.models import FORMAT_VERSION, SpecFile
 from blockforge.spec.params import Params
 from blockforge.spec.plan import LayerPlan, LayerStack, Stack, resolve_plan
+from blockforge.spec.training import training_issues
 
 
 def _walk(
@@ -523,6 +524,7 @@ def validate_document(doc: Document, registries: Registries) -> BaseModel:
     issues.extend(check_plans(spec, doc, registries))
     if not issues and not early:
         issues.extend(check_positions_used(spec, doc))
+        issues.extend(training_issues(spec, doc))
     if issues or early:
         raise report(issues)
     return spec
