@@ -1,13 +1,14 @@
-"""The chat template: how a conversation becomes one text, with turn markers the tokenizer keeps whole.
+"""The turn markers of conversations a model is trained on, and the chat template they make.
 
-``<|user|>\\nHello<|end|>\\n<|assistant|>\\nHi!<|end|>\\n``: each turn is its role's marker, a newline, the
-content and ``<|end|>``. A prompt for generation ends with the assistant's marker and newline, and the
-model's reply ends at ``<|end|>``.
+A trained BPE tokenizer keeps each marker as one token, and a conversation is rendered with the model
+directory's :class:`~blockforge.modeldir.ChatTemplate` (``<|user|>\\nHello<|end|>\\n<|assistant|>\\nHi!<|end|>\\n``),
+the same template ``blockforge chat`` renders prompts with, so chatting continues text the model was
+trained on. A reply ends at the ``<|end|>`` token.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from typing import Any
 
 MARKERS = {"system": "<|system|>", "user": "<|user|>", "assistant": "<|assistant|>"}
 END = "<|end|>"
@@ -16,24 +17,13 @@ SPECIAL_TOKENS = (EOS, *MARKERS.values(), END)
 """Special tokens of a trained BPE tokenizer: end of document (also padding), the turn markers."""
 
 
-def render(messages: Sequence[dict[str, str]], *, add_generation_prompt: bool = False) -> str:
-    """A conversation as text.
-
-    Args:
-        messages: ``[{"role": "user"|"assistant"|"system", "content": str}, ...]``.
-        add_generation_prompt: end with the assistant's marker, for the model to continue.
+def chat_template() -> Any:
+    """The chat template of conversations: each role's marker and a newline, the text, ``<|end|>`` and a newline.
 
     Returns:
-        The rendered text.
-
-    Raises:
-        ValueError: an unknown role.
+        A :class:`~blockforge.modeldir.ChatTemplate`.
     """
-    out = []
-    for m in messages:
-        if m["role"] not in MARKERS:
-            raise ValueError(f"unknown role {m['role']!r}; roles are {', '.join(MARKERS)}")
-        out.append(f"{MARKERS[m['role']]}\n{m['content']}{END}\n")
-    if add_generation_prompt:
-        out.append(f"{MARKERS['assistant']}\n")
-    return "".join(out)
+    from blockforge.modeldir import ChatTemplate
+
+    return ChatTemplate(system=MARKERS["system"] + "\n", user=MARKERS["user"] + "\n",
+                        assistant=MARKERS["assistant"] + "\n", end=END + "\n")
