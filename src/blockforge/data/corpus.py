@@ -117,6 +117,33 @@ def chatterbot_conversations(language: str) -> list[Doc]:
     return docs
 
 
+def chitchat_conversations() -> list[Doc]:
+    """The conversations of the ``chitchat-dataset`` package (MIT; BYU PCC lab's Chit-Chat Challenge).
+
+    ``dataset.json`` maps an id to ``{"messages": [[{"text": ...}, ...], ...]}``: each inner list is one
+    speaker's turn (several messages, joined by a space); turns alternate user, assistant.
+
+    Returns:
+        One conversation per record, in file order.
+
+    Raises:
+        DataError: the package is not installed.
+    """
+    try:
+        path = resources.files("chitchat_dataset") / "dataset.json"
+    except ModuleNotFoundError:
+        raise DataError("the chitchat source needs the chitchat-dataset package: "
+                        "pip install 'blockforge[train]' (or chitchat-dataset)") from None
+    data = json.loads(path.read_text(encoding="utf-8"))
+    docs = []
+    for conv in data.values():
+        turns = [" ".join(str(m.get("text", "")).strip() for m in turn).strip() for turn in conv.get("messages", [])]
+        turns = [t for t in turns if t]
+        if len(turns) >= 2:
+            docs.append(Doc(messages=tuple({"role": ROLES[1 + i % 2], "content": t} for i, t in enumerate(turns))))
+    return docs
+
+
 def read_source(source: Any, *, objective: str | None = None) -> list[Doc]:
     """The documents of one ``data.sources`` entry.
 
@@ -130,9 +157,16 @@ def read_source(source: Any, *, objective: str | None = None) -> list[Doc]:
     Raises:
         DataError: unreadable files or malformed records, located by file and line.
     """
+    docs = _read_source(source, objective=objective)
+    return docs[: source.limit] if source.limit is not None else docs
+
+
+def _read_source(source: Any, *, objective: str | None) -> list[Doc]:
     fmt = source.format
     if fmt == "chatterbot":
         return chatterbot_conversations(source.language)
+    if fmt == "chitchat":
+        return chitchat_conversations()
     docs: list[Doc] = []
     for path in _files(source.path):
         if fmt == "text":

@@ -73,11 +73,13 @@ class DataSource(Params):
 
     model_config = ConfigDict(json_schema_extra={"examples": [{"format": "text", "path": "corpus.txt"}]})
 
-    format: Literal["text", "lines", "jsonl", "conversations", "chatterbot"]
+    format: Literal["text", "lines", "jsonl", "conversations", "chatterbot", "chitchat"]
     """``text``: each file is a document; ``lines``: each non-empty line is one; ``jsonl``: one JSON object per
     line, text in ``field`` (and a class in ``label_field`` for classification); ``conversations``: JSONL of
     ``{"messages": [{"role": "user"|"assistant"|"system", "content": ...}, ...]}`` rendered with the chat
-    template; ``chatterbot``: the dialogues of the ``chatterbot-corpus`` package (no ``path``)."""
+    template; ``chatterbot``: the dialogues of the ``chatterbot-corpus`` package (BSD-3-Clause, ~1k short
+    dialogues per language); ``chitchat``: the ~7k conversations of the ``chitchat-dataset`` package (MIT,
+    BYU's Chit-Chat Challenge). The last two need no ``path`` (``pip install 'blockforge[train]'``)."""
     path: str | None = None
     """A file, or a folder whose files (sorted by name) are all read; relative to the working directory."""
     field: str = "text"
@@ -86,6 +88,8 @@ class DataSource(Params):
     """``jsonl``: the key holding the class (an integer), for a classification objective."""
     language: str = "english"
     """``chatterbot``: the corpus language folder (``english``, ``korean``, ...)."""
+    limit: PositiveInt | None = None
+    """Read only the first ``limit`` documents of this source (null: all)."""
 
 
 class TokenizerSpec(Params):
@@ -173,7 +177,7 @@ def training_issues(spec: BaseModel, doc: Any) -> list[SpecIssue]:
             issues.append(_issue(doc, ("data", "tokenizer"), "a file tokenizer needs 'path'",
                                  "path: path/to/tokenizer.json"))
         for i, src in enumerate(data.sources):
-            if src.format != "chatterbot" and src.path is None:
+            if src.format not in ("chatterbot", "chitchat") and src.path is None:
                 issues.append(_issue(doc, ("data", "sources", i), f"a {src.format} source needs 'path'",
                                      "a file or a folder of files"))
     if training is None or model is None:
