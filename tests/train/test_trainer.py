@@ -156,3 +156,16 @@ def test_tokenizer_of_another_size_is_a_located_error(tmp_path, corpus, tiny_ove
               overrides=[*tiny_overrides, "model.vocab_size=300"])
     issue = exc.value.issues[0]
     assert issue.path == ("model", "vocab_size") and "320" in issue.message and "--set" in str(issue.location)
+
+
+def test_resume_with_other_data_is_refused(tmp_path, corpus, tiny_overrides):
+    from blockforge.train import TrainError
+
+    run = tmp_path / "run"
+    train(TINY_TRAIN, out=run, data=[str(corpus)], steps=2, overrides=tiny_overrides, until=1)
+    other = tmp_path / "other.txt"
+    other.write_text("The red car ran fast on the road. " * 40, encoding="utf-8")
+    with pytest.raises(TrainError, match="training data differs"):
+        train(TINY_TRAIN, out=run, data=[str(other)], steps=2, overrides=tiny_overrides, resume=True)
+    with pytest.raises(TrainError, match="no complete checkpoint"):
+        train(TINY_TRAIN, out=tmp_path / "empty", data=[str(corpus)], steps=2, overrides=tiny_overrides, resume=True)

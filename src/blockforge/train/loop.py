@@ -97,6 +97,13 @@ def _component(registries: Registries, ref: Any, ctx: TrainContext) -> Any:
         raise TrainError(f"building {kind} component {name!r} (from {comp.owner}) failed: {exc}") from exc
 
 
+def _fingerprint(tokens: Tensor) -> str:
+    """SHA-256 of the training windows: a resumed run must read the same token sequence."""
+    import hashlib
+
+    return hashlib.sha256(tokens.contiguous().numpy().tobytes()).hexdigest()
+
+
 def _checkpointed(forward: Any, *args: Any, **kwargs: Any) -> Any:
     from torch.utils.checkpoint import checkpoint
 
@@ -259,6 +266,7 @@ class Trainer:
         self.train_windows = make_windows(train_docs, self.tokenizer, **kw)
         self.val_windows = make_windows(val_docs, self.tokenizer, **kw)
         self.shape = self._shape(len(self.train_windows))
+        self.data_fingerprint = _fingerprint(self.train_windows.tokens)
         self.order = Order(len(self.train_windows), seed=t.seed, shuffle=self.data.shuffle)
 
         device = self.strategy.device
@@ -300,6 +308,10 @@ class Trainer:
             raise TrainError(f"--resume: the checkpoint was trained with batch_size {state.get('batch_size')} and "
                              f"seq_len {state.get('seq_len')}; this spec says {self.shape.batch_size} and "
                              f"{self.shape.seq_len}")
+        if state.get("data_fingerprint") != self.data_fingerprint:
+            raise TrainError(f"--resume: the training data differs from the data {folder.name} was trained on "
+                             "(other files, another tokenizer or seq_len): the run would not continue the same "
+                             "sequence; pass the same --data, or start a new run")
         self.strategy.load_state(folder / ckpt.STATE, self.model, self.optimizer)
         ckpt.load_rng(folder / ckpt.STATE, self.generators)
         self.step, self.tokens_seen = int(state["step"]), int(state["tokens"])
@@ -424,7 +436,8 @@ class Trainer:
             ckpt.write_trainer_state(tmp / ckpt.STATE, {
                 "step": self.step, "tokens": self.tokens_seen, "spec_hash": self.model.blockforge_hash,
                 "batch_size": self.shape.batch_size, "seq_len": self.shape.seq_len, "steps": self.shape.steps,
-                "samples_seen": self.step * self.shape.batch_size, "world_size": self.strategy.world_size})
+                "samples_seen": self.step * self.shape.batch_size, "world_size": self.strategy.world_size,
+                "data_fingerprint": self.data_fingerprint})
             if final.exists():
                 shutil.rmtree(final)
             tmp.rename(final)
