@@ -239,9 +239,7 @@ class _Builder:
                     self._key(parent, event)
                     continue
                 path = self._child_path(parent)
-                depth = len(stack)
-                if depth > MAX_DEPTH:
-                    raise self.fail(event, f"nesting deeper than {MAX_DEPTH} levels", path, "too_deep")
+                depth = len(stack)  # containers around this value
                 if isinstance(event, yaml.AliasEvent):
                     value, height = self._alias(event, path, depth)
                 elif isinstance(event, yaml.ScalarEvent):
@@ -261,6 +259,8 @@ class _Builder:
                     if event.tag not in (None, "!", allowed):
                         raise self.fail(event, f"YAML tag {short(event.tag)} is not allowed; specs hold plain "
                                         "values only", path, "tag")
+                    if depth + 1 > MAX_DEPTH:
+                        raise self.fail(event, f"nesting deeper than {MAX_DEPTH} levels", path, "too_deep")
                     self._count(event, path)
                     log0 = (len(self.value_log), len(self.key_log))
                     self.value_log.append((path, _loc(self.source, event)))
