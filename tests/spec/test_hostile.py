@@ -313,11 +313,11 @@ def test_plan_at_1_3_is_a_slice_not_layer_63(tmp_path, registries):
     p.write_text(f"extends: {TINY}\nmodel:\n  n_layers: 4\n  plan:\n    overrides:\n"
                  "      - at: 1:3\n        block: {attention: {heads: 2}}\n")
     spec = load_spec(p, registries=registries)
-    heads = [layer.attention.params.heads for layer in spec.model.layers()]
+    heads = [layer.attention.heads for layer in spec.model.layers()]
     assert heads == [4, 2, 2, 4]
     spec = load_spec(TINY, registries=registries, overrides=[
         "model.n_layers=4", "model.plan={overrides: [{at: 1:3, block: {attention: {heads: 2}}}]}"])
-    assert [layer.attention.params.heads for layer in spec.model.layers()] == [4, 2, 2, 4]
+    assert [layer.attention.heads for layer in spec.model.layers()] == [4, 2, 2, 4]
 
 
 @pytest.mark.parametrize("word,write", [("no", "false"), ("yes", "true"), ("On", "true"), ("OFF", "false")])
@@ -335,4 +335,4 @@ def test_yaml_1_1_booleans_are_refused_with_what_to_write(tmp_path, registries, 
     assert issue.code == "yaml11_bool" and f"`{write}`" in issue.hint
     assert issue.path == ("model", "block", "attention", "causal")
     if where == "yaml":
-        assert (issue.location.line, issue.location.col) == (4, 30)
+        assert (issue.location.line, issue.location.col) == (4, 25)  # the `no` in `{causal: no}`
