@@ -79,6 +79,8 @@ def _check_output_once(module: nn.Module, kind: Kind, name: str, owner: str, ctx
     layer = ctx.layer
 
     def hook(mod: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> None:
+        if torch.compiler.is_compiling():
+            return  # a first run under torch.compile is not checked (dynamo cannot trace the handle)
         handle.remove()
         first = args[0] if args else kwargs.get("ids" if kind is Kind.EMBEDDING else "x")
         if not isinstance(first, torch.Tensor):
