@@ -101,6 +101,39 @@ def _check_output_once(module: nn.Module, kind: Kind, name: str, owner: str, ctx
     handle = module.register_forward_hook(hook, with_kwargs=True)
 
 
+_DTYPE_NAMES = {"float32": torch.float32, "float64": torch.float64, "float16": torch.float16,
+                "bfloat16": torch.bfloat16}
+
+
+def _device_dtype(device: Any, dtype: Any) -> tuple[torch.device, torch.dtype | None]:
+    """``device`` and ``dtype`` as torch objects, or a ValueError naming the argument and what is allowed."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(f"device={device!r} is not a device; use 'cpu', 'meta' or an accelerator such as "
+                         "'cuda' or 'cuda:0'") from None
+    if dev.type not in ("cpu", "meta"):
+        module = getattr(torch, dev.type, None)
+        available = getattr(module, "is_available", None)
+        if available is None or not available():
+            raise ValueError(f"device={device!r}: no {dev.type} device is available here (torch.{dev.type}"
+                             ".is_available() is False); use 'cpu', or 'meta' for shapes only")
+    if isinstance(dtype, str):
+        if dtype not in _DTYPE_NAMES:
+            raise ValueError(f"dtype={dtype!r} is not a parameter dtype; use one of "
+                             f"{', '.join(_DTYPE_NAMES)} (or the torch.dtype)")
+        dtype = _DTYPE_NAMES[dtype]
+    if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+        raise ValueError(f"dtype={dtype!r} is not a floating-point torch.dtype; use one of "
+                         f"{', '.join(_DTYPE_NAMES)}")
+    return dev, dtype
+
+
+def _check_seed(seed: Any) -> None:
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**64:
+        raise ValueError(f"seed={seed!r} is not a seed; use an integer in 0..2**64-1")
+
+
 def _available_bytes() -> int | None:
     try:
         return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
@@ -166,7 +199,11 @@ def build_model(
     Raises:
         SpecError: the spec is invalid (every problem, located).
         BuildError: a component failed to build, or the weights would not fit in memory.
+        ValueError: ``device``, ``dtype`` or ``seed`` is not one this build can use (the message says
+            which values are).
     """
+    device, dtype = _device_dtype(device, dtype)
+    _check_seed(seed)
     if registries is None:
         from blockforge.registry.plugins import default_registries
 
@@ -175,7 +212,6 @@ def build_model(
     model_params = validated.model  # type: ignore[attr-defined]
     ctx = model_params.build_context()
     ctx = BuildContext(**{**ctx.__dict__, "build": _factory_for(registries)})
-    device = torch.device(device)
 
     model = _materialize(
         lambda: ctx.child(model_params),
