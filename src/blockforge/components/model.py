@@ -33,7 +33,8 @@ def _check_ids(ids: Tensor, mask: Tensor | None, max_len: int, what: str = "ids"
     ``(batch, seq_len)`` tensor of ``int64``/``int32`` ids in ``0..vocab_size-1`` on the model's device, no
     longer than ``max_len``; ``mask`` has the same shape and holds only 0 and 1 (or is boolean). The range
     and mask checks read the values (one reduction; on an accelerator, one synchronisation); meta inputs
-    carry no values and are checked for shape, dtype and device only.
+    carry no values, and a graph traced by ``torch.compile`` holds no value checks: both are checked for
+    shape, dtype and device only.
     """
     if not isinstance(ids, Tensor):
         raise ValueError(f"{what} must be a torch.Tensor of token ids, shape (batch, seq_len), got "
@@ -47,7 +48,8 @@ def _check_ids(ids: Tensor, mask: Tensor | None, max_len: int, what: str = "ids"
     if device is not None and ids.device != device and device.type != "meta":
         raise ValueError(f"{what} are on {ids.device} but the model is on {device}; move them: "
                          f"{what}.to({str(device)!r})")
-    if vocab_size is not None and not ids.is_meta and ids.numel():
+    values = not ids.is_meta and not torch.compiler.is_compiling()  # compiled graphs hold no value checks
+    if vocab_size is not None and values and ids.numel():
         lo, hi = (int(v) for v in torch.aminmax(ids))
         if lo < 0 or hi >= vocab_size:
             bad = lo if lo < 0 else hi
@@ -63,7 +65,7 @@ def _check_mask(mask: Tensor, ids: Tensor, what: str = "ids", name: str = "mask"
         raise ValueError(f"{name} shape {tuple(mask.shape)} does not match {what} shape {tuple(ids.shape)}")
     if mask.device != ids.device:
         raise ValueError(f"{name} is on {mask.device} but {what} are on {ids.device}")
-    if mask.dtype != torch.bool and not mask.is_meta and mask.numel():
+    if mask.dtype != torch.bool and not mask.is_meta and mask.numel() and not torch.compiler.is_compiling():
         ok = (mask == 0) | (mask == 1)
         if not bool(ok.all()):
             bad = mask[~ok].flatten()[0].item()
