@@ -137,6 +137,22 @@ FAMILIES: dict[str, Family] = {
     "qwen3_moe": Family("qwen3_moe", _llama_like("Qwen3MoeConfig", num_key_value_heads=2, num_experts=4,
                                                  num_experts_per_tok=2, moe_intermediate_size=24, experts_implementation="eager",
                                                  initializer_range=0.2), "Qwen3MoeForCausalLM"),
+    # Phi-3: fused qkv_proj (split into q and kv: GQA) and gate_up_proj; half the features rotated with
+    # LongRoPE past its original context (factor lists of rotary_dim / 2 entries); window 5
+    # (Phi3Config reads original_max_position_embeddings at the top level)
+    "phi3": Family("phi3", _llama_like("Phi3Config", num_key_value_heads=2, sliding_window=5, pad_token_id=None,
+                                       initializer_range=0.2, original_max_position_embeddings=8,
+                                       rope_parameters={"rope_type": "longrope", "partial_rotary_factor": 0.5,
+                                                        "short_factor": [1.0, 2.0], "long_factor": [3.0, 7.0],
+                                                        "rope_theta": 100.0}),
+                   "Phi3ForCausalLM", length_dependent=True),
+    # StableLM: LayerNorms with biases, q/k/v biases, a quarter of the features rotated (the default)
+    "stablelm": Family("stablelm", _llama_like("StableLmConfig", use_qkv_bias=True, num_key_value_heads=4, layer_norm_eps=1e-5,
+                                               initializer_range=0.2), "StableLmForCausalLM"),
+    # StableLM with attention and MLP in parallel on one shared norm, GQA, tied
+    "stablelm-parallel": Family("stablelm", _llama_like("StableLmConfig", use_parallel_residual=True,
+                                                        num_key_value_heads=2, tie_word_embeddings=True,
+                                                        initializer_range=0.2), "StableLmForCausalLM"),
     # grouped-query attention and a sliding window shorter than the sequences
     "mistral": Family("mistral", _llama_like("MistralConfig", num_key_value_heads=2, sliding_window=5),
                       "MistralForCausalLM"),

@@ -2,7 +2,8 @@
 
 Torch-free. A spec maps back to a family when that family's inverse gives a config whose import is the
 same architecture (same spec hash): :func:`spec_to_config` tries the families in turn and keeps the
-first that round-trips, so an export never claims a family whose model would differ. Families without
+first that round-trips, so an export never claims a family whose model would differ (Phi-3 has Llama's
+architecture with fused tensors: a spec is exported as Phi-3 only when asked). Families without
 an inverse (Gemma 2, GPT-NeoX) are reported as such.
 """
 
@@ -63,6 +64,11 @@ def _decoder(m: Mapping[str, Any], family: str, prefix: str) -> dict[str, Any]:
         cfg["hidden_act"] = "gelu_pytorch_tanh" if ff.get("approximate") == "tanh" else "gelu"
     else:
         cfg["hidden_act"] = _act(ff.get("activation"))
+    from blockforge.interop.hf_policy_data import FAMILIES as POLICY
+
+    pad = POLICY[family]["fields"].get("pad_token_id")
+    if isinstance(pad, int) and pad >= m["vocab_size"]:  # the class default lies outside this vocabulary
+        cfg["pad_token_id"] = None
     norm = block["norm"]
     cfg["rms_norm_eps" if norm["type"] == "rmsnorm" else "norm_epsilon"] = norm["eps"]
     if m.get("init_std") is not None:
@@ -112,6 +118,29 @@ def _starcoder2(m: Mapping[str, Any]) -> dict[str, Any]:
     cfg["sliding_window"] = m["block"]["attention"].get("window")
     cfg["embedding_dropout"] = m.get("dropout", 0.0)
     cfg["residual_dropout"] = m["block"].get("dropout", 0.0)
+    return cfg
+
+
+def _phi3(m: Mapping[str, Any]) -> dict[str, Any]:
+    cfg = _decoder(m, "phi3", "Phi3")
+    cfg["sliding_window"] = m["block"]["attention"].get("window")
+    cfg["resid_pdrop"] = m["block"].get("dropout", 0.0)
+    rope = cfg["rope_parameters"]
+    if "original_max_position_embeddings" in rope:  # Phi3Config reads it at the top level
+        cfg["original_max_position_embeddings"] = rope["original_max_position_embeddings"]
+    return cfg
+
+
+def _stablelm(m: Mapping[str, Any]) -> dict[str, Any]:
+    block = m["block"]
+    parallel = block["type"] == "parallel"
+    if parallel:  # the decoder's shape with one shared norm
+        m = {**m, "block": {**block, "type": "transformer", "norm_position": "pre"}}
+    cfg = _decoder(m, "stablelm", "StableLm")
+    cfg["layer_norm_eps"] = cfg.pop("norm_epsilon")
+    cfg["use_qkv_bias"] = block["attention"]["bias"]
+    cfg["use_parallel_residual"] = parallel
+    cfg["rope_parameters"].setdefault("partial_rotary_factor", 1.0)  # StableLmConfig's default is 0.25
     return cfg
 
 
@@ -176,6 +205,7 @@ def _bert(m: Mapping[str, Any]) -> dict[str, Any]:
 INVERSES: Mapping[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = {
     "llama": _llama, "mistral": _mistral, "qwen2": _qwen2, "qwen3": _qwen3, "gemma": _gemma,
     "starcoder2": _starcoder2, "mixtral": _mixtral, "qwen3_moe": _qwen3_moe, "gpt2": _gpt2, "bert": _bert,
+    "stablelm": _stablelm, "phi3": _phi3,
 }
 """Families that map back: ``model`` spec -> ``config.json`` (checked by a round trip)."""
 
