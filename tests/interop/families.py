@@ -153,6 +153,9 @@ FAMILIES: dict[str, Family] = {
     "stablelm-parallel": Family("stablelm", _llama_like("StableLmConfig", use_parallel_residual=True,
                                                         num_key_value_heads=2, tie_word_embeddings=True,
                                                         initializer_range=0.2), "StableLmForCausalLM"),
+    # OLMo 2: norms on the sublayer outputs only, QK-norm across all heads (GQA: k_norm narrower)
+    "olmo2": Family("olmo2", _llama_like("Olmo2Config", num_key_value_heads=2, initializer_range=0.2,
+                                         pad_token_id=None), "Olmo2ForCausalLM"),
     # grouped-query attention and a sliding window shorter than the sequences
     "mistral": Family("mistral", _llama_like("MistralConfig", num_key_value_heads=2, sliding_window=5),
                       "MistralForCausalLM"),

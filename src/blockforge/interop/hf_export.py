@@ -144,6 +144,12 @@ def _stablelm(m: Mapping[str, Any]) -> dict[str, Any]:
     return cfg
 
 
+def _olmo2(m: Mapping[str, Any]) -> dict[str, Any]:
+    cfg = _decoder(m, "olmo2", "Olmo2")
+    cfg["attention_bias"] = m["block"]["attention"]["bias"]
+    return cfg
+
+
 def _moe(m: Mapping[str, Any], family: str, prefix: str) -> dict[str, Any]:
     ff = m["block"]["feedforward"]
     if ff["type"] != "moe" or ff.get("expert") != "glu":
@@ -205,7 +211,7 @@ def _bert(m: Mapping[str, Any]) -> dict[str, Any]:
 INVERSES: Mapping[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = {
     "llama": _llama, "mistral": _mistral, "qwen2": _qwen2, "qwen3": _qwen3, "gemma": _gemma,
     "starcoder2": _starcoder2, "mixtral": _mixtral, "qwen3_moe": _qwen3_moe, "gpt2": _gpt2, "bert": _bert,
-    "stablelm": _stablelm, "phi3": _phi3,
+    "stablelm": _stablelm, "phi3": _phi3, "olmo2": _olmo2,
 }
 """Families that map back: ``model`` spec -> ``config.json`` (checked by a round trip)."""
 

@@ -359,6 +359,19 @@ def phi3(r: ConfigReader) -> dict[str, Any]:
     return model
 
 
+def olmo2(r: ConfigReader) -> dict[str, Any]:
+    """OLMo 2: RMSNorms on each sublayer's output only (``norm_position: output``; none before), QK-norm
+    over the whole query and key projections (``qk_norm_scope: all``), SwiGLU, biases on the attention
+    projections only when ``attention_bias``."""
+    full_attention_layers(r)
+    bias = r.take("attention_bias", types=bool)
+    model = rope_decoder(r, qkv_bias=bias, out_bias=bias, mlp_bias=False, window=None, prefix="Olmo2",
+                         qk_norm=True)
+    model["block"]["norm_position"] = "output"
+    model["block"]["attention"]["qk_norm_scope"] = "all"
+    return model
+
+
 def stablelm(r: ConfigReader) -> dict[str, Any]:
     """StableLM (1.6B, 3B): LayerNorms with biases, partial rotary (``partial_rotary_factor``, 0.25 when
     absent as in ``StableLmConfig``), q/k/v biases when ``use_qkv_bias``, SwiGLU; sequential pre-norm
@@ -579,7 +592,7 @@ Converter = Callable[[ConfigReader], dict[str, Any]]
 CONVERTERS: Mapping[str, Converter] = {
     "gpt2": gpt2, "llama": llama, "mistral": mistral, "qwen2": qwen2, "qwen3": qwen3, "bert": bert, "gemma": gemma, "gemma2": gemma2,
     "starcoder2": starcoder2, "mixtral": mixtral, "qwen3_moe": qwen3_moe,
-    "gpt_neox": gpt_neox, "phi3": phi3, "stablelm": stablelm,
+    "gpt_neox": gpt_neox, "phi3": phi3, "stablelm": stablelm, "olmo2": olmo2,
 }
 """Config converters by transformers ``model_type``."""
 
@@ -593,6 +606,6 @@ ARCHITECTURES: Mapping[str, tuple[str, ...]] = {
     "gpt2": ("GPT2LMHeadModel",), "gpt_neox": ("GPTNeoXForCausalLM",), "llama": _decoder("Llama"),
     "mistral": _decoder("Mistral"), "qwen2": _decoder("Qwen2"), "qwen3": _decoder("Qwen3"),
     "starcoder2": _decoder("Starcoder2"), "mixtral": _decoder("Mixtral"), "qwen3_moe": _decoder("Qwen3Moe"),
-    "phi3": _decoder("Phi3"), "stablelm": _decoder("StableLm"),
+    "phi3": _decoder("Phi3"), "stablelm": _decoder("StableLm"), "olmo2": _decoder("Olmo2"),
 }
 """The transformers classes each family's converter reproduces (``blockforge import-hf --list``)."""

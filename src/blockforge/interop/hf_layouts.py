@@ -189,6 +189,14 @@ def gemma2_layout(m: dict[str, Any], ours: Mapping[str, Shape]) -> Layout:
     })
 
 
+def olmo2_layout(m: dict[str, Any], ours: Mapping[str, Shape]) -> Layout:
+    """Olmo2ForCausalLM: Llama's naming; the block's two norms sit on the sublayer outputs
+    (``post_attention_layernorm``, ``post_feedforward_layernorm``); ``self_attn.q_norm`` / ``k_norm``
+    span all heads."""
+    return _llama_like_layout(m, ours, {"attn_norm": "post_attention_layernorm",
+                                        "ff_norm": "post_feedforward_layernorm"})
+
+
 def phi3_layout(m: dict[str, Any], ours: Mapping[str, Shape]) -> Layout:
     """Phi3ForCausalLM: Llama's naming with fused ``self_attn.qkv_proj`` (rows ``[q; k; v]``) and
     ``mlp.gate_up_proj`` (rows ``[gate; up]``)."""
@@ -332,7 +340,7 @@ LayoutFn = Callable[[dict[str, Any], Mapping[str, Shape]], Layout]
 LAYOUTS: Mapping[str, LayoutFn] = {
     "gpt2": gpt2_layout, "llama": llama_layout, "mistral": llama_layout, "qwen2": llama_layout, "qwen3": llama_layout,
     "gemma": llama_layout, "starcoder2": llama_layout, "mixtral": llama_layout, "qwen3_moe": llama_layout,
-    "bert": bert_layout, "phi3": phi3_layout, "stablelm": llama_layout,
+    "bert": bert_layout, "phi3": phi3_layout, "stablelm": llama_layout, "olmo2": olmo2_layout,
     "gemma2": gemma2_layout, "gpt_neox": gpt_neox_layout,
 }
 """Layout builders by transformers ``model_type``; each takes the canonical ``model`` spec dict and the
