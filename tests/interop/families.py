@@ -100,6 +100,14 @@ def _gpt_neox(**overrides: Any) -> Any:
     return GPTNeoXConfig(**{**kw, **overrides})
 
 
+def _gpt_bigcode(**overrides: Any) -> Any:
+    from transformers import GPTBigCodeConfig
+
+    kw = dict(vocab_size=VOCAB, n_positions=MAX_LEN, n_embd=32, n_layer=2, n_head=4, initializer_range=0.2,
+              attn_implementation="sdpa")
+    return GPTBigCodeConfig(**{**kw, **overrides})
+
+
 FAMILIES: dict[str, Family] = {
     "gpt2": Family("gpt2", _gpt2, "GPT2LMHeadModel"),
     # as many kv heads as query heads (fused qkv), non-default theta, linear RoPE scaling
@@ -156,6 +164,12 @@ FAMILIES: dict[str, Family] = {
     # OLMo 2: norms on the sublayer outputs only, QK-norm across all heads (GQA: k_norm narrower)
     "olmo2": Family("olmo2", _llama_like("Olmo2Config", num_key_value_heads=2, initializer_range=0.2,
                                          pad_token_id=None), "Olmo2ForCausalLM"),
+    # GPT-BigCode: multi-query attention from one fused c_attn [q; k; v], learned positions, tied
+    "gpt_bigcode": Family("gpt_bigcode", _gpt_bigcode, "GPTBigCodeForCausalLM"),
+    # ... and without multi-query (c_attn per head), exact GELU, untied
+    "gpt_bigcode-mha": Family("gpt_bigcode", lambda **o: _gpt_bigcode(**{
+        "multi_query": False, "activation_function": "gelu", "tie_word_embeddings": False, **o}),
+        "GPTBigCodeForCausalLM"),
     # grouped-query attention and a sliding window shorter than the sequences
     "mistral": Family("mistral", _llama_like("MistralConfig", num_key_value_heads=2, sliding_window=5),
                       "MistralForCausalLM"),

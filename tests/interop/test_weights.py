@@ -302,16 +302,19 @@ def test_checkpoint_directory_errors(tmp_path):
 
 
 @pytest.mark.parametrize("case", ["gpt2", "llama3.1", "mistral", "qwen3", "gemma", "starcoder2", "mixtral",
-                                  "qwen3_moe", "bert-mlm", "bert-cls", "phi3", "stablelm", "stablelm-parallel", "olmo2"])
+                                  "qwen3_moe", "bert-mlm", "bert-cls", "phi3", "stablelm", "stablelm-parallel", "olmo2",
+                                  "gpt_bigcode", "gpt_bigcode-mha"])
 def test_export_directory_loads_with_from_pretrained(case, tmp_path):
     """blockforge -> config.json + model.safetensors -> transformers' from_pretrained: every weight
     loaded (none missing, none unexpected), same outputs; the config maps back to the same spec.
-    (Phi-3's architecture is Mistral's with fused tensors, so it is exported as Phi-3 when asked.)"""
+    (Phi-3's architecture is Mistral's with fused tensors and GPT-BigCode without multi-query is GPT-2's,
+    so those are exported as themselves when asked; otherwise the first family that maps back is taken.)"""
     from blockforge.interop import save_hf_directory
     from blockforge.spec import load_spec, spec_hash
 
     ref, ours = hf_pair(case)
-    family = save_hf_directory(ours, tmp_path, family="phi3" if case == "phi3" else None)
+    asked = {"phi3": "phi3", "gpt_bigcode-mha": "gpt_bigcode"}.get(case)
+    family = save_hf_directory(ours, tmp_path, family=asked)
     assert family == FAMILIES[case].name
     cls = getattr(transformers, FAMILIES[case].model_class)
     loaded, info = cls.from_pretrained(tmp_path, output_loading_info=True, attn_implementation="eager")

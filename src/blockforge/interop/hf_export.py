@@ -187,6 +187,24 @@ def _gpt2(m: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
+def _gpt_bigcode(m: Mapping[str, Any]) -> dict[str, Any]:
+    block, attn, ff, head = m["block"], m["block"]["attention"], m["block"]["feedforward"], m["head"]
+    cfg: dict[str, Any] = {
+        "model_type": "gpt_bigcode", "vocab_size": m["vocab_size"], "n_embd": m["d_model"], "n_layer": m["n_layers"],
+        "n_head": attn["heads"], "multi_query": attn.get("kv_heads") == 1 and attn["heads"] > 1,
+        "n_positions": m["max_len"], "n_inner": ff.get("hidden"), "activation_function": _act(ff.get("activation")),
+        "layer_norm_epsilon": block["norm"]["eps"], "embd_pdrop": m.get("dropout", 0.0),
+        "resid_pdrop": block.get("dropout", 0.0), "attn_pdrop": attn.get("dropout", 0.0),
+        **({"initializer_range": m["init_std"]} if m.get("init_std") is not None else {}),
+    }
+    if head["type"] == "classifier":
+        cfg.update(architectures=["GPTBigCodeForSequenceClassification"], num_labels=head["classes"],
+                   tie_word_embeddings=False)
+    else:
+        cfg.update(architectures=["GPTBigCodeForCausalLM"], tie_word_embeddings=bool(head.get("tied")))
+    return cfg
+
+
 def _bert(m: Mapping[str, Any]) -> dict[str, Any]:
     block, attn, ff, head = m["block"], m["block"]["attention"], m["block"]["feedforward"], m["head"]
     arch = {"hidden": "BertModel", "classifier": "BertForSequenceClassification",
@@ -212,6 +230,7 @@ INVERSES: Mapping[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = {
     "llama": _llama, "mistral": _mistral, "qwen2": _qwen2, "qwen3": _qwen3, "gemma": _gemma,
     "starcoder2": _starcoder2, "mixtral": _mixtral, "qwen3_moe": _qwen3_moe, "gpt2": _gpt2, "bert": _bert,
     "stablelm": _stablelm, "phi3": _phi3, "olmo2": _olmo2,
+    "gpt_bigcode": _gpt_bigcode,
 }
 """Families that map back: ``model`` spec -> ``config.json`` (checked by a round trip)."""
 

@@ -91,6 +91,46 @@ def gpt2(r: ConfigReader) -> dict[str, Any]:
     }
 
 
+def gpt_bigcode(r: ConfigReader) -> dict[str, Any]:
+    """GPT-BigCode (SantaCoder, StarCoder 1): GPT-2's pre-norm decoder with learned positions and biases,
+    multi-query attention unless ``multi_query`` is false, plain ``nn.Linear`` layers, tied head."""
+    r.expect("scale_attn_weights", True, "attention scores are always scaled by 1/sqrt(head_dim)")
+    r.expect("add_cross_attention", False, "GPT-BigCode's cross-attention layers are not reproduced")
+    # where the softmax is computed for half-precision inputs; float32/float64 results are unchanged
+    r.ignore("attention_softmax_in_fp32", "scale_attention_softmax_in_fp32")
+    d = r.take("n_embd", types=int)
+    heads = r.take("n_head", types=int)
+    inner = r.take("n_inner", types=(int, type(None)))
+    norm = {"type": "layernorm", "eps": float(r.take("layer_norm_epsilon", types=(float, int)))}
+    attention: dict[str, Any] = {"type": "mha", "heads": heads}
+    if r.take("multi_query", types=bool):
+        attention["kv_heads"] = 1
+    attention.update(causal=True, bias=True, dropout=r.take("attn_pdrop", types=(float, int)))
+    kind = architectures(r, {"GPTBigCodeForCausalLM": "lm", "GPTBigCodeForSequenceClassification": "classifier"},
+                         "GPTBigCodeForCausalLM")
+    head: dict[str, Any] = {"type": "lm", "bias": False, "tied": r.take("tie_word_embeddings", types=bool)}
+    if kind == "classifier":
+        head = {"type": "classifier", "classes": num_classes(r), "pooling": "last", "bias": False}
+    return {
+        "type": "lm",
+        "vocab_size": r.take("vocab_size", types=int),
+        "d_model": d,
+        "n_layers": r.take("n_layer", types=int),
+        "max_len": r.take("n_positions", types=int),
+        "dropout": r.take("embd_pdrop", types=(float, int)),
+        "positional": "learned",
+        "block": {
+            "type": "transformer", "norm_position": "pre", "norm": norm,
+            "dropout": r.take("resid_pdrop", types=(float, int)), "attention": attention,
+            "feedforward": {"type": "mlp", "hidden": inner if inner is not None else 4 * (d or 0),
+                            "activation": activation(r, "activation_function", "gelu_pytorch_tanh"), "bias": True},
+        },
+        "final_norm": dict(norm),
+        "head": head,
+        "init_std": init_std(r),
+    }
+
+
 ROPE_SETTINGS: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "default": ((), ()),
     "linear": (("factor",), ()),
@@ -592,7 +632,7 @@ Converter = Callable[[ConfigReader], dict[str, Any]]
 CONVERTERS: Mapping[str, Converter] = {
     "gpt2": gpt2, "llama": llama, "mistral": mistral, "qwen2": qwen2, "qwen3": qwen3, "bert": bert, "gemma": gemma, "gemma2": gemma2,
     "starcoder2": starcoder2, "mixtral": mixtral, "qwen3_moe": qwen3_moe,
-    "gpt_neox": gpt_neox, "phi3": phi3, "stablelm": stablelm, "olmo2": olmo2,
+    "gpt_neox": gpt_neox, "phi3": phi3, "stablelm": stablelm, "olmo2": olmo2, "gpt_bigcode": gpt_bigcode,
 }
 """Config converters by transformers ``model_type``."""
 
@@ -607,5 +647,6 @@ ARCHITECTURES: Mapping[str, tuple[str, ...]] = {
     "mistral": _decoder("Mistral"), "qwen2": _decoder("Qwen2"), "qwen3": _decoder("Qwen3"),
     "starcoder2": _decoder("Starcoder2"), "mixtral": _decoder("Mixtral"), "qwen3_moe": _decoder("Qwen3Moe"),
     "phi3": _decoder("Phi3"), "stablelm": _decoder("StableLm"), "olmo2": _decoder("Olmo2"),
+    "gpt_bigcode": _decoder("GPTBigCode"),
 }
 """The transformers classes each family's converter reproduces (``blockforge import-hf --list``)."""

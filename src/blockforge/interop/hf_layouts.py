@@ -142,6 +142,34 @@ def gpt2_layout(m: dict[str, Any], ours: Mapping[str, Shape]) -> Layout:
     return Layout(tuple(rules), aliases, (r"transformer\.h\.\d+\.attn\.(bias|masked_bias)",), p)
 
 
+def gpt_bigcode_layout(m: dict[str, Any], ours: Mapping[str, Shape]) -> Layout:
+    """GPTBigCodeForCausalLM (and ...ForSequenceClassification, ``score``): GPT-2's names with plain
+    ``nn.Linear`` layers. The fused ``c_attn`` is ``[q; k; v]`` for multi-query attention (blockforge's
+    ``q`` and ``kv``), and per head ``[q_h; k_h; v_h]`` otherwise (``per_head_qkv``)."""
+    p = "transformer."
+    heads = m["block"]["attention"]["heads"]
+    rules = [Rule("embedding.weight", (p + "wte.weight",)), Rule("positional.weight", (p + "wpe.weight",))]
+    for i in range(m["n_layers"]):
+        h, b = f"{p}h.{i}.", f"blocks.{i}."
+        if f"{b}attention.qkv.weight" in ours:
+            rules += [Rule(f"{b}attention.qkv.{x}", (f"{h}attn.c_attn.{x}",), "per_head_qkv", heads=heads)
+                      for x in ("weight", "bias")]
+        else:
+            rules += split_rows(ours, f"{h}attn.c_attn", (f"{b}attention.q", f"{b}attention.kv"))
+        for mine, theirs in (("attn_norm", "ln_1"), ("attention.out", "attn.c_proj"), ("ff_norm", "ln_2"),
+                             ("feedforward.up", "mlp.c_fc"), ("feedforward.down", "mlp.c_proj")):
+            rules += linear(ours, f"{b}{mine}", f"{h}{theirs}")
+    rules += linear(ours, "final_norm", p + "ln_f")
+    aliases: dict[str, str] = {}
+    if m["head"]["type"] == "classifier":
+        rules += linear(ours, "head.proj", "score")
+    elif m["head"].get("tied"):
+        aliases["lm_head.weight"] = p + "wte.weight"
+    else:
+        rules += linear(ours, "head.proj", "lm_head")
+    return Layout(tuple(rules), aliases, (r"transformer\.bias", r"transformer\.h\.\d+\.attn\.(bias|masked_bias)"), p)
+
+
 def linear(ours: Mapping[str, Shape], mine: str, theirs: str, transform: Transform = "copy") -> list[Rule]:
     """``weight`` (and ``bias`` where this model has one) of a linear layer or norm."""
     rules = [Rule(f"{mine}.weight", (f"{theirs}.weight",), transform)]
@@ -340,7 +368,7 @@ LayoutFn = Callable[[dict[str, Any], Mapping[str, Shape]], Layout]
 LAYOUTS: Mapping[str, LayoutFn] = {
     "gpt2": gpt2_layout, "llama": llama_layout, "mistral": llama_layout, "qwen2": llama_layout, "qwen3": llama_layout,
     "gemma": llama_layout, "starcoder2": llama_layout, "mixtral": llama_layout, "qwen3_moe": llama_layout,
-    "bert": bert_layout, "phi3": phi3_layout, "stablelm": llama_layout, "olmo2": olmo2_layout,
+    "bert": bert_layout, "phi3": phi3_layout, "stablelm": llama_layout, "olmo2": olmo2_layout, "gpt_bigcode": gpt_bigcode_layout,
     "gemma2": gemma2_layout, "gpt_neox": gpt_neox_layout,
 }
 """Layout builders by transformers ``model_type``; each takes the canonical ``model`` spec dict and the
