@@ -108,6 +108,14 @@ def _gpt_bigcode(**overrides: Any) -> Any:
     return GPTBigCodeConfig(**{**kw, **overrides})
 
 
+def _gptj(**overrides: Any) -> Any:
+    from transformers import GPTJConfig
+
+    kw = dict(vocab_size=VOCAB, n_positions=MAX_LEN, n_embd=32, n_layer=2, n_head=4, rotary_dim=4,
+              initializer_range=0.2, attn_implementation="sdpa")
+    return GPTJConfig(**{**kw, **overrides})
+
+
 FAMILIES: dict[str, Family] = {
     "gpt2": Family("gpt2", _gpt2, "GPT2LMHeadModel"),
     # as many kv heads as query heads (fused qkv), non-default theta, linear RoPE scaling
@@ -170,6 +178,8 @@ FAMILIES: dict[str, Family] = {
     "gpt_bigcode-mha": Family("gpt_bigcode", lambda **o: _gpt_bigcode(**{
         "multi_query": False, "activation_function": "gelu", "tie_word_embeddings": False, **o}),
         "GPTBigCodeForCausalLM"),
+    # GPT-J: parallel attention + MLP on one norm, interleaved RoPE on 4 of 8 features, biased lm_head
+    "gptj": Family("gptj", _gptj, "GPTJForCausalLM"),
     # grouped-query attention and a sliding window shorter than the sequences
     "mistral": Family("mistral", _llama_like("MistralConfig", num_key_value_heads=2, sliding_window=5),
                       "MistralForCausalLM"),

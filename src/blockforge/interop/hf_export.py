@@ -205,6 +205,28 @@ def _gpt_bigcode(m: Mapping[str, Any]) -> dict[str, Any]:
     return cfg
 
 
+def _gptj(m: Mapping[str, Any]) -> dict[str, Any]:
+    block, attn, ff, head, pos = m["block"], m["block"]["attention"], m["block"]["feedforward"], m["head"], m["positional"]
+    if block["type"] != "parallel" or not isinstance(pos, dict) or not pos.get("interleaved"):
+        raise InteropError("not a parallel block with interleaved RoPE")
+    head_dim = m["d_model"] // attn["heads"]
+    cfg: dict[str, Any] = {
+        "model_type": "gptj", "vocab_size": m["vocab_size"], "n_embd": m["d_model"], "n_layer": m["n_layers"],
+        "n_head": attn["heads"], "n_positions": m["max_len"], "n_inner": ff.get("hidden"),
+        "rotary_dim": int(head_dim * pos.get("fraction", 1.0)) // 2 * 2,
+        "activation_function": "gelu_new" if _act(ff.get("activation")) == "gelu_pytorch_tanh" else _act(
+            ff.get("activation")), "layer_norm_epsilon": block["norm"]["eps"], "embd_pdrop": m.get("dropout", 0.0),
+        "resid_pdrop": block.get("dropout", 0.0), "attn_pdrop": attn.get("dropout", 0.0),
+        **({"initializer_range": m["init_std"]} if m.get("init_std") is not None else {}),
+    }
+    if head["type"] == "classifier":
+        cfg.update(architectures=["GPTJForSequenceClassification"], num_labels=head["classes"],
+                   tie_word_embeddings=False)
+    else:
+        cfg.update(architectures=["GPTJForCausalLM"], tie_word_embeddings=bool(head.get("tied")))
+    return cfg
+
+
 def _bert(m: Mapping[str, Any]) -> dict[str, Any]:
     block, attn, ff, head = m["block"], m["block"]["attention"], m["block"]["feedforward"], m["head"]
     arch = {"hidden": "BertModel", "classifier": "BertForSequenceClassification",
@@ -230,7 +252,7 @@ INVERSES: Mapping[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = {
     "llama": _llama, "mistral": _mistral, "qwen2": _qwen2, "qwen3": _qwen3, "gemma": _gemma,
     "starcoder2": _starcoder2, "mixtral": _mixtral, "qwen3_moe": _qwen3_moe, "gpt2": _gpt2, "bert": _bert,
     "stablelm": _stablelm, "phi3": _phi3, "olmo2": _olmo2,
-    "gpt_bigcode": _gpt_bigcode,
+    "gpt_bigcode": _gpt_bigcode, "gptj": _gptj,
 }
 """Families that map back: ``model`` spec -> ``config.json`` (checked by a round trip)."""
 

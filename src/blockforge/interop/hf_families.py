@@ -131,6 +131,55 @@ def gpt_bigcode(r: ConfigReader) -> dict[str, Any]:
     }
 
 
+def gptj(r: ConfigReader) -> dict[str, Any]:
+    """GPT-J: attention and MLP in parallel on one shared LayerNorm, interleaved RoPE ("rotate every two")
+    on the first ``rotary_dim`` features of each head with the fixed base 10000 (transformers' GPT-J reads
+    no rope settings), no attention biases, a biased MLP and a biased, untied output layer."""
+    r.ignore("rope_scaling", "rope_parameters", "rope_theta")  # GPT-J's rotary table is fixed
+    r.ignore("rotary")  # legacy flag; GPT-J always rotates
+    d = r.take("n_embd", types=int)
+    heads = r.take("n_head", types=int)
+    rotary_dim = r.take("rotary_dim", types=(int, type(None)))
+    head_dim = d // heads if d and heads else 0
+    fraction = 1.0
+    if rotary_dim is None or head_dim <= 0 or not 0 < rotary_dim <= head_dim or rotary_dim % 2:
+        r.refuse("rotary_dim", f"must be an even number of features in (0, head_dim={head_dim}] "
+                               "(transformers' GPT-J fails without it)")
+    else:
+        fraction = rotary_dim / head_dim
+        if int(head_dim * fraction) // 2 * 2 != rotary_dim:
+            r.refuse("rotary_dim", f"{rotary_dim} / head_dim {head_dim} is not exact in floating point")
+    inner = r.take("n_inner", types=(int, type(None)))
+    norm = {"type": "layernorm", "eps": float(r.take("layer_norm_epsilon", types=(float, int)))}
+    positional: dict[str, Any] = {"type": "rope", "theta": 10000.0, "interleaved": True}
+    if fraction != 1.0:
+        positional["fraction"] = fraction
+    kind = architectures(r, {"GPTJForCausalLM": "lm", "GPTJForSequenceClassification": "classifier"},
+                         "GPTJForCausalLM")
+    head: dict[str, Any] = {"type": "lm", "bias": True, "tied": r.take("tie_word_embeddings", types=bool)}
+    if kind == "classifier":
+        head = {"type": "classifier", "classes": num_classes(r), "pooling": "last", "bias": False}
+    return {
+        "type": "lm",
+        "vocab_size": r.take("vocab_size", types=int),
+        "d_model": d,
+        "n_layers": r.take("n_layer", types=int),
+        "max_len": r.take("n_positions", types=int),
+        "dropout": r.take("embd_pdrop", types=(float, int)),
+        "positional": positional,
+        "block": {
+            "type": "parallel", "norm": norm, "dropout": r.take("resid_pdrop", types=(float, int)),
+            "attention": {"type": "mha", "heads": heads, "causal": True, "bias": False,
+                          "dropout": r.take("attn_pdrop", types=(float, int))},
+            "feedforward": {"type": "mlp", "hidden": inner if inner is not None else 4 * (d or 0),
+                            "activation": activation(r, "activation_function", "gelu_new"), "bias": True},
+        },
+        "final_norm": dict(norm),
+        "head": head,
+        "init_std": init_std(r),
+    }
+
+
 ROPE_SETTINGS: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "default": ((), ()),
     "linear": (("factor",), ()),
@@ -632,7 +681,7 @@ Converter = Callable[[ConfigReader], dict[str, Any]]
 CONVERTERS: Mapping[str, Converter] = {
     "gpt2": gpt2, "llama": llama, "mistral": mistral, "qwen2": qwen2, "qwen3": qwen3, "bert": bert, "gemma": gemma, "gemma2": gemma2,
     "starcoder2": starcoder2, "mixtral": mixtral, "qwen3_moe": qwen3_moe,
-    "gpt_neox": gpt_neox, "phi3": phi3, "stablelm": stablelm, "olmo2": olmo2, "gpt_bigcode": gpt_bigcode,
+    "gpt_neox": gpt_neox, "phi3": phi3, "stablelm": stablelm, "olmo2": olmo2, "gpt_bigcode": gpt_bigcode, "gptj": gptj,
 }
 """Config converters by transformers ``model_type``."""
 
@@ -647,6 +696,6 @@ ARCHITECTURES: Mapping[str, tuple[str, ...]] = {
     "mistral": _decoder("Mistral"), "qwen2": _decoder("Qwen2"), "qwen3": _decoder("Qwen3"),
     "starcoder2": _decoder("Starcoder2"), "mixtral": _decoder("Mixtral"), "qwen3_moe": _decoder("Qwen3Moe"),
     "phi3": _decoder("Phi3"), "stablelm": _decoder("StableLm"), "olmo2": _decoder("Olmo2"),
-    "gpt_bigcode": _decoder("GPTBigCode"),
+    "gpt_bigcode": _decoder("GPTBigCode"), "gptj": _decoder("GPTJ"),
 }
 """The transformers classes each family's converter reproduces (``blockforge import-hf --list``)."""

@@ -170,6 +170,33 @@ def gpt_bigcode_layout(m: dict[str, Any], ours: Mapping[str, Shape]) -> Layout:
     return Layout(tuple(rules), aliases, (r"transformer\.bias", r"transformer\.h\.\d+\.attn\.(bias|masked_bias)"), p)
 
 
+def gptj_layout(m: dict[str, Any], ours: Mapping[str, Shape]) -> Layout:
+    """GPTJForCausalLM (and ...ForSequenceClassification, ``score``): ``transformer.h.i.ln_1`` (the shared
+    norm of the parallel block), ``attn.{q,k,v}_proj`` (blockforge's fused ``qkv``), ``attn.out_proj``,
+    ``mlp.fc_in`` / ``fc_out``, ``transformer.ln_f``, and ``lm_head`` with its bias."""
+    p = "transformer."
+    d = m["d_model"]
+    rules = [Rule("embedding.weight", (p + "wte.weight",))]
+    for i in range(m["n_layers"]):
+        h, b = f"{p}h.{i}.", f"blocks.{i}."
+        rules += linear(ours, f"{b}attn_norm", f"{h}ln_1")
+        rules += fused(ours, f"{b}attention.qkv", (f"{h}attn.q_proj", f"{h}attn.k_proj", f"{h}attn.v_proj"), (d, d, d))
+        rules += linear(ours, f"{b}attention.out", f"{h}attn.out_proj")
+        rules += linear(ours, f"{b}feedforward.up", f"{h}mlp.fc_in")
+        rules += linear(ours, f"{b}feedforward.down", f"{h}mlp.fc_out")
+    rules += linear(ours, "final_norm", p + "ln_f")
+    aliases: dict[str, str] = {}
+    if m["head"]["type"] == "classifier":
+        rules += linear(ours, "head.proj", "score")
+    elif m["head"].get("tied"):
+        aliases["lm_head.weight"] = p + "wte.weight"
+        if "head.proj.bias" in ours:
+            rules.append(Rule("head.proj.bias", ("lm_head.bias",)))
+    else:
+        rules += linear(ours, "head.proj", "lm_head")
+    return Layout(tuple(rules), aliases, (), p)
+
+
 def linear(ours: Mapping[str, Shape], mine: str, theirs: str, transform: Transform = "copy") -> list[Rule]:
     """``weight`` (and ``bias`` where this model has one) of a linear layer or norm."""
     rules = [Rule(f"{mine}.weight", (f"{theirs}.weight",), transform)]
@@ -368,7 +395,7 @@ LayoutFn = Callable[[dict[str, Any], Mapping[str, Shape]], Layout]
 LAYOUTS: Mapping[str, LayoutFn] = {
     "gpt2": gpt2_layout, "llama": llama_layout, "mistral": llama_layout, "qwen2": llama_layout, "qwen3": llama_layout,
     "gemma": llama_layout, "starcoder2": llama_layout, "mixtral": llama_layout, "qwen3_moe": llama_layout,
-    "bert": bert_layout, "phi3": phi3_layout, "stablelm": llama_layout, "olmo2": olmo2_layout, "gpt_bigcode": gpt_bigcode_layout,
+    "bert": bert_layout, "phi3": phi3_layout, "stablelm": llama_layout, "olmo2": olmo2_layout, "gpt_bigcode": gpt_bigcode_layout, "gptj": gptj_layout,
     "gemma2": gemma2_layout, "gpt_neox": gpt_neox_layout,
 }
 """Layout builders by transformers ``model_type``; each takes the canonical ``model`` spec dict and the
