@@ -180,6 +180,11 @@ FAMILIES: dict[str, Family] = {
         "GPTBigCodeForCausalLM"),
     # GPT-J: parallel attention + MLP on one norm, interleaved RoPE on 4 of 8 features, biased lm_head
     "gptj": Family("gptj", _gptj, "GPTJForCausalLM"),
+    # Qwen2-MoE: q/k/v biases, 4 experts of width 24, top-2 not renormalised, a sigmoid-gated shared expert
+    "qwen2_moe": Family("qwen2_moe", _llama_like("Qwen2MoeConfig", num_key_value_heads=2, num_experts=4,
+                                                 num_experts_per_tok=2, moe_intermediate_size=24,
+                                                 shared_expert_intermediate_size=40, initializer_range=0.2,
+                                                 experts_implementation="eager"), "Qwen2MoeForCausalLM"),
     # grouped-query attention and a sliding window shorter than the sequences
     "mistral": Family("mistral", _llama_like("MistralConfig", num_key_value_heads=2, sliding_window=5),
                       "MistralForCausalLM"),

@@ -304,7 +304,7 @@ def test_checkpoint_directory_errors(tmp_path):
 
 @pytest.mark.parametrize("case", ["gpt2", "llama3.1", "mistral", "qwen3", "gemma", "starcoder2", "mixtral",
                                   "qwen3_moe", "bert-mlm", "bert-cls", "phi3", "stablelm", "stablelm-parallel", "olmo2",
-                                  "gpt_bigcode", "gpt_bigcode-mha", "gptj"])
+                                  "gpt_bigcode", "gpt_bigcode-mha", "gptj", "qwen2_moe"])
 def test_export_directory_loads_with_from_pretrained(case, tmp_path):
     """blockforge -> config.json + model.safetensors -> transformers' from_pretrained: every weight
     loaded (none missing, none unexpected), same outputs; the config maps back to the same spec.

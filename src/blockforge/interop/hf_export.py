@@ -174,6 +174,19 @@ def _qwen3_moe(m: Mapping[str, Any]) -> dict[str, Any]:
     return cfg
 
 
+def _qwen2_moe(m: Mapping[str, Any]) -> dict[str, Any]:
+    ff = m["block"]["feedforward"]
+    if not ff.get("shared_gate") or ff.get("shared_hidden") is None:
+        raise InteropError("Qwen2-MoE needs a gated shared expert")
+    cfg = _moe(m, "qwen2_moe", "Qwen2Moe")
+    cfg["num_experts"] = cfg.pop("num_local_experts")
+    cfg["moe_intermediate_size"] = cfg.pop("intermediate_size")
+    cfg["norm_topk_prob"] = ff.get("normalize", True)
+    cfg["shared_expert_intermediate_size"] = ff["shared_hidden"]
+    cfg["qkv_bias"] = m["block"]["attention"]["bias"]
+    return cfg
+
+
 def _gpt2(m: Mapping[str, Any]) -> dict[str, Any]:
     block, attn, ff = m["block"], m["block"]["attention"], m["block"]["feedforward"]
     return {
@@ -252,7 +265,7 @@ INVERSES: Mapping[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = {
     "llama": _llama, "mistral": _mistral, "qwen2": _qwen2, "qwen3": _qwen3, "gemma": _gemma,
     "starcoder2": _starcoder2, "mixtral": _mixtral, "qwen3_moe": _qwen3_moe, "gpt2": _gpt2, "bert": _bert,
     "stablelm": _stablelm, "phi3": _phi3, "olmo2": _olmo2,
-    "gpt_bigcode": _gpt_bigcode, "gptj": _gptj,
+    "gpt_bigcode": _gpt_bigcode, "gptj": _gptj, "qwen2_moe": _qwen2_moe,
 }
 """Families that map back: ``model`` spec -> ``config.json`` (checked by a round trip)."""
 

@@ -477,6 +477,26 @@ def stablelm(r: ConfigReader) -> dict[str, Any]:
     return model
 
 
+def qwen2_moe(r: ConfigReader) -> dict[str, Any]:
+    """Qwen2-MoE (Qwen1.5-MoE, Qwen2-57B-A14B): Qwen2's attention (q/k/v biases when ``qkv_bias``) with a
+    routed mixture of SwiGLU experts in every layer (top-k probabilities renormalised only when
+    ``norm_topk_prob``) plus a shared SwiGLU expert gated per token by a sigmoid."""
+    r.expect("use_sliding_window", False, "Qwen2-MoE's per-layer sliding window is not supported")
+    r.ignore("sliding_window", "max_window_layers")  # unused while use_sliding_window is False
+    r.expect("decoder_sparse_step", 1, "every layer sparse is the only layout supported")
+    r.expect("mlp_only_layers", ([], None), "dense layers between sparse ones are not supported")
+    r.ignore("intermediate_size")  # the dense MLP of mlp_only_layers, of which there are none
+    r.ignore("output_router_logits", "router_aux_loss_coef")  # outputs and loss weighting only
+    full_attention_layers(r)
+    ff = {"type": "moe", "experts": r.take("num_experts", types=int), "top_k": r.take(
+        "num_experts_per_tok", types=int), "hidden": r.take("moe_intermediate_size", types=int), "expert": "glu",
+        "activation": activation(r, "hidden_act", "silu"), "bias": False,
+        "normalize": r.take("norm_topk_prob", types=bool),
+        "shared_hidden": r.take("shared_expert_intermediate_size", types=int), "shared_gate": True}
+    return rope_decoder(r, qkv_bias=r.take("qkv_bias", types=bool), out_bias=False, mlp_bias=False, window=None,
+                        prefix="Qwen2Moe", feedforward=ff)
+
+
 BERT_HEADS = {"BertModel": "hidden", "BertForSequenceClassification": "classifier", "BertForMaskedLM": "masked_lm"}
 """BERT architectures blockforge reproduces, and the head each becomes."""
 
@@ -681,7 +701,7 @@ Converter = Callable[[ConfigReader], dict[str, Any]]
 CONVERTERS: Mapping[str, Converter] = {
     "gpt2": gpt2, "llama": llama, "mistral": mistral, "qwen2": qwen2, "qwen3": qwen3, "bert": bert, "gemma": gemma, "gemma2": gemma2,
     "starcoder2": starcoder2, "mixtral": mixtral, "qwen3_moe": qwen3_moe,
-    "gpt_neox": gpt_neox, "phi3": phi3, "stablelm": stablelm, "olmo2": olmo2, "gpt_bigcode": gpt_bigcode, "gptj": gptj,
+    "gpt_neox": gpt_neox, "phi3": phi3, "stablelm": stablelm, "olmo2": olmo2, "gpt_bigcode": gpt_bigcode, "gptj": gptj, "qwen2_moe": qwen2_moe,
 }
 """Config converters by transformers ``model_type``."""
 
@@ -697,5 +717,6 @@ ARCHITECTURES: Mapping[str, tuple[str, ...]] = {
     "starcoder2": _decoder("Starcoder2"), "mixtral": _decoder("Mixtral"), "qwen3_moe": _decoder("Qwen3Moe"),
     "phi3": _decoder("Phi3"), "stablelm": _decoder("StableLm"), "olmo2": _decoder("Olmo2"),
     "gpt_bigcode": _decoder("GPTBigCode"), "gptj": _decoder("GPTJ"),
+    "qwen2_moe": _decoder("Qwen2Moe"),
 }
 """The transformers classes each family's converter reproduces (``blockforge import-hf --list``)."""

@@ -298,6 +298,10 @@ def _llama_like_layout(
                 rules.append(Rule(x + "gate.weight", (f"{h}mlp.experts.gate_up_proj",), "expert", expert=(e, 0, 2)))
                 rules.append(Rule(x + "up.weight", (f"{h}mlp.experts.gate_up_proj",), "expert", expert=(e, 1, 2)))
                 rules.append(Rule(x + "down.weight", (f"{h}mlp.experts.down_proj",), "expert", expert=(e, 0, 1)))
+            if f"{b}feedforward.shared.gate.weight" in ours:  # Qwen2-MoE's gated shared expert
+                for part in ("gate", "up", "down"):
+                    rules += linear(ours, f"{b}feedforward.shared.{part}", f"{h}mlp.shared_expert.{part}_proj")
+                rules += linear(ours, f"{b}feedforward.shared_gate", f"{h}mlp.shared_expert_gate")
         elif phi3_fused:  # gate_up_proj, down_proj
             rules += split_rows(ours, f"{h}mlp.gate_up_proj", (f"{b}feedforward.gate", f"{b}feedforward.up"))
             rules += linear(ours, f"{b}feedforward.down", f"{h}mlp.down_proj")
@@ -395,7 +399,7 @@ LayoutFn = Callable[[dict[str, Any], Mapping[str, Shape]], Layout]
 LAYOUTS: Mapping[str, LayoutFn] = {
     "gpt2": gpt2_layout, "llama": llama_layout, "mistral": llama_layout, "qwen2": llama_layout, "qwen3": llama_layout,
     "gemma": llama_layout, "starcoder2": llama_layout, "mixtral": llama_layout, "qwen3_moe": llama_layout,
-    "bert": bert_layout, "phi3": phi3_layout, "stablelm": llama_layout, "olmo2": olmo2_layout, "gpt_bigcode": gpt_bigcode_layout, "gptj": gptj_layout,
+    "bert": bert_layout, "phi3": phi3_layout, "stablelm": llama_layout, "olmo2": olmo2_layout, "gpt_bigcode": gpt_bigcode_layout, "gptj": gptj_layout, "qwen2_moe": llama_layout,
     "gemma2": gemma2_layout, "gpt_neox": gpt_neox_layout,
 }
 """Layout builders by transformers ``model_type``; each takes the canonical ``model`` spec dict and the
