@@ -60,6 +60,10 @@ def identity(spec: BaseModel) -> dict[str, Any]:
     return data
 
 
+#: Top-level sections that do not change the architecture (how it is trained is not what it is).
+_NOT_ARCHITECTURE = ("name", "description", "parallel")
+
+
 def spec_hash(spec: BaseModel | dict[str, Any]) -> str:
     """A stable SHA-256 of the architecture.
 
@@ -74,6 +78,6 @@ def spec_hash(spec: BaseModel | dict[str, Any]) -> str:
         The hex digest.
     """
     data = identity(spec) if isinstance(spec, BaseModel) else spec
-    data = {k: v for k, v in data.items() if k not in ("name", "description")}
+    data = {k: v for k, v in data.items() if k not in _NOT_ARCHITECTURE}
     blob = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return hashlib.sha256(blob.encode()).hexdigest()

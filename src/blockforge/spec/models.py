@@ -9,6 +9,7 @@ from typing import Literal
 
 from pydantic import Field
 
+from blockforge.spec.parallel import Parallel
 from blockforge.spec.params import ModelRef, Params
 
 FORMAT_VERSION = 1
@@ -26,3 +27,5 @@ class SpecFile(Params):
     """Free text."""
     model: ModelRef
     """The model: ``{type: lm, ...}``; see ``blockforge components model``."""
+    parallel: Parallel | None = None
+    """How training is spread over processes (``strategy: none | ddp | fsdp``); see ``docs/distributed.md``."""
