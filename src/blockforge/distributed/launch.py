@@ -1,0 +1,52 @@
+"""Start N local processes through torch's own launcher (``torch.distributed.run``, i.e. ``torchrun``).
+
+``blockforge train SPEC --nproc N ...`` becomes ``torchrun --standalone --nproc-per-node N -m blockforge
+train SPEC ...``: torch's elastic agent starts the processes, sets ``RANK``/``WORLD_SIZE``/``LOCAL_RANK``
+and the rendezvous, and reports a failed rank. For several nodes, call ``torchrun`` yourself
+(``docs/distributed.md``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from blockforge.errors import BlockforgeError
+
+
+def torchrun_args(nproc: int, argv: Sequence[str], *, module: str = "blockforge") -> list[str]:
+    """The ``torchrun`` command line that runs ``python -m blockforge ARGV`` on ``nproc`` local processes.
+
+    Args:
+        nproc: processes to start on this machine (>= 1).
+        argv: the blockforge arguments each process gets (``["train", "spec.yaml", "--out", "run"]``).
+        module: the module each process runs.
+
+    Returns:
+        Arguments for ``torch.distributed.run.parse_args``.
+    """
+    if nproc < 1:
+        raise BlockforgeError(f"--nproc must be >= 1, got {nproc}")
+    return ["--standalone", "--nnodes", "1", "--nproc-per-node", str(nproc), "--module", module, *argv]
+
+
+def launch(nproc: int, argv: Sequence[str]) -> None:
+    """Run ``python -m blockforge ARGV`` on ``nproc`` local processes and wait for them.
+
+    Args:
+        nproc: processes to start.
+        argv: the blockforge arguments of each process (without ``--nproc``).
+
+    Raises:
+        BlockforgeError: a process failed (torch's report names the rank, exit code and error).
+    """
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.run import parse_args, run
+
+    try:
+        run(parse_args(torchrun_args(nproc, argv)))
+    except ChildFailedError as exc:
+        failures = ", ".join(f"rank {r} exited with {f.exitcode}" for r, f in sorted(exc.failures.items()))
+        raise BlockforgeError(f"{nproc}-process run failed: {failures} (its messages are above)") from None
+
+
+__all__ = ["launch", "torchrun_args"]
