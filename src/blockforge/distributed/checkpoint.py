@@ -24,6 +24,7 @@ import torch
 import torch.distributed as dist
 import torch.distributed.checkpoint as dcp
 from torch import nn
+from torch.distributed.checkpoint.api import CheckpointException
 from torch.distributed.checkpoint.state_dict import (
     StateDictOptions,
     get_model_state_dict,
@@ -141,8 +142,9 @@ def load_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.O
     try:
         with _single_process_quiet():
             dcp.load(_states(model, optimizer), checkpoint_id=path, no_dist=not _distributed())
-    except (RuntimeError, KeyError, ValueError) as exc:  # DCP reports missing keys and shape mismatches so
-        raise BlockforgeError(f"{path}: cannot load into this model: {exc}") from exc
+    except (CheckpointException, RuntimeError, KeyError, ValueError) as exc:  # missing keys, shape mismatches
+        lines = [line for line in str(exc).splitlines() if line.strip()]
+        raise BlockforgeError(f"{path}: cannot load into this model: {lines[-1] if lines else exc}") from None
 
 
 def full_model_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:

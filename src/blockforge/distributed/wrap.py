@@ -81,7 +81,8 @@ def apply_fsdp(
     policy = mixed_precision_policy(mixed_precision)
     for block in block_units(model):
         fully_shard(block, mesh=mesh, reshard_after_forward=reshard_after_forward, mp_policy=policy)
-    fully_shard(model, mesh=mesh, reshard_after_forward=reshard_after_forward, mp_policy=policy)
+    # the root keeps its weights gathered from forward to backward, which starts with them (torch's advice)
+    fully_shard(model, mesh=mesh, reshard_after_forward=False, mp_policy=policy)
     if sum_then_divide is None:
         sum_then_divide = _backend(mesh) == "gloo"
     if sum_then_divide:
