@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # the helper next to t
 import _loop as L  # noqa: E402
 
 from blockforge.distributed.checkpoint import load_checkpoint, save_checkpoint  # noqa: E402
-from blockforge.distributed.env import init_distributed, shutdown  # noqa: E402
+from blockforge.distributed.env import exit_launched_process, init_distributed  # noqa: E402
 from blockforge.distributed.wrap import apply_fsdp, parallelize  # noqa: E402
 from blockforge.spec.parallel import Parallel  # noqa: E402
 
@@ -80,7 +80,7 @@ def main(out: Path) -> None:
         result["resume_1to2_losses"] = losses
         result["resume_1to2_param_diff"] = L.max_diff(params, ref_params)
         (out / "result.json").write_text(json.dumps(result))
-    shutdown()
+    exit_launched_process(0)
 
 
 if __name__ == "__main__":

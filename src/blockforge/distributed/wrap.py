@@ -111,7 +111,8 @@ def apply_ddp(model: nn.Module, *, env: DistEnv) -> nn.Module:
     from torch.nn.parallel import DistributedDataParallel
 
     ids = [env.device.index] if env.device.type == "cuda" else None
-    return DistributedDataParallel(model, device_ids=ids)
+    # gradients are views into DDP's all-reduce buckets: one gradient-sized buffer, not two
+    return DistributedDataParallel(model, device_ids=ids, gradient_as_bucket_view=True)
 
 
 def parallelize(model: nn.Module, parallel: Parallel | None, env: DistEnv) -> nn.Module:
