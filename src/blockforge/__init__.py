@@ -32,6 +32,7 @@ _LAZY = {
     "BuildContext": "blockforge.registry",
     "load_plugins": "blockforge.registry",
     "default_registries": "blockforge.registry",
+    "PluginOptions": "blockforge.registry",
     "build_model": "blockforge.build",
     "BuildError": "blockforge.build",
     "summarize": "blockforge.inspect",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Sequence
 from functools import lru_cache
@@ -16,8 +17,21 @@ from blockforge.errors import SpecIssue, format_path
 _TOKEN_END = re.compile(r"\s*(#.*)?$|[,}\]]|:(\s|$)")
 
 
-@lru_cache(maxsize=32)
 def _lines(source: str) -> tuple[str, ...]:
+    """The lines of a spec file, for the excerpt under an error (empty if it cannot be read).
+
+    Cached by path, modification time and size, so a long-lived process (an editor's language server, a
+    notebook) shows the file as it is now, not as it was when an earlier error was rendered.
+    """
+    try:
+        st = os.stat(source)
+    except (OSError, ValueError):
+        return ()
+    return _read_lines(source, st.st_mtime_ns, st.st_size)
+
+
+@lru_cache(maxsize=32)
+def _read_lines(source: str, mtime_ns: int, size: int) -> tuple[str, ...]:
     try:
         return tuple(Path(source).read_text(encoding="utf-8").splitlines())
     except (OSError, UnicodeDecodeError):

@@ -99,8 +99,7 @@ def with_fakes(fake_site, monkeypatch):
     for var in (plugins_mod.ENV_DISABLE, plugins_mod.ENV_STRICT):
         monkeypatch.delenv(var, raising=False)
     yield fake_site
-    plugins_mod.configure_default()  # forget the set loaded with the fakes
-    plugins_mod._DEFAULT = None
+    plugins_mod.forget_default_plugins()  # forget the sets loaded with the fakes
 
 
 def test_every_failure_is_reported_with_name_version_and_stage(with_fakes):
@@ -172,7 +171,7 @@ runner = CliRunner()
 
 
 def test_cli_warns_once_and_keeps_working(with_fakes, caplog):
-    plugins_mod.configure_default(disable=["other"])  # force a fresh load
+    plugins_mod.forget_default_plugins()  # the fakes were installed after a set may have been loaded
     with caplog.at_level(logging.WARNING, logger="blockforge.plugins"):
         r = runner.invoke(app, ["validate", str(SPECS_DIR / "tiny.yaml")], catch_exceptions=False)
     assert r.exit_code == 0, r.output
@@ -200,3 +199,20 @@ def test_cli_plugins_lists_failures_and_strict_flag_exits_1(with_fakes):
     r = runner.invoke(app, ["--strict-plugins", "--disable-plugin", "all", "validate", str(SPECS_DIR / "tiny.yaml")],
                       catch_exceptions=False)
     assert r.exit_code == 0, r.output
+
+
+def test_cli_invocations_in_one_process_do_not_share_plugin_options(with_fakes):
+    """Each invocation's global options live in its own CliContext: --no-plugins in one run does not
+    leak into the next, in either order."""
+    plugins_mod.forget_default_plugins()
+
+    def norms(*options: str) -> set[str]:
+        r = runner.invoke(app, [*options, "components", "norm", "-f", "json"], catch_exceptions=False)
+        assert r.exit_code == 0, r.output
+        return {c["name"] for c in json.loads(r.stdout)["norm"]}
+
+    assert "goodnorm" not in norms("--no-plugins")
+    assert "goodnorm" in norms()
+    assert "goodnorm" not in norms("--disable-plugin", "good")
+    assert "goodnorm" in norms()
+    assert "goodnorm" not in norms("--no-plugins")

@@ -129,3 +129,28 @@ def test_disable_by_name():
     ps = load_plugins(entry_points=False, disable=["good"], extra=[("good", _Good())])
     assert "goodnorm" not in ps.registries["norm"]
     assert {p.name: p.status for p in ps.plugins}["good"] == "disabled"
+
+
+def test_derived_values_live_on_the_registry_set_and_follow_its_contents():
+    """The spec binder is cached on the registries object (not in its ``__dict__`` by another module's
+    name) and is made again when a component is registered or removed."""
+    from pydantic import BaseModel
+
+    from blockforge.spec.binding import binder
+
+    regs = load_plugins(entry_points=False, strict=True).registries
+    first = binder(regs)
+    assert binder(regs) is first
+    assert "_binders" not in vars(regs)
+
+    class P(BaseModel):
+        pass
+
+    regs.register("norm", "derived_probe", params=P, factory=lambda p, ctx: None)
+    second = binder(regs)
+    assert second is not first and "derived_probe" in {c.name for c in second.registries["norm"]}
+    regs["norm"].remove("derived_probe")
+    assert binder(regs) is not second
+    calls = []
+    assert regs.derived("probe", lambda r: calls.append(r) or len(calls)) == 1
+    assert regs.derived("probe", lambda r: calls.append(r) or len(calls)) == 1  # cached

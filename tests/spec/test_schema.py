@@ -126,3 +126,22 @@ def test_plugins_are_in_the_schema():
     assert v.is_valid(data)
     assert not v.is_valid(bad(("model", "block", "attention"), {"type": "plugin_window", "heads": "x"}))
     assert Kind.ATTENTION.value == "attention"
+
+
+def test_the_schema_and_listings_leave_registered_classes_unchanged():
+    """Descriptions come from docstrings into the schema and `components` rows, never into the classes."""
+    from blockforge.cli.components import param_rows
+
+    regs = load_plugins(entry_points=False, strict=True).registries
+    before = {c.qualified_name: {n: (f.description, id(f)) for n, f in c.params.model_fields.items()}
+              for c in regs.components()}
+    mha = regs["attention"].get("mha").params
+    assert mha.model_fields["heads"].description is None  # documented by its docstring only
+    schema = spec_schema(regs)
+    rows = {r["name"]: r for r in param_rows(mha)}
+    after = {c.qualified_name: {n: (f.description, id(f)) for n, f in c.params.model_fields.items()}
+             for c in regs.components()}
+    assert after == before
+    assert rows["heads"]["description"] == _attribute_docstring(mha, "heads")
+    mha_def = next(d for d in schema["$defs"].values() if d.get("title") == "attention.mha")
+    assert mha_def["properties"]["heads"]["description"] == _attribute_docstring(mha, "heads")

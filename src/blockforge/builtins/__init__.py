@@ -32,7 +32,7 @@ from blockforge.builtins import (
     positional,
 )
 from blockforge.registry.hookspecs import hookimpl
-from blockforge.registry.registry import Registrar
+from blockforge.registry.registry import Component, Registrar, Registries
 
 _KINDS = (activation, attention, norm, feedforward, positional, embedding, block, head, model)
 
@@ -42,3 +42,39 @@ def blockforge_register_components(registry: Registrar) -> None:
     """Register every built-in component."""
     for module in _KINDS:
         module.register(registry)
+
+
+@hookimpl
+def blockforge_check_component(component: Component, registries: Registries) -> None:
+    """Check what :meth:`Registry.register` cannot see alone: that a spec can use the component.
+
+    The component's parameter model must bind against the registries (its component slots, if it has
+    any, become unions of the registered components), and every example it declares must validate.
+
+    Raises:
+        ComponentCheckError: naming the component and what is wrong.
+    """
+    from pydantic import ValidationError
+
+    from blockforge.registry.plugins import ComponentCheckError
+    from blockforge.spec.binding import Binder
+    from blockforge.spec.params import examples_of
+
+    try:
+        # binds the component slots (if any) of the params model; a model without slots is returned
+        # as is, so this costs nothing for most components (no class is derived)
+        model = Binder(registries).model(component.params)
+    except Exception as exc:  # noqa: BLE001 - pydantic raises several types here
+        first = (str(exc).strip().splitlines() or [""])[0]
+        raise ComponentCheckError(
+            f"{component.qualified_name}: its params model {component.params.__name__} cannot be used in a "
+            f"spec: {type(exc).__name__}: {first}"
+        ) from exc
+    for i, example in enumerate(examples_of(component.params)):
+        try:
+            model.model_validate(example)
+        except ValidationError as exc:
+            raise ComponentCheckError(
+                f"{component.qualified_name}: example {i} {example!r} does not validate: "
+                f"{exc.errors(include_url=False)[0]['msg']}"
+            ) from None

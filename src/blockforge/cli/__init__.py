@@ -1,7 +1,8 @@
 """The ``blockforge`` command line (typer + rich).
 
 Exit codes: 0 success, 1 invalid spec or failed command, 2 usage error, 3 internal error.
-Each command lives in its own module and registers itself on :data:`app`.
+Each command lives in its own module; :data:`blockforge.cli.commands.COMMANDS` lists them all, and a
+command's module is imported only when that command runs.
 """
 
 from __future__ import annotations
@@ -10,18 +11,6 @@ import os
 import sys
 
 from blockforge.cli._app import app
-from blockforge.cli import build as _build  # noqa: F401  (registers commands)
-from blockforge.cli import compare as _compare  # noqa: F401
-from blockforge.cli import components as _components  # noqa: F401
-from blockforge.cli import diff as _diff  # noqa: F401
-from blockforge.cli import import_hf as _import_hf  # noqa: F401
-from blockforge.cli import new_plugin as _new_plugin  # noqa: F401
-from blockforge.cli import plan as _plan  # noqa: F401
-from blockforge.cli import plugins as _plugins  # noqa: F401
-from blockforge.cli import resolve as _resolve  # noqa: F401
-from blockforge.cli import schema as _schema  # noqa: F401
-from blockforge.cli import summary as _summary  # noqa: F401
-from blockforge.cli import validate as _validate  # noqa: F401
 
 EXIT_INTERNAL = 3
 

@@ -1,4 +1,8 @@
-"""The typer application object and what every command shares: options, consoles, error handling."""
+"""The typer application object and what every command shares: options, consoles, error handling.
+
+Commands are listed in :mod:`blockforge.cli.commands` (one table); the global options become a
+:class:`~blockforge.cli.context.CliContext` in ``ctx.obj``.
+"""
 
 from __future__ import annotations
 
@@ -6,20 +10,22 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 from rich.console import Console
 
+from blockforge.cli.commands import TYPER_SETTINGS, CommandTable
+from blockforge.cli.context import CliContext
 from blockforge.errors import BlockforgeError, SpecError
+from blockforge.registry.plugins import PluginOptions
 
 app = typer.Typer(
     name="blockforge",
     help="Compile declarative model specs (YAML/JSON) into runnable PyTorch Transformers.",
     no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode="rich",
+    cls=CommandTable,
+    **TYPER_SETTINGS,
 )
 
 out = Console(highlight=False, soft_wrap=False)
@@ -32,6 +38,7 @@ EXIT_INVALID = 1
 
 @app.callback()
 def _global_options(
+    ctx: typer.Context,
     no_plugins: Annotated[
         bool, typer.Option("--no-plugins", help="Load only the built-in components (no third-party plugins).")
     ] = False,
@@ -44,14 +51,48 @@ def _global_options(
     ] = False,
 ) -> None:
     """Compile declarative model specs (YAML/JSON) into runnable PyTorch Transformers."""
-    from blockforge.cli.plugins import apply_plugin_options
+    disable = frozenset([*(disable_plugin or []), *(["all"] if no_plugins else [])])
+    state = CliContext(PluginOptions(disable, True if strict_plugins else None))
+    ctx.obj = state
+    if state.plugin_options.resolved().strict:  # load now, so a broken plugin stops every command
+        from blockforge.errors import PluginError
 
-    apply_plugin_options(no_plugins=no_plugins, disable=disable_plugin or [], strict=strict_plugins)
+        try:
+            state.plugins  # noqa: B018 - loads the plugins
+        except PluginError as exc:
+            err.print(f"[bold red]error[/]: {exc}", markup=True, highlight=False)
+            err.print("  = help: fix or uninstall the plugin, or skip it with --disable-plugin NAME")
+            raise typer.Exit(EXIT_INVALID) from None
 
 
 class Format(StrEnum):
+    """Every output format of every command; each command accepts the subset :func:`format_option` names."""
+
     text = "text"
     json = "json"
+    markdown = "markdown"
+    yaml = "yaml"
+
+
+def format_option(*choices: Format) -> Any:
+    """The ``--format/-f`` option of a command that writes ``choices`` (the first is the usual default).
+
+    Args:
+        choices: the formats the command can write.
+
+    Returns:
+        An ``Annotated[Format, typer.Option(...)]`` for the command's signature; any other value is a
+        usage error listing ``choices``.
+    """
+    names = [c.value for c in choices]
+
+    def parse(value: str) -> Format:
+        if str(value) in names:
+            return Format(str(value))
+        raise typer.BadParameter(f"{value!r} is not one of {', '.join(map(repr, names))}")
+
+    return Annotated[Format, typer.Option("--format", "-f", parser=parse, metavar=f"[{'|'.join(names)}]",
+                                          help="Output format.")]
 
 
 SpecArg = Annotated[
@@ -62,7 +103,8 @@ SpecArg = Annotated[
         dir_okay=False,
     ),
 ]
-FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format.")]
+FormatOpt = format_option(Format.text, Format.json)
+"""``--format text|json``: what most commands write."""
 SetOpt = Annotated[
     Optional[list[str]],  # noqa: UP007 - typer reads Optional
     typer.Option(

@@ -8,13 +8,14 @@ from typing import Annotated, Optional
 
 import typer
 
-from blockforge.cli._app import SetOpt, SpecArg, app, out, user_errors
+from blockforge.cli._app import SetOpt, SpecArg, out, user_errors
+from blockforge.cli.context import CliContext
 
 DTYPES = ("float32", "float64", "bfloat16", "float16")
 
 
-@app.command()
 def build(
+    ctx: typer.Context,
     spec: SpecArg = None,
     device: Annotated[str, typer.Option(help="Device to build on (cpu, cuda, meta).")] = "cpu",
     dtype: Annotated[str, typer.Option(help=f"Parameter dtype: {', '.join(DTYPES)}.")] = "float32",
@@ -39,7 +40,8 @@ def build(
 
         if output is not None:
             check_writable(output)  # before the build, not after it
-        validated = load_spec(spec, overrides=overrides or ())
+        registries = CliContext.of(ctx).registries
+        validated = load_spec(spec, registries=registries, overrides=overrides or ())
         import torch
 
         _check_device(device)
@@ -51,7 +53,7 @@ def build(
         t0 = time.perf_counter()
         with Progress(console=out, transient=True, disable=device == "meta") as bar:
             task = bar.add_task(f"building on {device}", total=getattr(validated.model, "n_layers", None))
-            model = build_model(validated, device=device, dtype=getattr(torch, dtype), seed=seed,
+            model = build_model(validated, registries=registries, device=device, dtype=getattr(torch, dtype), seed=seed,
                                 progress=lambda done, total: bar.update(task, completed=done, total=total))
         t_build = time.perf_counter() - t0
         model.eval()

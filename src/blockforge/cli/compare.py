@@ -8,17 +8,18 @@ from typing import Annotated
 
 import typer
 
-from blockforge.cli._app import SetOpt, app, out, user_errors
-from blockforge.cli.summary import BatchOpt, SeqLenOpt, SummaryFormat, SummaryFormatOpt, _error_format
+from blockforge.cli._app import Format, SetOpt, out, user_errors
+from blockforge.cli.context import CliContext
+from blockforge.cli.summary import BatchOpt, SeqLenOpt, SummaryFormatOpt, _error_format
 
 
-@app.command()
 def compare(
+    ctx: typer.Context,
     specs: Annotated[list[Path], typer.Argument(help="Two or more spec files.", dir_okay=False,
                                                 show_default=False)],
     batch: BatchOpt = 1,
     seq_len: SeqLenOpt = None,
-    fmt: SummaryFormatOpt = SummaryFormat.text,
+    fmt: SummaryFormatOpt = Format.text,
     overrides: SetOpt = None,
 ) -> None:
     """Compare specs: parameters, FLOPs per token, KV cache per token, training memory.
@@ -33,12 +34,13 @@ def compare(
         from blockforge.cli.summary import summarize_spec
         from blockforge.spec import load_spec
 
-        validated = [load_spec(p, overrides=overrides or ()) for p in specs]
+        registries = CliContext.of(ctx).registries
+        validated = [load_spec(p, registries=registries, overrides=overrides or ()) for p in specs]
         if seq_len is None:
             seq_len = min(v.model.max_len for v in validated)
-        summaries = [summarize_spec(v, batch=batch, seq_len=seq_len, label=str(p))
+        summaries = [summarize_spec(v, registries=registries, batch=batch, seq_len=seq_len, label=str(p))
                      for p, v in zip(specs, validated, strict=True)]
-    if fmt == SummaryFormat.json:
+    if fmt == Format.json:
         out.print_json(json.dumps({
             "input_shape": [batch, seq_len],
             "models": [
@@ -49,7 +51,7 @@ def compare(
         return
     from blockforge.render import compare_markdown, compare_table
 
-    if fmt == SummaryFormat.markdown:
+    if fmt == Format.markdown:
         out.print(compare_markdown(summaries), markup=False, highlight=False, soft_wrap=True)
     else:
         out.print(compare_table(summaries))

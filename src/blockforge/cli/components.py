@@ -9,7 +9,8 @@ import typer
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 
-from blockforge.cli._app import EXIT_INVALID, Format, FormatOpt, app, err, out
+from blockforge.cli._app import EXIT_INVALID, Format, FormatOpt, err, out
+from blockforge.cli.context import CliContext
 
 
 def _type_name(info: Any) -> str:
@@ -25,9 +26,9 @@ def _type_name(info: Any) -> str:
 
 def param_rows(params: type[BaseModel]) -> list[dict[str, Any]]:
     """One row per parameter: name, type, default (or required), description."""
-    from blockforge.spec.params import describe
+    from blockforge.spec.params import field_docs
 
-    describe(params)
+    docs = field_docs(params)  # read from source; the registered class is left as it is
     rows = []
     for name, info in params.model_fields.items():
         required = info.default is PydanticUndefined and info.default_factory is None
@@ -37,14 +38,14 @@ def param_rows(params: type[BaseModel]) -> list[dict[str, Any]]:
                 "type": _type_name(info),
                 "required": required,
                 "default": None if required else info.get_default(call_default_factory=True),
-                "description": info.description or "",
+                "description": info.description or docs.get(name, ""),
             }
         )
     return rows
 
 
-@app.command()
 def components(
+    ctx: typer.Context,
     kind: Annotated[Optional[str], typer.Argument(help="Only this kind (attention, norm, ...).")] = None,  # noqa: UP007
     fmt: FormatOpt = Format.text,
     plugin: Annotated[
@@ -55,9 +56,9 @@ def components(
     """List registered components by kind, with their owner plugin, parameters and defaults."""
     from rich.table import Table
 
-    from blockforge.registry import Kind, default_registries
+    from blockforge.registry import Kind
 
-    registries = default_registries()
+    registries = CliContext.of(ctx).registries
     kinds = [k.value for k in Kind]
     if kind is not None and kind not in kinds:
         err.print(f"[bold red]error[/]: unknown kind {kind!r}; kinds are {', '.join(kinds)}")

@@ -9,7 +9,8 @@ from typing import Annotated, Any, Optional
 
 import typer
 
-from blockforge.cli._app import Format, FormatOpt, SetOpt, app, out, user_errors
+from blockforge.cli._app import Format, FormatOpt, SetOpt, out, user_errors
+from blockforge.cli.context import CliContext
 
 
 def spec_diff(a: Any, b: Any, path: str = "") -> list[dict[str, Any]]:
@@ -124,14 +125,14 @@ def _shown(row: dict[str, Any], side: str, width: int = 60) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def _params(validated: Any) -> int:
+def _params(validated: Any, registries: Any) -> int:
     from blockforge.inspect import summarize
 
-    return int(summarize(validated).total_params)
+    return int(summarize(validated, registries=registries).total_params)
 
 
-@app.command()
 def diff(
+    ctx: typer.Context,
     a: Annotated[Path, typer.Argument(help="First spec.", dir_okay=False)],
     b: Annotated[Path, typer.Argument(help="Second spec.", dir_okay=False)],
     fmt: FormatOpt = Format.text,
@@ -157,11 +158,12 @@ def diff(
         from blockforge.spec import load_spec, spec_hash
         from blockforge.spec.canonical import identity
 
+        registries = CliContext.of(ctx).registries
         common = list(overrides or ())
-        sa = load_spec(a, overrides=[*common, *(overrides_a or ())])
-        sb = load_spec(b, overrides=[*common, *(overrides_b or ())])
+        sa = load_spec(a, registries=registries, overrides=[*common, *(overrides_a or ())])
+        sb = load_spec(b, registries=registries, overrides=[*common, *(overrides_b or ())])
         rows = spec_diff(identity(sa), identity(sb))
-        counts = (_params(sa), _params(sb)) if params else None
+        counts = (_params(sa, registries), _params(sb, registries)) if params else None
     data: dict[str, Any] = {"same_architecture": spec_hash(sa) == spec_hash(sb), "differences": rows}
     if counts is not None:
         data["params"] = {"a": counts[0], "b": counts[1], "change": counts[1] - counts[0]}

@@ -8,11 +8,12 @@ from typing import Annotated, Optional
 
 import typer
 
-from blockforge.cli._app import app, out, user_errors
+from blockforge.cli._app import out, user_errors
+from blockforge.cli.context import CliContext
 
 
-@app.command("import-hf")
 def import_hf(
+    ctx: typer.Context,
     config: Annotated[Path, typer.Argument(help="A transformers config.json.", dir_okay=False, show_default=False)],
     output: Annotated[
         Optional[Path],  # noqa: UP007
@@ -38,7 +39,7 @@ def import_hf(
         from blockforge.spec import load_spec
 
         spec = import_config(config, name=name, architecture=architecture)
-        load_spec(spec)  # never write a spec that does not validate
+        load_spec(spec, registries=CliContext.of(ctx).registries)  # never write a spec that does not validate
         text = f"# Imported by `blockforge import-hf` from {config.name}.\n" + yaml.safe_dump(
             spec, sort_keys=False, default_flow_style=False)
         if output is None:

@@ -17,7 +17,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from blockforge.cli._app import EXIT_INVALID, app, err, out
+from blockforge.cli._app import EXIT_INVALID, err, out
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -204,7 +204,6 @@ def render(name: str) -> dict[str, str]:
     }
 
 
-@app.command("new-plugin")
 def new_plugin(
     name: Annotated[str, typer.Argument(help="Component name, as specs will write it (e.g. scalenorm).")],
     directory: Annotated[

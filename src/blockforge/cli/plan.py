@@ -5,7 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from blockforge.cli._app import Format, FormatOpt, SetOpt, SpecArg, app, out, user_errors
+import typer
+
+from blockforge.cli._app import Format, FormatOpt, SetOpt, SpecArg, out, user_errors
+from blockforge.cli.context import CliContext
 
 
 def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
@@ -51,13 +54,12 @@ def plan_rows(validated: Any) -> list[dict[str, Any]]:
     return rows
 
 
-@app.command()
-def plan(spec: SpecArg = None, fmt: FormatOpt = Format.text, overrides: SetOpt = None) -> None:
+def plan(ctx: typer.Context, spec: SpecArg = None, fmt: FormatOpt = Format.text, overrides: SetOpt = None) -> None:
     """Show the per-layer plan: every layer's resolved block, what was merged into it and what changed."""
     with user_errors(fmt):
         from blockforge.spec import load_spec
 
-        validated = load_spec(spec, overrides=overrides or ())
+        validated = load_spec(spec, registries=CliContext.of(ctx).registries, overrides=overrides or ())
         rows = plan_rows(validated)
     if fmt == Format.json:
         out.print_json(json.dumps({"layers": rows}))

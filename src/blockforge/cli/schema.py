@@ -8,11 +8,12 @@ from typing import Annotated, Optional
 
 import typer
 
-from blockforge.cli._app import app, out, user_errors
+from blockforge.cli._app import out, user_errors
+from blockforge.cli.context import CliContext
 
 
-@app.command()
 def schema(
+    ctx: typer.Context,
     output: Annotated[
         Optional[Path],  # noqa: UP007
         typer.Option("--output", "-o", help="Write the schema here (atomically) instead of stdout.", dir_okay=False),
@@ -22,12 +23,11 @@ def schema(
     `# yaml-language-server: $schema=blockforge.schema.json`."""
     with user_errors():
         from blockforge._io import check_writable, write_text_atomic
-        from blockforge.registry.plugins import default_registries
         from blockforge.spec.schema import spec_schema
 
         if output is not None:
             check_writable(output)
-        text = json.dumps(spec_schema(default_registries()), indent=2) + "\n"
+        text = json.dumps(spec_schema(CliContext.of(ctx).registries), indent=2) + "\n"
         if output is None:
             out.file.write(text)
             return

@@ -8,13 +8,8 @@ from typing import Annotated, Optional
 
 import typer
 
-from blockforge.cli._app import Format, SetOpt, SpecArg, app, out, user_errors
-
-
-class SummaryFormat(StrEnum):
-    text = "text"
-    json = "json"
-    markdown = "markdown"
+from blockforge.cli._app import Format, SetOpt, SpecArg, format_option, out, user_errors
+from blockforge.cli.context import CliContext
 
 
 class View(StrEnum):
@@ -22,67 +17,13 @@ class View(StrEnum):
     tree = "tree"
 
 
-SummaryFormatOpt = Annotated[SummaryFormat, typer.Option("--format", "-f", help="Output format.")]
+SummaryFormatOpt = format_option(Format.text, Format.json, Format.markdown)
+"""``--format text|json|markdown``: what the commands that summarise models write."""
 BatchOpt = Annotated[int, typer.Option(min=1, help="Batch size of the probe (activations, FLOPs).")]
 SeqLenOpt = Annotated[
     Optional[int],  # noqa: UP007 - typer reads Optional
     typer.Option(min=1, help="Sequence length of the probe (default: the model's max_len)."),
 ]
-
-
-def _error_format(fmt: SummaryFormat) -> Format:
-    return Format.json if fmt == SummaryFormat.json else Format.text
-
-
-def summarize_spec(spec, *, batch: int, seq_len: int | None, label: str | None = None,  # noqa: ANN001, ANN201
-                   overrides: list[str] | tuple[str, ...] = ()):
-    """Load, validate and summarise one spec, turning a bad probe size into a user error."""
-    from blockforge.errors import BlockforgeError
-    from blockforge.inspect import summarize
-    from blockforge.spec import load_spec
-
-    validated = load_spec(spec, overrides=overrides) if overrides else load_spec(spec)
-    try:
-        return summarize(validated, batch=batch, seq_len=seq_len)
-    except ValueError as exc:
-        raise BlockforgeError(f"{label or spec or 'default spec'}: {exc}") from None
-
-
-@app.command()
-def summary(
-    spec: SpecArg = None,
-    depth: Annotated[int, typer.Option(min=0, help="Deepest module level shown.")] = 3,
-    batch: BatchOpt = 1,
-    seq_len: SeqLenOpt = None,
-    view: Annotated[View, typer.Option(help="Module tree as a table or a tree (text format).")] = View.table,
-    fmt: SummaryFormatOpt = SummaryFormat.text,
-    overrides: SetOpt = None,
-    parallel: ParallelOpt = None,
-) -> None:
-    """Summarise a spec without allocating weights: module tree, output shapes, parameters, FLOPs
-    (forward and forward + backward), KV cache per token and the training memory footprint; with
-    --parallel, each rank's memory and traffic (docs/distributed.md)."""
-    with user_errors(_error_format(fmt)):
-        s = summarize_spec(spec, batch=batch, seq_len=seq_len, overrides=overrides or ())
-        plan = _parallel_plan(spec, s, parallel, overrides or ()) if parallel else None
-    if fmt == SummaryFormat.json:
-        data = s.to_dict()
-        data["modules"] = [r for r in data["modules"] if r["depth"] <= depth]
-        if plan is not None:
-            data["parallel"] = plan.to_dict()
-        out.print_json(json.dumps(data))
-        return
-    if fmt == SummaryFormat.markdown:
-        from blockforge.render import parallel_markdown, summary_markdown
-
-        text = summary_markdown(s, depth=depth) + ("\n" + parallel_markdown(plan) if plan is not None else "")
-        out.print(text, markup=False, highlight=False, soft_wrap=True)
-        return
-    from blockforge.render import parallel_renderable, summary_renderable
-
-    out.print(summary_renderable(s, depth=depth, view=view.value))
-    if plan is not None:
-        out.print(parallel_renderable(plan))
 
 
 def _check_parallel(value: str | None) -> str | None:
@@ -104,13 +45,69 @@ ParallelOpt = Annotated[
 ]
 
 
-def _parallel_plan(spec, s, parallel: str, overrides):  # noqa: ANN001, ANN202
+def _error_format(fmt: Format) -> Format:
+    return Format.json if fmt == Format.json else Format.text
+
+
+def summarize_spec(spec, *, registries, batch: int, seq_len: int | None,  # noqa: ANN001, ANN201
+                   label: str | None = None, overrides: list[str] | tuple[str, ...] = ()):
+    """Load, validate and summarise one spec, turning a bad probe size into a user error."""
+    from blockforge.errors import BlockforgeError
+    from blockforge.inspect import summarize
+    from blockforge.spec import load_spec
+
+    validated = load_spec(spec, registries=registries, overrides=overrides)
+    try:
+        return summarize(validated, batch=batch, seq_len=seq_len, registries=registries)
+    except ValueError as exc:
+        raise BlockforgeError(f"{label or spec or 'default spec'}: {exc}") from None
+
+
+def summary(
+    ctx: typer.Context,
+    spec: SpecArg = None,
+    depth: Annotated[int, typer.Option(min=0, help="Deepest module level shown.")] = 3,
+    batch: BatchOpt = 1,
+    seq_len: SeqLenOpt = None,
+    view: Annotated[View, typer.Option(help="Module tree as a table or a tree (text format).")] = View.table,
+    fmt: SummaryFormatOpt = Format.text,
+    overrides: SetOpt = None,
+    parallel: ParallelOpt = None,
+) -> None:
+    """Summarise a spec without allocating weights: module tree, output shapes, parameters, FLOPs
+    (forward and forward + backward), KV cache per token and the training memory footprint; with
+    --parallel, each rank's memory and traffic (docs/distributed.md)."""
+    registries = CliContext.of(ctx).registries
+    with user_errors(_error_format(fmt)):
+        s = summarize_spec(spec, registries=registries, batch=batch, seq_len=seq_len, overrides=overrides or ())
+        plan = _parallel_plan(spec, s, parallel, registries, overrides or ()) if parallel else None
+    if fmt == Format.json:
+        data = s.to_dict()
+        data["modules"] = [r for r in data["modules"] if r["depth"] <= depth]
+        if plan is not None:
+            data["parallel"] = plan.to_dict()
+        out.print_json(json.dumps(data))
+        return
+    if fmt == Format.markdown:
+        from blockforge.render import parallel_markdown, summary_markdown
+
+        text = summary_markdown(s, depth=depth) + ("\n" + parallel_markdown(plan) if plan is not None else "")
+        out.print(text, markup=False, highlight=False, soft_wrap=True)
+        return
+    from blockforge.render import parallel_renderable, summary_renderable
+
+    out.print(summary_renderable(s, depth=depth, view=view.value))
+    if plan is not None:
+        out.print(parallel_renderable(plan))
+
+
+def _parallel_plan(spec, s, parallel: str, registries, overrides):  # noqa: ANN001, ANN202
     """The per-rank plan of ``--parallel``, with the spec's ``parallel:`` options when its strategy matches."""
     from blockforge.inspect.parallel import parse_parallel, plan_parallel
     from blockforge.spec import load_spec
 
     strategy, n = parse_parallel(parallel)
-    section = getattr(load_spec(spec, overrides=overrides), "parallel", None)
+    section = getattr(load_spec(spec, registries=registries, overrides=overrides), "parallel", None)
     options = {}
     if section is not None and section.strategy == strategy == "fsdp":
         options["reshard_after_forward"] = section.reshard_after_forward

@@ -8,11 +8,12 @@ from typing import Annotated, Optional
 
 import typer
 
-from blockforge.cli._app import EXIT_INVALID, Format, FormatOpt, SetOpt, app, err, out
+from blockforge.cli._app import EXIT_INVALID, Format, FormatOpt, SetOpt, err, out
+from blockforge.cli.context import CliContext
 
 
-@app.command()
 def validate(
+    ctx: typer.Context,
     specs: Annotated[
         Optional[list[Path]],  # noqa: UP007
         typer.Argument(help="Spec files to check. Default: the packaged seed Transformer.", show_default=False),
@@ -25,12 +26,13 @@ def validate(
     from blockforge.errors import SpecError
     from blockforge.spec import load_spec, spec_hash
 
+    registries = CliContext.of(ctx).registries
     results: list[dict[str, object]] = []
     failed = False
     for spec in specs or [None]:
         label = str(spec) if spec is not None else "<default seed spec>"
         try:
-            validated = load_spec(spec, overrides=overrides or ())
+            validated = load_spec(spec, registries=registries, overrides=overrides or ())
         except SpecError as exc:
             failed = True
             results.append({"spec": label, "ok": False, "errors": [i.to_dict() for i in exc.issues]})

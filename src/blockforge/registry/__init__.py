@@ -5,6 +5,7 @@ from blockforge.registry.hookspecs import hookimpl
 from blockforge.registry.kinds import KINDS, Kind
 from blockforge.registry.plugins import (
     PluginInfo,
+    PluginOptions,
     PluginSet,
     default_plugins,
     default_registries,
@@ -19,6 +20,7 @@ __all__ = [
     "Factory",
     "Kind",
     "PluginInfo",
+    "PluginOptions",
     "PluginSet",
     "Registrar",
     "Registries",

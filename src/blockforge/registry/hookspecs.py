@@ -34,7 +34,9 @@ Rules a plugin follows:
   makes such a failure fatal instead. ``--disable-plugin NAME`` / ``--no-plugins`` (or
   ``BLOCKFORGE_DISABLE_PLUGINS=name,other`` / ``=all``) skip plugins without loading them.
 
-Only one hook exists today. Hooks are added when a concrete plugin needs one that registration
+Two hooks exist today: ``blockforge_register_components`` (every plugin) and
+``blockforge_check_component`` (the built-ins implement it; a plugin may add its own checks). Hooks
+are added when a concrete plugin needs one that registration
 cannot express (for example seeing the built model, or adding whole-spec checks); a component's own
 shape contracts already belong in its parameter model's ``check(ctx)``, so they need no hook.
 """
@@ -46,7 +48,7 @@ from typing import TYPE_CHECKING
 import pluggy
 
 if TYPE_CHECKING:
-    from blockforge.registry.registry import Registrar
+    from blockforge.registry.registry import Component, Registries, Registrar
 
 PROJECT = "blockforge"
 
@@ -107,4 +109,22 @@ def blockforge_register_components(registry: Registrar) -> None:
         Anything: an exception here (including a duplicate name or a malformed component) is
         reported with the plugin's name and version, and all of this plugin's registrations are
         dropped; other plugins keep working (strict mode makes it fatal).
+    """
+
+
+@hookspec
+def blockforge_check_component(component: Component, registries: Registries) -> None:
+    """Refuse a component that a plugin has just registered, if a spec could not use it.
+
+    Called for every component of every third-party plugin, after its ``blockforge_register_components``,
+    with every hook implementation loaded so far (the built-ins' check comes first: the component's
+    parameter model binds against ``registries`` and every example it declares validates).
+
+    Args:
+        component: the registered :class:`~blockforge.registry.Component`.
+        registries: the registry set it was registered in (the built-ins and every plugin loaded so far).
+
+    Raises:
+        Anything: the plugin that registered ``component`` fails at stage ``check``, with this message,
+        and all of its registrations are dropped (strict mode makes it fatal).
     """

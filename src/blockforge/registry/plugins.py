@@ -12,6 +12,8 @@ Torch-free: importing plugins must not import torch (see ``docs/plugins.md``).
 
 from __future__ import annotations
 
+import functools
+import importlib
 import logging
 import os
 import re
@@ -28,6 +30,9 @@ from blockforge.registry.registry import Component, Registrar, Registries
 
 ENTRY_POINT_GROUP = "blockforge"
 BUILTIN_PLUGIN = "builtins"
+BUILTIN_MODULE = "blockforge.builtins"
+"""The built-in plugin, loaded by its module name the way an entry point names a plugin's module: the
+registry layer knows plugins only through the hooks, never by importing the layers above it."""
 ENV_DISABLE = "BLOCKFORGE_DISABLE_PLUGINS"
 ENV_STRICT = "BLOCKFORGE_STRICT_PLUGINS"
 ALL = "all"
@@ -208,8 +213,6 @@ def load_plugins(
         PluginError: in strict mode, when any plugin fails; the message names the plugin, its
             distribution and version, the stage and the error.
     """
-    from blockforge import builtins
-
     is_disabled = _Disabled(disabled_from_env() if disable is None else disable)
     strict = strict_from_env() if strict is None else strict
     registries = Registries()
@@ -217,7 +220,7 @@ def load_plugins(
     infos: list[PluginInfo] = []
 
     core = PluginInfo(BUILTIN_PLUGIN, "blockforge", _version())
-    _load_one(pm, registries, core, lambda: builtins, strict=True, checked=False)
+    _load_one(pm, registries, core, lambda: importlib.import_module(BUILTIN_MODULE), strict=True, checked=False)
     infos.append(core)
 
     candidates: list[tuple[PluginInfo, Any]] = []
@@ -271,7 +274,7 @@ def _load_one(
         stage = "check"
         if checked:
             for comp in registrar.registered:
-                check_component(comp, registries)
+                check_component(pm, comp, registries)
     except (Exception, SystemExit) as exc:  # noqa: BLE001
         for comp in registrar.registered:
             registries[comp.kind].remove(comp.name)
@@ -281,41 +284,24 @@ def _load_one(
     info.components = [c.qualified_name for c in registrar.registered]
 
 
-def check_component(comp: Component, registries: Registries) -> None:
-    """Check what :meth:`Registry.register` cannot see alone: that a spec can use the component.
-
-    The component's parameter model must bind against the registries (its component slots, if it
-    has any, become unions of the registered components), and every example it declares must validate.
+def check_component(pm: pluggy.PluginManager, comp: Component, registries: Registries) -> None:
+    """Run every ``blockforge_check_component`` hook (the built-ins' checks that a spec can use the
+    component: its parameter model binds and its examples validate) on a newly registered component.
 
     Args:
+        pm: the plugin manager the loaded plugins are registered with.
         comp: the registered component.
         registries: the registry set it was registered in (with every plugin loaded so far).
 
     Raises:
         ComponentCheckError: naming the component and what is wrong.
     """
-    from pydantic import ValidationError
-
-    from blockforge.spec.binding import Binder
-    from blockforge.spec.params import examples_of
-
     try:
-        # binds the component slots (if any) of the params model; a model without slots is returned
-        # as is, so this costs nothing for most components (no class is derived)
-        model = Binder(registries).model(comp.params)
-    except Exception as exc:  # noqa: BLE001 - pydantic raises several types here
-        raise ComponentCheckError(
-            f"{comp.qualified_name}: its params model {comp.params.__name__} cannot be used in a spec: "
-            f"{_one_line(exc)}"
-        ) from exc
-    for i, example in enumerate(examples_of(comp.params)):
-        try:
-            model.model_validate(example)
-        except ValidationError as exc:
-            raise ComponentCheckError(
-                f"{comp.qualified_name}: example {i} {example!r} does not validate: "
-                f"{exc.errors(include_url=False)[0]['msg']}"
-            ) from None
+        pm.hook.blockforge_check_component(component=comp, registries=registries)
+    except ComponentCheckError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a check hook's own failure names the component too
+        raise ComponentCheckError(f"{comp.qualified_name}: {_one_line(exc)}") from exc
 
 
 class ComponentCheckError(BlockforgeError):
@@ -348,78 +334,93 @@ def _version() -> str | None:
 
 @dataclass(frozen=True)
 class PluginOptions:
-    """How the process-wide plugin set is loaded (set by the CLI's global options).
+    """How a plugin set is loaded: the CLI's global options, or a Python caller's choice.
 
     Attributes:
-        disable: names to skip, added to ``BLOCKFORGE_DISABLE_PLUGINS``.
-        strict: force strict mode on; None defers to ``BLOCKFORGE_STRICT_PLUGINS``.
+        disable: names to skip (``all`` for every third-party plugin), in addition to
+            ``BLOCKFORGE_DISABLE_PLUGINS``.
+        strict: True makes any plugin failure fatal; None defers to ``BLOCKFORGE_STRICT_PLUGINS``.
     """
 
     disable: frozenset[str] = frozenset()
     strict: bool | None = None
 
+    def __post_init__(self) -> None:
+        if isinstance(self.disable, str):
+            raise TypeError(f"disable takes plugin names, not one string: use {{{self.disable!r}}}")
+        object.__setattr__(self, "disable", frozenset(self.disable))  # any iterable; hashable for the memo
 
-_OPTIONS = PluginOptions()
-_DEFAULT: PluginSet | None = None
+    def resolved(self) -> PluginOptions:
+        """These options with the environment variables folded in (what a load actually uses).
+
+        Returns:
+            Options whose ``disable`` includes ``BLOCKFORGE_DISABLE_PLUGINS`` and whose ``strict`` is a bool.
+        """
+        return PluginOptions(
+            frozenset(self.disable) | frozenset(disabled_from_env()),
+            strict_from_env() if self.strict is None else self.strict,
+        )
 
 
-def configure_default(*, disable: Iterable[str] = (), strict: bool | None = None) -> None:
-    """Set how :func:`default_plugins` loads (and forget a set already loaded, if the options change).
+@functools.lru_cache(maxsize=8)
+def _load_default(options: PluginOptions) -> PluginSet:
+    """Load the plugin set for fully resolved ``options`` (memoised: the key is everything the load
+    reads, except which distributions are installed; :func:`forget_default_plugins` clears it)."""
+    ps = load_plugins(disable=options.disable, strict=options.strict)
+    for info in ps.failures:
+        log.warning(
+            "warning: plugin %s failed at %s and was skipped: %s (see `blockforge plugins`)",
+            info.label, info.stage, info.error,
+        )
+    for name in ps.unmatched_disables:
+        if _norm(name) in _BUILTIN_NAMES:
+            log.warning("warning: the built-in components cannot be disabled (asked: %r)", name)
+        else:
+            others = sorted(p.name for p in ps.plugins if p.name != BUILTIN_PLUGIN)
+            log.warning(
+                "warning: no plugin named %r to disable; installed plugins: %s",
+                name, ", ".join(others) or "none",
+            )
+    return ps
+
+
+def default_plugins(options: PluginOptions | None = None) -> PluginSet:
+    """The plugin set (built-ins plus installed plugins) for ``options``, loaded once per distinct options.
+
+    Two calls with the same options (after the environment is folded in) share one set, so a process
+    pays for plugin loading and spec binding once; different options never see each other's set. A
+    plugin that failed is logged once per set as a warning on the ``blockforge.plugins`` logger.
 
     Args:
-        disable: plugin names to skip (``all`` for every third-party plugin), in addition to
-            ``BLOCKFORGE_DISABLE_PLUGINS``.
-        strict: True makes any plugin failure fatal; None defers to ``BLOCKFORGE_STRICT_PLUGINS``.
-    """
-    global _OPTIONS, _DEFAULT
-    options = PluginOptions(frozenset(disable), strict)
-    if options != _OPTIONS:
-        _OPTIONS, _DEFAULT = options, None
-
-
-def default_plugins() -> PluginSet:
-    """The process-wide plugin set (built-ins plus installed plugins), loaded once.
-
-    A plugin that failed is logged once as a warning on the ``blockforge.plugins`` logger.
+        options: how to load; default: ``PluginOptions()`` (only the environment variables apply).
 
     Returns:
-        The :class:`PluginSet`, honouring ``--disable-plugin``/``--strict-plugins`` and their environment
-        variables.
+        The :class:`PluginSet`.
 
     Raises:
         PluginError: in strict mode, when a plugin fails.
     """
-    global _DEFAULT
-    if _DEFAULT is None:
-        ps = load_plugins(disable=disabled_from_env() | _OPTIONS.disable, strict=_OPTIONS.strict)
-        for info in ps.failures:
-            log.warning(
-                "warning: plugin %s failed at %s and was skipped: %s (see `blockforge plugins`)",
-                info.label, info.stage, info.error,
-            )
-        for name in ps.unmatched_disables:
-            if _norm(name) in _BUILTIN_NAMES:
-                log.warning("warning: the built-in components cannot be disabled (asked: %r)", name)
-            else:
-                others = sorted(p.name for p in ps.plugins if p.name != BUILTIN_PLUGIN)
-                log.warning(
-                    "warning: no plugin named %r to disable; installed plugins: %s",
-                    name, ", ".join(others) or "none",
-                )
-        _DEFAULT = ps
-    return _DEFAULT
+    return _load_default((options or PluginOptions()).resolved())
 
 
-def default_registries() -> Registries:
+def forget_default_plugins() -> None:
+    """Drop every memoised default plugin set (after installing or uninstalling a plugin in this process)."""
+    _load_default.cache_clear()
+
+
+def default_registries(options: PluginOptions | None = None) -> Registries:
     """The registries of :func:`default_plugins`.
 
+    Args:
+        options: how to load the plugins; default: only the environment variables apply.
+
     Returns:
-        The process-wide :class:`Registries` (built-ins plus installed, enabled plugins).
+        The shared :class:`Registries` of those options (built-ins plus installed, enabled plugins).
 
     Raises:
         PluginError: in strict mode, when a plugin fails.
     """
-    return default_plugins().registries
+    return default_plugins(options).registries
 
 
 __all__ = [
@@ -431,7 +432,7 @@ __all__ = [
     "PluginOptions",
     "PluginSet",
     "check_component",
-    "configure_default",
+    "forget_default_plugins",
     "default_plugins",
     "default_registries",
     "load_plugins",

@@ -9,7 +9,7 @@ import inspect
 import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
 
@@ -19,6 +19,8 @@ from blockforge.registry.kinds import Kind
 
 if TYPE_CHECKING:
     import torch.nn as nn
+
+T = TypeVar("T")
 
 Factory = Callable[[Any, BuildContext], "nn.Module"]
 """A component factory: ``(validated params, context) -> nn.Module``. Imports torch lazily."""
@@ -193,6 +195,7 @@ class Registries(Mapping[str, Registry]):
 
     def __init__(self) -> None:
         self._by_kind: dict[Kind, Registry] = {k: Registry(k) for k in Kind}
+        self._derived: dict[str, tuple[tuple[tuple[str, str, int], ...], Any]] = {}
 
     def __getitem__(self, kind: str) -> Registry:
         try:
@@ -255,6 +258,25 @@ class Registries(Mapping[str, Registry]):
             ``(kind, name, id(params))`` of every component; equal while nothing is registered or removed.
         """
         return tuple((c.kind.value, c.name, id(c.params)) for c in self.components())
+
+    def derived(self, key: str, make: Callable[[Registries], T]) -> T:
+        """A value computed from this registry set, cached on it until a component is registered or removed.
+
+        The spec side keeps its bound models here (``spec.binding.binder``): the cache lives on what it
+        caches, and a changed registry set never serves a stale value.
+
+        Args:
+            key: names the derived value (one per kind of value, e.g. ``"binder"``).
+            make: computes it from this registry set.
+
+        Returns:
+            The cached value, or ``make(self)`` (then cached) when absent or made for other contents.
+        """
+        fp = self.fingerprint()
+        hit = self._derived.get(key)
+        if hit is None or hit[0] != fp:
+            hit = self._derived[key] = (fp, make(self))
+        return hit[1]
 
 
 class Registrar:

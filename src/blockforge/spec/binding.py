@@ -259,13 +259,7 @@ def binder(registries: Registries) -> Binder:
     Returns:
         The binder.
     """
-    cache: dict[Any, Binder] = registries.__dict__.setdefault("_binders", {})
-    fp = registries.fingerprint()
-    found = cache.get(fp)
-    if found is None:
-        cache.clear()
-        found = cache[fp] = Binder(registries)
-    return found
+    return registries.derived("binder", Binder)
 
 
 def slot_adapter(registries: Registries, kind: Kind | str) -> TypeAdapter[Any]:

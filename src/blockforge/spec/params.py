@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import functools
 import inspect
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
@@ -51,7 +52,7 @@ class Params(BaseModel):
         extra="forbid",
         frozen=True,
         validate_default=True,
-        # Field docstrings are read on demand (field_docs / describe): extracting them at import cost
+        # Field docstrings are read on demand (field_docs; the schema and listings add them without touching the class): extracting them at import cost
         # ~0.1 s of every `blockforge validate`, and only schema, listings and hints show them.
         use_attribute_docstrings=False,
         protected_namespaces=(),
@@ -100,9 +101,10 @@ def examples_of(params: type[BaseModel]) -> list[dict[str, Any]]:
     return [] if required else [{}]
 
 
-@functools.cache
-def _module_field_docs(filename: str) -> dict[str, dict[str, str]]:
-    """``qualname -> {field: docstring}`` for every class in a source file (parsed once)."""
+@functools.lru_cache(maxsize=64)
+def _module_field_docs(filename: str, mtime_ns: int = 0, size: int = 0) -> dict[str, dict[str, str]]:
+    """``qualname -> {field: docstring}`` for every class in a source file (parsed once per version of
+    the file: the cache key includes its modification time and size)."""
     try:
         with open(filename, encoding="utf-8") as f:
             tree = ast.parse(f.read())
@@ -152,31 +154,12 @@ def field_docs(cls: type[BaseModel]) -> dict[str, str]:
         except TypeError:
             continue
         if filename:
-            docs.update(_module_field_docs(filename).get(klass.__qualname__, {}))
+            try:
+                st = os.stat(filename)
+            except OSError:
+                continue
+            docs.update(_module_field_docs(filename, st.st_mtime_ns, st.st_size).get(klass.__qualname__, {}))
     return docs
-
-
-def describe(cls: type[BaseModel], _seen: set[type] | None = None) -> None:
-    """Fill missing field descriptions of ``cls`` and of the models nested in its fields from their
-    docstrings, in place. Call before building a JSON schema or a listing that shows them."""
-    from blockforge.spec.binding import field_annotation, shape_of  # local: binding imports this module
-
-    seen = set() if _seen is None else _seen
-    if cls in seen:
-        return
-    seen.add(cls)
-    docs = field_docs(cls)
-    for name, info in cls.model_fields.items():
-        if info.description is None and name in docs:
-            info.description = docs[name]
-        stack = [field_annotation(info)]
-        while stack:  # nested models, through Optional/list/dict/Annotated
-            tp = stack.pop()
-            shape = shape_of(tp)
-            if shape.model is not None:
-                describe(shape.model, seen)
-            elif shape.what in ("list", "dict") and shape.item is not None:
-                stack.append(shape.item)
 
 
 @dataclass(frozen=True)

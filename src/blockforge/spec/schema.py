@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic.json_schema import GenerateJsonSchema, JsonSchemaValue
+from pydantic_core import core_schema
+
 from blockforge.registry.registry import Registries
 from blockforge.spec.binding import bind
 from blockforge.spec.models import SpecFile
@@ -45,6 +48,23 @@ def _rewrite(node: Any, refs: dict[str, str]) -> Any:
     return node
 
 
+class _DocumentedSchema(GenerateJsonSchema):
+    """Pydantic's JSON Schema generator, with each field's docstring as its description where the field
+    declares none. The descriptions go into the schema only: no registered class is changed."""
+
+    def model_schema(self, schema: core_schema.ModelSchema) -> JsonSchemaValue:
+        from blockforge.spec.params import field_docs
+
+        json_schema = super().model_schema(schema)
+        props = json_schema.get("properties")
+        if isinstance(props, dict):
+            for name, doc in field_docs(schema["cls"]).items():
+                prop = props.get(name)
+                if isinstance(prop, dict) and "description" not in prop:
+                    prop["description"] = doc
+        return json_schema
+
+
 def spec_schema(registries: Registries) -> dict[str, Any]:
     """The JSON Schema (draft 2020-12) of a spec file for ``registries``.
 
@@ -54,13 +74,7 @@ def spec_schema(registries: Registries) -> dict[str, Any]:
     Returns:
         The schema as plain data; descriptions come from the parameter models' field docstrings.
     """
-    from blockforge.spec.params import describe
-
-    describe(SpecFile)
-    for comp in registries.components():
-        describe(comp.params)
-    registries.__dict__.pop("_binders", None)  # re-derive bound models with the descriptions filled in
-    schema = bind(SpecFile, registries).model_json_schema()
+    schema = bind(SpecFile, registries).model_json_schema(schema_generator=_DocumentedSchema)
     defs = schema.get("$defs", {})
     refs = _component_names(defs)
     schema = _rewrite(schema, refs)
