@@ -256,7 +256,8 @@ def parallel_rows(p: ParallelPlan) -> list[tuple[str, str]]:
         rows.append((f"gathered units ({p.param_dtype}, largest {p.largest_unit:,} params)", human_bytes(p.gathered)))
     rows += [
         ("buffers", human_bytes(p.buffers)),
-        (f"activations at micro-batch {p.micro_batch} x {p.seq_len}", human_bytes(p.activations)),
+        (f"activations at micro-batch {p.micro_batch} x {p.seq_len}"
+         + (" (checkpointed per block)" if p.activation_checkpointing else ""), human_bytes(p.activations)),
         ("total per rank", human_bytes(p.total)),
         (f"sent per rank per step ({p.accumulation} micro-batch{'es' if p.accumulation > 1 else ''})",
          human_bytes(p.sent_per_step)),

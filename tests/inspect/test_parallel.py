@@ -99,3 +99,16 @@ def test_summary_cli_parallel_json_text_and_spec_options() -> None:
     assert text.exit_code == 0 and "per rank at ddp:8" in text.output and "sent per rank per step" in text.output
     bad = invoke("summary", spec, "--parallel", "tp:2")
     assert bad.exit_code == 2 and "not supported yet" in bad.output
+
+
+def test_activation_checkpointing_keeps_block_inputs_and_one_block() -> None:
+    """Per-block checkpointing: the logits kept for the loss + one block's share of the rest (recomputed)
+    + one (B, T, d_model) input per block; computed here from the probe's shapes."""
+    s = summarize(SPECS_DIR / "tiny.yaml", batch=2, seq_len=8)
+    b, t, d, v, n = 2, 8, 32, 97, 2
+    logits = 4 * b * t * v
+    expected = logits + (s.memory.activations - logits) // n + n * 4 * b * t * d
+    plan = plan_parallel(s, strategy="fsdp", world_size=2, activation_checkpointing=True)
+    assert plan.activations == expected
+    deep = summarize(SPECS_DIR / "tiny.yaml", batch=2, seq_len=8, )
+    assert plan_parallel(deep, strategy="ddp", world_size=2).activations == s.memory.activations

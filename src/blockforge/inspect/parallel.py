@@ -51,6 +51,7 @@ class ParallelPlan:
         micro_batch: sequences per forward on one rank (the probe's batch).
         seq_len: tokens per sequence.
         accumulation: micro-batches per rank per optimizer step.
+        activation_checkpointing: whether activations assume per-block recomputation.
         weights: weight bytes a rank keeps (replica or shard).
         gradients: gradient bytes a rank keeps.
         optimizer: AdamW state bytes a rank keeps.
@@ -70,6 +71,7 @@ class ParallelPlan:
     micro_batch: int
     seq_len: int
     accumulation: int
+    activation_checkpointing: bool
     weights: int
     gradients: int
     optimizer: int
@@ -121,6 +123,25 @@ def unit_params(s: Summary) -> list[int]:
     return [p for _, p in blocks] + [s.total_params - sum(p for _, p in blocks)]
 
 
+def checkpointed_activations(s: Summary, dtype_bytes: int) -> int:
+    """Activations saved with per-block activation checkpointing, from the measured ones (see plan_parallel)."""
+    assert s.memory is not None
+    blocks = [r for r in s.rows if r.kind == "block" and r.output_shape]
+    top = [r for r in blocks if not any(r.name.startswith(o.name + ".") for o in blocks)]
+    if not top:
+        return s.memory.activations
+    def numel(shape: list[int] | None) -> int:
+        n = 1
+        for dim in shape or []:
+            n *= dim
+        return n
+
+    # outside the blocks: the model's output, saved for the loss (the logits of an LM head), kept as is
+    outside = min(dtype_bytes * numel(s.rows[0].output_shape), s.memory.activations)
+    one_block = (s.memory.activations - outside) // len(top)
+    return outside + one_block + len(top) * dtype_bytes * numel(top[0].output_shape)
+
+
 def _ring(size: float, n: int) -> int:
     """Bytes one rank sends in a ring all-gather or reduce-scatter of ``size`` bytes over ``n`` ranks."""
     return round(size * (n - 1) / n)
@@ -135,6 +156,7 @@ def plan_parallel(
     reshard_after_forward: bool = True,
     param_dtype: str | None = None,
     reduce_dtype: str | None = None,
+    activation_checkpointing: bool = False,
 ) -> ParallelPlan:
     """Per-rank memory and bytes sent per step of training the summarised model on ``world_size`` ranks.
 
@@ -146,6 +168,9 @@ def plan_parallel(
         reshard_after_forward: fsdp: free gathered weights after forward (gather again in backward).
         param_dtype: fsdp: dtype units are gathered and computed in (default: the parameters' dtype).
         reduce_dtype: dtype gradients are reduced in (default: the parameters' dtype).
+        activation_checkpointing: each block keeps only its input for backward and recomputes the rest
+            (Chen et al. 2016): activations become the model output kept for the loss, plus one block's
+            share of the rest (recomputed in backward), plus one ``(B, T, d_model)`` input per block.
 
     Returns:
         The plan.
@@ -181,14 +206,19 @@ def plan_parallel(
         gathered = c * (root + block_flight) + r * largest  # + one unit's unsharded gradients
         backward_gather = sum(blocks) if reshard_after_forward else 0
         sent = accumulation * (_ring(c * (psi + backward_gather), n) + _ring(r * psi, n))
+    activations = s.memory.activations
+    if activation_checkpointing and blocks:
+        activations = checkpointed_activations(s, b)
     name = {v: k for k, v in DTYPE_BYTES.items() if k != "float16"}
     return ParallelPlan(
         strategy=strategy, world_size=n, params=psi, largest_unit=largest, micro_batch=s.input_shape[0],
-        seq_len=s.input_shape[1], accumulation=accumulation, weights=weights, gradients=grads, optimizer=optim,
-        gathered=gathered, buffers=s.memory.buffers, activations=s.memory.activations, sent_per_step=sent,
+        seq_len=s.input_shape[1], accumulation=accumulation, activation_checkpointing=activation_checkpointing,
+        weights=weights, gradients=grads, optimizer=optim,
+        gathered=gathered, buffers=s.memory.buffers, activations=activations, sent_per_step=sent,
         reshard_after_forward=reshard_after_forward, param_dtype=param_dtype or name.get(c, storage),
         reduce_dtype=reduce_dtype or name.get(r, storage),
     )
 
 
-__all__ = ["DTYPE_BYTES", "PARALLEL_CONVENTION", "ParallelPlan", "parse_parallel", "plan_parallel", "unit_params"]
+__all__ = ["DTYPE_BYTES", "PARALLEL_CONVENTION", "ParallelPlan", "checkpointed_activations", "parse_parallel",
+           "plan_parallel", "unit_params"]
