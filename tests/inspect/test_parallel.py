@@ -109,6 +109,5 @@ def test_activation_checkpointing_keeps_block_inputs_and_one_block() -> None:
     logits = 4 * b * t * v
     expected = logits + (s.memory.activations - logits) // n + n * 4 * b * t * d
     plan = plan_parallel(s, strategy="fsdp", world_size=2, activation_checkpointing=True)
-    assert plan.activations == expected
-    deep = summarize(SPECS_DIR / "tiny.yaml", batch=2, seq_len=8, )
-    assert plan_parallel(deep, strategy="ddp", world_size=2).activations == s.memory.activations
+    assert plan.activations == expected < s.memory.activations + n * 4 * b * t * d
+    assert plan_parallel(s, strategy="ddp", world_size=2).activations == s.memory.activations
