@@ -102,16 +102,31 @@ def summary(
 
 
 def _parallel_plan(spec, s, parallel: str, registries, overrides):  # noqa: ANN001, ANN202
-    """The per-rank plan of ``--parallel``, with the spec's ``parallel:`` options when its strategy matches."""
+    """The per-rank plan of ``--parallel``: the spec's ``parallel:`` options when its strategy matches; with a
+    ``training:`` section, its micro-batch, sequence length, accumulation and activation checkpointing
+    (the global batch split over the N ranks; one that does not divide is a located error)."""
+    from blockforge.inspect import summarize
     from blockforge.inspect.parallel import parse_parallel, plan_parallel
-    from blockforge.spec import load_spec
+    from blockforge.spec import load_document, load_spec
+    from blockforge.spec.parallel import rank_batches
 
     strategy, n = parse_parallel(parallel)
-    section = getattr(load_spec(spec, registries=registries, overrides=overrides), "parallel", None)
-    options = {}
+    validated = load_spec(spec, registries=registries, overrides=overrides)
+    section = getattr(validated, "parallel", None)
+    options: dict = {}
     if section is not None and section.strategy == strategy == "fsdp":
         options["reshard_after_forward"] = section.reshard_after_forward
         if section.mixed_precision is not None:
             options["param_dtype"] = section.mixed_precision.param_dtype
             options["reduce_dtype"] = section.mixed_precision.reduce_dtype
+    training = getattr(validated, "training", None)
+    if training is not None:
+        doc = load_document(spec, overrides=overrides)
+        split = rank_batches(global_batch=training.batch_size, world_size=n,
+                             micro_batch=training.micro_batch_size, locate=doc.locate)
+        seq_len = training.seq_len or s.input_shape[1]
+        if [split.micro_batch, seq_len] != list(s.input_shape):
+            s = summarize(validated, batch=split.micro_batch, seq_len=seq_len, registries=registries)
+        options["accumulation"] = split.accumulation
+        options["activation_checkpointing"] = training.activation_checkpointing
     return plan_parallel(s, strategy=strategy, world_size=n, **options)

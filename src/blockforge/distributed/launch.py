@@ -8,6 +8,7 @@ and the rendezvous, and reports a failed rank. For several nodes, call ``torchru
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 from blockforge.errors import BlockforgeError
@@ -42,6 +43,8 @@ def launch(nproc: int, argv: Sequence[str]) -> None:
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import parse_args, run
 
+    # torchrun would set 1 thread per process (and say so); share this machine's cores between them instead
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))
     try:
         run(parse_args(torchrun_args(nproc, argv)))
     except ChildFailedError as exc:

@@ -70,8 +70,9 @@ def apply_fsdp(
         reshard_after_forward: free each unit's gathered parameters after its forward (ZeRO-3).
         mixed_precision: the spec's policy, or None (compute in the parameters' dtype).
         sum_then_divide: reduce gradients with ``SUM`` and divide by the world size afterwards instead of
-            ``ReduceOp.AVG``. None: only on gloo, whose ``AVG`` reduce-scatter sums without dividing
-            under FSDP2 (pytorch/pytorch#162338; checked by ``tests/distributed``).
+            ``ReduceOp.AVG``. None: on gloo only, where FSDP2's ``AVG`` reduce-scatter was reported to sum
+            without dividing (pytorch/pytorch#162338). On torch 2.13.0 ``AVG`` averages correctly
+            (``tests/distributed`` checks both paths); SUM-then-divide is exact on every version.
 
     Returns:
         ``model`` itself, now an ``FSDPModule``.

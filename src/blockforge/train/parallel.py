@@ -10,6 +10,7 @@ writes the model directory, from weights gathered by every rank (:meth:`Distribu
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -109,6 +110,32 @@ class DistributedStrategy(Strategy):
         return whole
 
 
+@contextlib.contextmanager
+def rank_strategy(spec: Any, *, overrides: Sequence[str] = (), registries: Any = None) -> Iterator[Strategy]:
+    """Join the torchrun job this process belongs to and give the trainer its :class:`DistributedStrategy`.
+
+    On success the process leaves the job and ends (:func:`blockforge.distributed.env.exit_launched_process`);
+    on an error the process group is torn down without waiting for the other ranks and the error goes on.
+
+    Args:
+        spec: the spec source (its ``parallel:`` section decides the wrapping).
+        overrides: ``--set`` overrides.
+        registries: where the spec's names resolve.
+    """
+    from blockforge.distributed.env import exit_launched_process, init_distributed
+    from blockforge.spec import load_spec
+
+    env = init_distributed()
+    try:
+        parallel = getattr(load_spec(spec, registries=registries, overrides=overrides), "parallel", None)
+        yield DistributedStrategy(env=env, parallel=parallel)
+    except BaseException:
+        if dist.is_initialized():
+            dist.destroy_process_group()
+        raise
+    exit_launched_process(0)
+
+
 def _is_sharded(model: nn.Module) -> bool:
     from torch.distributed.fsdp import FSDPModule
 
@@ -130,19 +157,9 @@ def load_full_optimizer(path: Path, model: nn.Module, optimizer: torch.optim.Opt
     from torch.distributed.checkpoint.state_dict import StateDictOptions, set_optimizer_state_dict
 
     from blockforge.distributed.wrap import unwrap
-    from blockforge.train.checkpoint import CheckpointError
+    from blockforge.train.checkpoint import CheckpointError, read_optimizer_state
 
-    plain = torch.optim.Optimizer.__new__(type(optimizer))  # only to borrow the one-process reader
-    plain.__dict__.update({"state": {}, "param_groups": [], "defaults": optimizer.defaults})
-    loaded: dict[str, Any] = {}
-
-    def capture(sd: dict[str, Any]) -> None:
-        loaded.update(sd)
-
-    plain.load_state_dict = capture  # type: ignore[method-assign]
-    from blockforge.train.checkpoint import load_optimizer
-
-    load_optimizer(plain, path)
+    loaded = read_optimizer_state(path)
     names = {id(p): n for n, p in unwrap(model).named_parameters()}
     state: dict[str, Any] = {}
     groups: list[dict[str, Any]] = []
@@ -161,4 +178,4 @@ def load_full_optimizer(path: Path, model: nn.Module, optimizer: torch.optim.Opt
                              options=StateDictOptions(full_state_dict=True))
 
 
-__all__ = ["DCP_DIR", "DistributedStrategy", "load_full_optimizer"]
+__all__ = ["DCP_DIR", "DistributedStrategy", "load_full_optimizer", "rank_strategy"]
