@@ -123,7 +123,8 @@ def test_the_model_carries_its_canonical_spec():
 def test_cross_attention_in_the_wrong_place_is_a_located_contract_error(tmp_path):
     p = tmp_path / "bad.yaml"
     p.write_text(TINY.read_text().replace("{type: mha, heads: 4, causal: true}", "{type: cross_mha, heads: 4}"))
-    with pytest.raises(SpecError, match="cross_mha needs an encoder output"):
+    with pytest.raises(SpecError, match=r"bad.yaml:\d+:\d+: model.block.attention: attention component 'cross_mha' "
+                       r"\(from builtins\) attends to an encoder output"):
         build_model(p)
 
 

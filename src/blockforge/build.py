@@ -110,7 +110,8 @@ def build_model(
         overrides: ``key.path=VALUE`` overrides (values typed as YAML), as ``--set`` on the command line.
 
     Returns:
-        The model. ``model.blockforge_spec`` is the canonical spec and ``model.blockforge_hash`` its hash.
+        The model. ``model.blockforge_spec`` is the canonical spec, ``model.blockforge_hash`` its hash and
+        ``model.blockforge_plan`` the :class:`~blockforge.spec.resolved.ResolvedPlan` it was built from.
 
     Raises:
         SpecError: the spec is invalid (every problem, located).
@@ -136,6 +137,7 @@ def build_model(
     )
     model.blockforge_spec = canonical(validated)
     model.blockforge_hash = spec_hash(validated)
+    model.blockforge_plan = validated.plan  # type: ignore[attr-defined]
     return model
 
 
@@ -232,7 +234,7 @@ def build_component(
 
     from blockforge.errors import Location
     from blockforge.spec.binding import Binder
-    from blockforge.spec.validate import _components
+    from blockforge.spec.contracts import components, contract_issues
 
     if registries is None:
         from blockforge.registry.plugins import default_registries
@@ -248,9 +250,9 @@ def build_component(
     ctx = BuildContext(d_model=d_model, vocab_size=vocab_size, max_len=max_len, n_layers=n_layers,
                        build=_factory_for(registries))
     issues = [
-        SpecIssue((*p, f) if f else p, msg, Location("<component>"), None, "contract")
-        for p, params in _components(ref, ())
-        for f, msg in params.check(ctx)
+        SpecIssue((*p, f) if f else p, msg, Location("<component>"), hint, "contract")
+        for p, params in components(ref, ())
+        for f, msg, hint in contract_issues(params, ctx)
     ]
     if issues:
         raise SpecError(issues)

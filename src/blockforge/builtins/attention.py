@@ -18,6 +18,7 @@ from blockforge.builtins._limits import MAX_LEN, MAX_WIDTH, Heads, Probability
 from blockforge.registry.context import BuildContext
 from blockforge.registry.registry import Registrar
 from blockforge.spec.params import NormRef, Params, PositionUse
+from blockforge.spec.slots import Attends
 
 if TYPE_CHECKING:
     from torch import nn
@@ -99,6 +100,7 @@ class CrossAttentionParams(_HeadsParams):
     model_config = ConfigDict(json_schema_extra={"examples": [{"heads": 2}, {"heads": 4, "kv_heads": 2}]})
 
     uses_positions: ClassVar[PositionUse] = "cross"  # called with memory=, never with positions=
+    attends: ClassVar[Attends] = "memory"  # fits only a slot declared Ref("attention", attends="memory")
 
 
 class RecurrentParams(Params):

@@ -3,30 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, ClassVar, Literal
 
 from pydantic import ConfigDict, Field
 
 from blockforge.builtins._limits import Probability
 from blockforge.registry.context import BuildContext
 from blockforge.registry.registry import Registrar
-from blockforge.spec.params import AttentionRef, FeedForwardRef, NormRef, Params
+from blockforge.spec.params import AttentionRef, CrossAttentionRef, FeedForwardRef, NormRef, Params
+from blockforge.spec.slots import Attends
 
 if TYPE_CHECKING:
     from torch import nn
-
-SELF_MIXERS = ("mha", "lstm", "gru")
-"""Built-in mixers that attend within one sequence (they cannot serve as cross-attention)."""
-
-
-def _name(ref: Any) -> str | None:
-    return getattr(type(ref), "__blockforge_name__", None)
-
-
-def _no_cross(attention: Any) -> Iterable[tuple[str, str]]:
-    if _name(attention) == "cross_mha":
-        yield "attention", "cross_mha needs an encoder output; use it as a decoder block's cross_attention"
-
 
 class TransformerBlockParams(Params):
     """A sequence mixer (attention, LSTM, ...) and a feed-forward sublayer, each with a residual and norms."""
@@ -69,18 +57,6 @@ class TransformerBlockParams(Params):
     drop_path: Probability = 0.0
     """Stochastic depth: probability of dropping each residual branch per sample in training."""
 
-    def check(self, ctx: BuildContext) -> Iterable[tuple[str, str]]:
-        """Contracts of the block's slots.
-
-        Args:
-            ctx: the model's build context.
-
-        Returns:
-            ``(field, message)`` if ``attention`` is a cross-attention (it needs an encoder output).
-        """
-        yield from _no_cross(self.attention)
-
-
 class ParallelBlockParams(Params):
     """Attention and feed-forward in parallel on the same input: x + attn(norm(x)) + ff(norm(x)) (GPT-J, NeoX)."""
 
@@ -107,20 +83,10 @@ class ParallelBlockParams(Params):
     drop_path: Probability = 0.0
     """Stochastic depth: probability of dropping the residual branches per sample in training."""
 
-    def check(self, ctx: BuildContext) -> Iterable[tuple[str, str]]:
-        """Contracts of the block's slots.
-
-        Args:
-            ctx: the model's build context.
-
-        Returns:
-            ``(field, message)`` if ``attention`` is a cross-attention (it needs an encoder output).
-        """
-        yield from _no_cross(self.attention)
-
-
 class DecoderBlockParams(Params):
     """Encoder-decoder decoder block: causal self-attention, cross-attention to the encoder, feed-forward."""
+
+    attends: ClassVar[Attends] = "memory"  # called with memory=: fits the decoder stack, not an LM's
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -136,8 +102,8 @@ class DecoderBlockParams(Params):
 
     attention: AttentionRef
     """The (causal) self-attention, e.g. ``{type: mha, heads: 8, causal: true}``."""
-    cross_attention: AttentionRef
-    """Attention to the encoder output: ``{type: cross_mha, heads: 8}``."""
+    cross_attention: CrossAttentionRef
+    """Attention to the encoder output: ``{type: cross_mha, heads: 8}`` (a mixer declaring ``attends = "memory"``)."""
     feedforward: FeedForwardRef
     """The feed-forward sublayer."""
     norm: NormRef = "layernorm"
@@ -154,11 +120,9 @@ class DecoderBlockParams(Params):
             ctx: the model's build context.
 
         Returns:
-            ``(field, message)`` if ``attention`` is a cross-attention, is not causal (``causal: false``)
-            or is a bidirectional mixer, or if ``cross_attention`` is a mixer that attends within one
-            sequence (``mha``, ``lstm``, ``gru``).
+            ``(field, message)`` if ``attention`` is not causal (``causal: false``) or is a bidirectional
+            mixer. (What each slot takes, self- or cross-attention, is declared and checked at validation.)
         """
-        yield from _no_cross(self.attention)
         # A decoder trained with teacher forcing must not see the tokens it predicts. A mixer whose
         # parameters do not say (a plugin without `causal`) is given the benefit of the doubt.
         if getattr(self.attention, "causal", None) is False:
@@ -167,9 +131,6 @@ class DecoderBlockParams(Params):
         if getattr(self.attention, "bidirectional", None) is True:
             yield "attention", ("a bidirectional mixer in the decoder sees the tokens it is trained to "
                                 "predict: use bidirectional: false")
-        if _name(self.cross_attention) in SELF_MIXERS:
-            yield "cross_attention", (f"{_name(self.cross_attention)} attends within one sequence; "
-                                      "use {type: cross_mha, heads: ...}")
 
 
 def build_transformer_block(p: TransformerBlockParams, ctx: BuildContext) -> nn.Module:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from typing import TYPE_CHECKING, Annotated
 
 from pydantic import ConfigDict, Field
@@ -10,7 +9,7 @@ from pydantic import ConfigDict, Field
 from blockforge.builtins._limits import MAX_LAYERS, MAX_LEN, MAX_VOCAB, Probability, Width
 from blockforge.registry.context import BuildContext
 from blockforge.registry.registry import Registrar
-from blockforge.spec.params import BlockRef, EmbeddingRef, HeadRef, NormRef, PositionalRef
+from blockforge.spec.params import BlockRef, DecoderBlockRef, EmbeddingRef, HeadRef, NormRef, PositionalRef
 from blockforge.spec.plan import LayerPlan, LayerStack
 
 if TYPE_CHECKING:
@@ -163,7 +162,7 @@ class EncoderDecoderParams(LayerStack):
     """Longest sequence accepted on either side."""
     block: BlockRef
     """The encoder block, e.g. ``{type: transformer, ...}`` with non-causal attention."""
-    decoder_block: BlockRef
+    decoder_block: DecoderBlockRef
     """The decoder block: ``{type: decoder, attention: ..., cross_attention: {type: cross_mha, ...}, ...}``."""
     embedding: EmbeddingRef = "token"
     """Token embedding shared by encoder, decoder (and a tied head)."""
@@ -181,18 +180,6 @@ class EncoderDecoderParams(LayerStack):
     """Dropout on the summed embeddings."""
     init_std: Annotated[float, Field(gt=0.0, le=1.0)] | None = None
     """N(0, init_std) for linear and embedding weights with zero biases; null keeps PyTorch's defaults."""
-
-    def check(self, ctx: BuildContext) -> Iterable[tuple[str, str]]:
-        """Contracts of the two stacks.
-
-        Args:
-            ctx: the model's build context.
-
-        Returns:
-            ``(field, message)`` if ``decoder_block`` is not a block with cross-attention.
-        """
-        if getattr(type(self.decoder_block), "__blockforge_name__", None) not in (None, "decoder"):
-            yield "decoder_block", "the decoder stack needs a block with cross-attention: {type: decoder, ...}"
 
     def build_context(self) -> BuildContext:
         """The context every component of this model is checked and built with.

@@ -32,24 +32,14 @@ def plan_rows(validated: Any) -> list[dict[str, Any]]:
     """One row per layer of each stack of the spec's model: stack, index, sources merged, changes from
     the base block, and the resolved block."""
     from blockforge.errors import format_path
-    from blockforge.spec.plan import LayerStack, resolve_plan
 
-    model = validated.model
-    if not isinstance(model, LayerStack):
-        return []
     rows = []
-    for stack in type(model).__blockforge_stacks__:
-        base = getattr(model, stack.block).model_dump(mode="json")
-        plan = getattr(model, stack.plan)
-        steps: dict[int, list[str]] = {}
-        if plan is not None:
-            groups, _ = resolve_plan(base, plan, getattr(model, stack.n_layers), plan_field=stack.plan)
-            for g in groups:
-                for i in g.layers:
-                    steps[i] = [format_path(s) for s in g.steps]
-        for i, block in enumerate(model.stack_layers(stack)):
-            dump = block.model_dump(mode="json")
-            rows.append({"stack": stack.layers, "layer": i, "from": [stack.block, *steps.get(i, [])],
+    for stack in validated.plan:
+        base = getattr(validated.model, stack.block_field).model_dump(mode="json")
+        for layer in stack.layers:
+            dump = layer.params
+            rows.append({"stack": stack.name, "layer": layer.index,
+                         "from": [stack.block_field, *(format_path(s) for s in layer.steps)],
                          "changes": _changes(base, dump), "block": dump})
     return rows
 

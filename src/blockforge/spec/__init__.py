@@ -19,6 +19,8 @@ from blockforge.spec.params import (
     AttentionRef,
     BlockRef,
     ComponentSlot,
+    CrossAttentionRef,
+    DecoderBlockRef,
     EmbeddingRef,
     FeedForwardRef,
     HeadRef,
@@ -29,6 +31,8 @@ from blockforge.spec.params import (
     PositionUse,
     Ref,
 )
+from blockforge.spec.resolved import Provenance, ResolvedLayer, ResolvedPlan, ResolvedStack
+from blockforge.spec.slots import Attends
 from blockforge.spec.validate import validate_document
 
 SpecSource = str | Path | dict[str, Any] | BaseModel | None
@@ -88,7 +92,9 @@ def load_spec(
             ``extends``, as with ``--set`` on the command line.
 
     Returns:
-        The validated spec: an instance of :class:`SpecFile` bound to the registries.
+        The validated spec: an instance of :class:`SpecFile` bound to the registries. ``spec.plan`` is
+        its :class:`ResolvedPlan` (every layer resolved once, with provenance; see
+        :mod:`blockforge.spec.resolved` and docs/architecture.md).
 
     Raises:
         SpecError: every problem found, each with file:line:col and spec path.
@@ -107,9 +113,12 @@ def load_spec(
 __all__ = [
     "FORMAT_VERSION",
     "ActivationRef",
+    "Attends",
     "AttentionRef",
     "BlockRef",
     "ComponentSlot",
+    "CrossAttentionRef",
+    "DecoderBlockRef",
     "Document",
     "EmbeddingRef",
     "FeedForwardRef",
@@ -119,7 +128,11 @@ __all__ = [
     "Params",
     "PositionalRef",
     "PositionUse",
+    "Provenance",
     "Ref",
+    "ResolvedLayer",
+    "ResolvedPlan",
+    "ResolvedStack",
     "SpecError",
     "SpecFile",
     "SpecIssue",

@@ -8,10 +8,7 @@ is installed. Torch-free.
 
 from __future__ import annotations
 
-import collections.abc
 import types
-import typing
-from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Tag, TypeAdapter
@@ -20,7 +17,7 @@ from pydantic_core import PydanticCustomError
 
 from blockforge.registry.kinds import Kind
 from blockforge.registry.registry import Component, Registries
-from blockforge.spec.params import ComponentSlot
+from blockforge.spec.slots import ComponentSlot, Shape, field_annotation, shape_of
 
 
 def _shorthand(value: Any) -> Any:
@@ -28,7 +25,7 @@ def _shorthand(value: Any) -> Any:
     return {"type": value} if isinstance(value, str) else value
 
 
-def _type_of(value: Any) -> str | None:
+def type_of(value: Any) -> str | None:
     if isinstance(value, str):
         return value
     if isinstance(value, dict):
@@ -44,65 +41,6 @@ def _empty_kind(kind: Kind) -> Any:
         )
 
     return Annotated[Any, BeforeValidator(refuse)]
-
-
-@dataclass(frozen=True)
-class Shape:
-    """What an annotation is, as far as walking a spec goes."""
-
-    what: str  # "slot", "model", "list", "dict", "other"
-    kind: Kind | None = None
-    model: type[BaseModel] | None = None
-    item: Any = None
-
-
-def field_annotation(info: FieldInfo) -> Any:
-    """A field's annotation with its ``Annotated`` metadata put back.
-
-    Args:
-        info: a pydantic field.
-
-    Returns:
-        ``Annotated[annotation, *metadata]``, or the bare annotation when there is no metadata.
-    """
-    if info.metadata:
-        return Annotated[(info.annotation, *info.metadata)]  # type: ignore[valid-type]
-    return info.annotation
-
-
-def shape_of(tp: Any) -> Shape:
-    """Classify an (unbound) annotation for walking a spec.
-
-    Args:
-        tp: an annotation, e.g. ``AttentionRef``, ``NormRef | None``, ``list[int]``, a parameter model.
-
-    Returns:
-        A :class:`Shape`: a component slot (with its kind), a model, a container (with its item type),
-        or ``other``; ``Optional`` and ``Annotated`` are looked through.
-    """
-    origin = get_origin(tp)
-    if origin is Annotated:
-        base, *meta = get_args(tp)
-        for m in meta:
-            if isinstance(m, ComponentSlot):
-                return Shape("slot", kind=m.kind)
-        return shape_of(base)
-    if origin in (Union, types.UnionType):
-        args = [a for a in get_args(tp) if a is not type(None)]
-        shapes = [shape_of(a) for a in args]
-        for s in shapes:  # Optional[X] and X | Y: the first structured member decides
-            if s.what != "other":
-                return s
-        return Shape("other")
-    if origin in (list, tuple, typing.Sequence, collections.abc.Sequence):
-        args = get_args(tp)
-        return Shape("list", item=args[0] if args else Any)
-    if origin in (dict, typing.Mapping, collections.abc.Mapping):
-        args = get_args(tp)
-        return Shape("dict", item=args[1] if len(args) == 2 else Any)
-    if isinstance(tp, type) and issubclass(tp, BaseModel):
-        return Shape("model", model=tp)
-    return Shape("other")
 
 
 class Binder:
@@ -165,7 +103,7 @@ class Binder:
                 union = choices[0] if len(choices) == 1 else Union[tuple(choices)]  # noqa: UP007
                 self._slots[kind] = Annotated[
                     union,  # type: ignore[valid-type]
-                    Discriminator(_type_of),
+                    Discriminator(type_of),
                     BeforeValidator(_shorthand),
                 ]
         return self._slots[kind]

@@ -36,7 +36,7 @@ def identity(spec: BaseModel) -> dict[str, Any]:
     """The canonical spec with every layer stack written out layer by layer.
 
     ``layers: [...]`` replaces ``block`` and ``plan``, so that the same stack hashes the same however it
-    is expressed.
+    is expressed. Reads the spec's resolved plan (``spec.plan``); resolves nothing again.
 
     Args:
         spec: a validated spec.
@@ -44,19 +44,18 @@ def identity(spec: BaseModel) -> dict[str, Any]:
     Returns:
         The canonical data with resolved layers.
     """
-    from blockforge.spec.plan import LayerStack
-    from blockforge.spec.validate import _components
+    from blockforge.spec.plan import resolve
+    from blockforge.spec.resolved import ResolvedPlan
 
     data = canonical(spec)
-    for path, params in _components(spec, ()):
-        if isinstance(params, LayerStack):
-            node: Any = data
-            for part in path:
-                node = node[part]
-            for stack in type(params).__blockforge_stacks__:
-                node.pop(stack.block, None)
-                node.pop(stack.plan, None)
-                node[stack.layers] = [_order(b.model_dump(mode="json")) for b in params.stack_layers(stack)]
+    plan: ResolvedPlan = spec.plan if isinstance(getattr(spec, "plan", None), ResolvedPlan) else resolve(spec)
+    for stack in plan:
+        node: Any = data
+        for part in stack.owner:
+            node = node[part]
+        node.pop(stack.block_field, None)
+        node.pop(stack.plan_field, None)
+        node[stack.name] = [_order(layer.params) for layer in stack.layers]
     return data
 
 

@@ -15,7 +15,7 @@ from typing import Any
 from blockforge.errors import Location, SpecError, SpecIssue, SpecPath, format_path, suggest
 from blockforge.spec.loader import MAX_NODES, Document, load_file, load_text
 from blockforge.spec.merge import Merged, directive_issues, merge_into, strip
-from blockforge.spec.models import FORMAT_VERSION
+from blockforge.spec.models import format_version_issue
 
 EXTENDS = "extends"
 MAX_CHAIN = 32
@@ -62,13 +62,9 @@ def _check_directives(doc: Document) -> None:
 
 
 def _check_version(doc: Document) -> None:
-    if isinstance(doc.data, dict) and "blockforge" in doc.data:
-        v = doc.data["blockforge"]
-        if v != FORMAT_VERSION or isinstance(v, bool):
-            raise SpecError([SpecIssue(("blockforge",), f"unsupported spec format version {v!r}",
-                                       doc.locate(("blockforge",)),
-                                       f"this blockforge reads `blockforge: {FORMAT_VERSION}`; see README "
-                                       "'Format versions'", "format_version")])
+    issue = format_version_issue(doc.data, doc.locate)
+    if issue is not None:
+        raise SpecError([issue])
 
 
 def extend(doc: Document, base_dir: Path | None, chain: Sequence[str] = ()) -> Document:

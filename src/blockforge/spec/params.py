@@ -12,12 +12,12 @@ import functools
 import inspect
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict
 
 from blockforge.registry.kinds import Kind
+from blockforge.spec.slots import Attends, ComponentSlot, field_annotation, shape_of
 
 if TYPE_CHECKING:
     from blockforge.registry.context import BuildContext
@@ -44,6 +44,8 @@ class Params(BaseModel):
     them against each other when a spec is validated (see ``docs/plugins.md``, "Positions"):
 
     * ``uses_positions`` (``attention`` kind): a :data:`PositionUse`; default ``"ignores"``.
+    * ``attends`` (``attention`` and ``block`` kinds): ``"self"`` or ``"memory"`` (cross-attention, decoder
+      blocks); a slot declares which it takes, and validation refuses the other.
     * ``attention_positions`` (``positional`` kind): True if the encoding acts inside attention through
       ``positions=`` (RoPE, ALiBi) rather than being added to the embeddings; default False.
     """
@@ -66,6 +68,10 @@ class Params(BaseModel):
     # Declared by component authors (class attributes, not spec fields).
     uses_positions: ClassVar[PositionUse] = "ignores"
     attention_positions: ClassVar[bool] = False
+    attends: ClassVar[Attends] = "self"
+    """What the component attends to (``attention`` and ``block`` kinds): ``self`` (one sequence) or
+    ``memory`` (an encoder's output: ``cross_mha``, the ``decoder`` block). A slot takes only components
+    that declare what it takes (``Ref(kind, attends=...)``); checked at validation."""
 
     def check(self, ctx: BuildContext) -> Iterable[tuple[str, str]]:
         """Yield the shape contracts this component breaks in ``ctx``.
@@ -162,31 +168,28 @@ def field_docs(cls: type[BaseModel]) -> dict[str, str]:
     return docs
 
 
-@dataclass(frozen=True)
-class ComponentSlot:
-    """Marks a field as a reference to a registered component of ``kind``."""
-
-    kind: Kind
-
-
-def Ref(kind: Kind | str) -> Any:  # noqa: N802 - reads as a type in annotations
+def Ref(kind: Kind | str, *, attends: Attends = "self") -> Any:  # noqa: N802 - reads as a type in annotations
     """The annotation of a field that references a component of ``kind``.
 
     Args:
         kind: the component kind.
+        attends: what the slot takes (``"memory"`` for a cross-attention or decoder-block slot).
 
     Returns:
-        ``Annotated[Any, ComponentSlot(kind)]``; bound to the registered components when a spec is validated.
+        ``Annotated[Any, ComponentSlot(kind, attends)]``; bound to the registered components when a spec
+        is validated.
     """
-    return Annotated[Any, ComponentSlot(Kind(kind))]
+    return Annotated[Any, ComponentSlot(Kind(kind), attends)]
 
 
 AttentionRef = Annotated[Any, ComponentSlot(Kind.ATTENTION)]
+CrossAttentionRef = Annotated[Any, ComponentSlot(Kind.ATTENTION, "memory")]
 ActivationRef = Annotated[Any, ComponentSlot(Kind.ACTIVATION)]
 NormRef = Annotated[Any, ComponentSlot(Kind.NORM)]
 FeedForwardRef = Annotated[Any, ComponentSlot(Kind.FEEDFORWARD)]
 PositionalRef = Annotated[Any, ComponentSlot(Kind.POSITIONAL)]
 EmbeddingRef = Annotated[Any, ComponentSlot(Kind.EMBEDDING)]
 BlockRef = Annotated[Any, ComponentSlot(Kind.BLOCK)]
+DecoderBlockRef = Annotated[Any, ComponentSlot(Kind.BLOCK, "memory")]
 HeadRef = Annotated[Any, ComponentSlot(Kind.HEAD)]
 ModelRef = Annotated[Any, ComponentSlot(Kind.MODEL)]

@@ -33,11 +33,12 @@ import re
 from dataclasses import dataclass, field
 from typing import Annotated, Any, ClassVar
 
-from pydantic import Field, TypeAdapter, field_validator
+from pydantic import Field, PrivateAttr, TypeAdapter, field_validator
 
 from blockforge.errors import SpecPath
 from blockforge.spec.merge import Merged, merge_into
 from blockforge.spec.params import Params
+from blockforge.spec.resolved import ResolvedLayer, ResolvedPlan, ResolvedStack
 
 _SLICE = re.compile(r"^\s*(-?\d+)?\s*:\s*(-?\d+)?\s*(?::\s*(-?\d+)?\s*)?$")
 
@@ -223,16 +224,37 @@ def resolve_plan(
     return list(groups.values()), issues
 
 
+class ResolvedSlot:
+    """Holds what validation resolved on a frozen parameter model, without taking part in equality:
+    two equal specs stay equal whether or not one of them has been resolved."""
+
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value: Any = None
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ResolvedSlot)
+
+    def __hash__(self) -> int:
+        return 0
+
+    def __repr__(self) -> str:
+        return "ResolvedSlot()"
+
+
 class LayerStack(Params):
     """Mixin for parameter models with stacks of blocks: by default one, ``block`` x ``n_layers``
     varied by ``plan`` (see :class:`Stack` and ``__blockforge_stacks__`` for more).
 
-    :meth:`layers` gives the fully resolved block of every layer. ``load_spec`` validates every
-    resolved layer (with locations in the plan) before a spec is returned, so for a loaded spec this
-    cannot fail. Nothing is cached on the instance: equal specs stay equal.
+    :meth:`layers` gives the fully resolved block of every layer. ``load_spec`` resolves and validates
+    every layer once (with locations in the plan) and stores the result here (see
+    :mod:`blockforge.spec.resolved`); ``layers()`` and ``stack_layers()`` read it and never resolve
+    again. A model built in code without ``load_spec`` is resolved on first use, once.
     """
 
     __blockforge_stacks__: ClassVar[tuple[Stack, ...]] = (Stack(),)
+    _resolved: ResolvedSlot = PrivateAttr(default_factory=ResolvedSlot)
 
     def layers(self) -> list[Any]:
         """The per-layer plan of the (first) stack.
@@ -246,7 +268,7 @@ class LayerStack(Params):
         return self.stack_layers(type(self).__blockforge_stacks__[0])
 
     def stack_layers(self, stack: Stack) -> list[Any]:
-        """The per-layer plan of one stack.
+        """The per-layer plan of one stack (resolved once, then read from the resolved plan).
 
         Args:
             stack: one of ``__blockforge_stacks__``.
@@ -257,23 +279,107 @@ class LayerStack(Params):
         Raises:
             ValueError: the plan does not resolve (only for specs that did not go through ``load_spec``).
         """
-        n: int = getattr(self, stack.n_layers)
-        plan: LayerPlan | None = getattr(self, stack.plan)
-        block = getattr(self, stack.block)
-        if plan is None:
-            return [block] * n
-        groups, issues = resolve_plan(block.model_dump(mode="json"), plan, n, plan_field=stack.plan)
-        if issues:
-            raise ValueError("; ".join(f"{'.'.join(map(str, i.path))}: {i.message}" for i in issues))
-        from blockforge.spec.binding import field_annotation
+        return [layer.block for layer in self.resolved_stack(stack, owner=("model",)).layers]
 
-        adapter = TypeAdapter(field_annotation(type(self).model_fields[stack.block]))
-        out: list[Any] = [None] * n
+    def resolved_stack(self, stack: Stack, *, owner: SpecPath, locate: Any = None) -> Any:
+        """The :class:`~blockforge.spec.resolved.ResolvedStack` of ``stack`` (resolved on first use).
+
+        Args:
+            stack: one of ``__blockforge_stacks__``.
+            owner: this model's spec path (for provenance), used when resolving here.
+            locate: ``Document.locate``, for provenance locations, used when resolving here.
+        """
+        cache = self._resolved.value
+        if cache is None:
+            cache = self._resolved.value = {}
+        if stack.layers not in cache:
+            cache[stack.layers] = resolve_stack(self, stack, owner=owner, locate=locate)
+        return cache[stack.layers]
+
+    def set_resolved(self, stack: Stack, resolved: Any) -> None:
+        """Store the stack resolved by validation (see :func:`blockforge.spec.validate.validate_document`)."""
+        if self._resolved.value is None:
+            self._resolved.value = {}
+        self._resolved.value[stack.layers] = resolved
+
+
+def resolve_stack(
+    model: LayerStack, stack: Stack, *, owner: SpecPath, locate: Any = None, layers: list[Any] | None = None,
+    groups: list[LayerGroup] | None = None,
+) -> Any:
+    """Resolve one stack of ``model`` into a :class:`~blockforge.spec.resolved.ResolvedStack`.
+
+    Args:
+        model: the validated model.
+        stack: the stack's field names.
+        owner: the model's spec path.
+        locate: ``Document.locate`` for provenance locations, or None.
+        layers, groups: the validated blocks and layer groups when validation has already computed them
+            (then nothing is resolved here).
+
+    Raises:
+        ValueError: the plan does not resolve (only for specs that did not go through ``load_spec``).
+    """
+
+    n: int = getattr(model, stack.n_layers)
+    plan: LayerPlan | None = getattr(model, stack.plan)
+    block = getattr(model, stack.block)
+    merged: list[Merged | None] = [None] * n
+    steps: list[tuple[SpecPath, ...]] = [()] * n
+    if plan is None:
+        layers = [block] * n
+    else:
+        if layers is None or groups is None:
+            groups, issues = resolve_plan(block.model_dump(mode="json"), plan, n, plan_field=stack.plan)
+            if issues:
+                raise ValueError("; ".join(f"{'.'.join(map(str, i.path))}: {i.message}" for i in issues))
+            from blockforge.spec.slots import field_annotation
+
+            adapter = TypeAdapter(field_annotation(type(model).model_fields[stack.block]))
+            layers = [None] * n
+            for g in groups:
+                value = adapter.validate_python(g.merged.value)
+                for i in g.layers:
+                    layers[i] = value
         for g in groups:
-            value = adapter.validate_python(g.merged.value)
             for i in g.layers:
-                out[i] = value
-        return out
+                merged[i], steps[i] = g.merged, tuple(g.steps)
+    return ResolvedStack(
+        owner=tuple(owner), name=stack.layers, block_field=stack.block, n_layers_field=stack.n_layers,
+        plan_field=stack.plan,
+        layers=tuple(ResolvedLayer(i, layers[i], steps[i], merged[i], tuple(owner), stack.block, locate)
+                     for i in range(n)),
+    )
 
 
-__all__ = ["LayerGroup", "LayerOverride", "LayerPlan", "LayerStack", "PlanIssue", "Stack", "resolve_plan", "select"]
+__all__ = [
+    "LayerGroup", "LayerOverride", "LayerPlan", "LayerStack", "PlanIssue", "ResolvedSlot", "Stack", "resolve",
+    "resolve_plan", "resolve_stack", "select",
+]
+
+
+def resolve(spec: Any, *, locate: Any = None, found: dict[Any, Any] | None = None) -> ResolvedPlan:
+    """Resolve every stack of every :class:`~blockforge.spec.plan.LayerStack` model in ``spec``, once.
+
+    Each stack's result is also stored on its model (``LayerStack.stack_layers`` reads it).
+
+    Args:
+        spec: a validated spec.
+        locate: ``Document.locate`` for provenance locations, or None.
+        found: ``(owner path, stack name) -> (layers, groups)`` already computed by validation.
+
+    Returns:
+        The plan.
+    """
+    from blockforge.spec.contracts import components
+
+    stacks = []
+    for path, params in components(spec, ()):
+        if not isinstance(params, LayerStack):
+            continue
+        for stack in type(params).__blockforge_stacks__:
+            layers, groups = (found or {}).get((path, stack.layers), (None, None))
+            rs = resolve_stack(params, stack, owner=path, locate=locate, layers=layers, groups=groups)
+            params.set_resolved(stack, rs)
+            stacks.append(rs)
+    return ResolvedPlan(tuple(stacks))
