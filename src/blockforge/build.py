@@ -68,7 +68,9 @@ def initialize(model: nn.Module, *, std: float | None, progress: Progress | None
     Args:
         model: a materialised (non-meta) model.
         std: N(0, std) for ``nn.Linear``/``nn.Embedding`` weights with zero biases; None keeps each
-            module's own ``reset_parameters``.
+            module's own ``reset_parameters``, and then calls ``init_tied_weights()`` on every module that
+            has it (a model whose head reuses the token embedding initialises that table as the output
+            projection it also is, so that a fresh model's loss starts near ``ln(vocab_size)``).
         progress: called with ``(blocks done, blocks in total)`` after each block.
     """
     blocks = {id(m) for m in model.modules() if getattr(m, "blockforge_kind", None) == "block"}
@@ -86,6 +88,11 @@ def initialize(model: nn.Module, *, std: float | None, progress: Progress | None
             if progress is not None and id(m) in ends:
                 done += 1
                 progress(done, len(blocks))
+        if std is None:  # a table a tied head reuses is the output projection too: initialise it as one
+            for m in model.modules():
+                init_tied = getattr(m, "init_tied_weights", None)
+                if callable(init_tied):
+                    init_tied()
 
 
 def build_model(

@@ -8,6 +8,7 @@ How position information flows: the model calls its positional module on the emb
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -20,6 +21,28 @@ def aux_loss(model: nn.Module) -> Tensor | None:
     """The sum of the auxiliary losses (MoE load balancing) of the last forward, or None if there are none."""
     losses = [m.aux_loss for m in model.modules() if isinstance(getattr(m, "aux_loss", None), Tensor)]
     return torch.stack(losses).sum() if losses else None
+
+
+def init_tied_table(embedding: nn.Module, head: nn.Module) -> None:
+    """Initialise a token embedding that a tied LM head reuses as the output projection it also is.
+
+    PyTorch initialises an ``nn.Embedding`` from N(0, 1), which suits an input table but not an output
+    projection: tied logits ``h @ E^T`` of a normalised ``h`` then have a standard deviation of about
+    ``sqrt(d_model)``, and a fresh model starts far above ``ln(vocab_size)`` (loss 324 for a 512-wide
+    tied LM with a 32k vocabulary). The table is instead drawn as ``nn.Linear(d_model, vocab_size)``
+    draws its weight (U(-1/sqrt(d_model), 1/sqrt(d_model)), Kaiming-uniform with a = sqrt(5)), so a tied
+    head starts like an untied one (the seed's ``fc_out``). Untied tables keep N(0, 1).
+
+    Args:
+        embedding: the model's token embedding (an ``nn.Embedding`` with ``weight`` of shape ``(V, C)``).
+        head: the model's head; nothing is done unless it is tied (``head.tied``).
+    """
+    weight = getattr(embedding, "weight", None)
+    if not getattr(head, "tied", False) or not isinstance(weight, Tensor) or weight.dim() != 2:
+        return
+    bound = 1.0 / math.sqrt(weight.shape[1])
+    with torch.no_grad():
+        nn.init.uniform_(weight, -bound, bound)
 
 
 def _check_ids(ids: Tensor, mask: Tensor | None, max_len: int, what: str = "ids") -> None:
@@ -101,6 +124,13 @@ class TransformerLM(nn.Module):
             x = block(x, mask=mask, positions=positions)  # (B, T, C)
         x = self.final_norm(x)  # (B, T, C)
         return _head(self.head, x, self.embedding, mask)
+
+    def init_tied_weights(self) -> None:
+        """Initialise the token embedding as the output projection when the head is tied (:func:`init_tied_table`).
+
+        Called by the builder after every module's own ``reset_parameters`` when the spec sets no ``init_std``.
+        """
+        init_tied_table(self.embedding, self.head)
 
     def aux_loss(self) -> Tensor | None:
         """Sum of the auxiliary losses (MoE load balancing) of the last forward, or None."""
@@ -200,6 +230,13 @@ class EncoderDecoder(nn.Module):
             y = block(y, memory=memory, mask=decoder_mask, memory_mask=mask, positions=positions)  # (B, T, C)
         y = self.decoder_norm(y)  # (B, T, C)
         return _head(self.head, y, self.embedding, decoder_mask)
+
+    def init_tied_weights(self) -> None:
+        """Initialise the token embedding as the output projection when the head is tied (:func:`init_tied_table`).
+
+        Called by the builder after every module's own ``reset_parameters`` when the spec sets no ``init_std``.
+        """
+        init_tied_table(self.embedding, self.head)
 
     def aux_loss(self) -> Tensor | None:
         """Sum of the auxiliary losses (MoE load balancing) of the last forward, or None."""
