@@ -13,6 +13,9 @@ from collections.abc import Sequence
 
 from blockforge.errors import BlockforgeError
 
+INTERRUPTED = 130
+"""The exit status of a process stopped by Ctrl-C after writing its checkpoint (``blockforge train``)."""
+
 
 def torchrun_args(nproc: int, argv: Sequence[str], *, module: str = "blockforge") -> list[str]:
     """The ``torchrun`` command line that runs ``python -m blockforge ARGV`` on ``nproc`` local processes.
@@ -30,12 +33,15 @@ def torchrun_args(nproc: int, argv: Sequence[str], *, module: str = "blockforge"
     return ["--standalone", "--nnodes", "1", "--nproc-per-node", str(nproc), "--module", module, *argv]
 
 
-def launch(nproc: int, argv: Sequence[str]) -> None:
+def launch(nproc: int, argv: Sequence[str]) -> int:
     """Run ``python -m blockforge ARGV`` on ``nproc`` local processes and wait for them.
 
     Args:
         nproc: processes to start.
         argv: the blockforge arguments of each process (without ``--nproc``).
+
+    Returns:
+        0 when every process succeeded; 130 when the processes stopped on Ctrl-C after writing a checkpoint.
 
     Raises:
         BlockforgeError: a process failed (torch's report names the rank, exit code and error).
@@ -48,8 +54,11 @@ def launch(nproc: int, argv: Sequence[str]) -> None:
     try:
         run(parse_args(torchrun_args(nproc, argv)))
     except ChildFailedError as exc:
+        if {f.exitcode for f in exc.failures.values()} == {INTERRUPTED}:
+            return INTERRUPTED
         failures = ", ".join(f"rank {r} exited with {f.exitcode}" for r, f in sorted(exc.failures.items()))
         raise BlockforgeError(f"{nproc}-process run failed: {failures} (its messages are above)") from None
+    return 0
 
 
 __all__ = ["launch", "torchrun_args"]

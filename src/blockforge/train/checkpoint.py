@@ -57,6 +57,19 @@ def load_optimizer(optimizer: torch.optim.Optimizer, folder: Path) -> None:
     Raises:
         CheckpointError: missing or unreadable files, or state for other parameters.
     """
+    sd = read_optimizer_state(folder)
+    try:
+        optimizer.load_state_dict(sd)
+    except (ValueError, KeyError) as exc:
+        raise CheckpointError(f"the optimizer state in {folder} does not fit this model: {exc}") from None
+
+
+def read_optimizer_state(folder: Path) -> dict[str, Any]:
+    """The optimizer state dict :func:`save_optimizer` wrote (``state`` keyed by parameter position).
+
+    Raises:
+        CheckpointError: missing or unreadable files.
+    """
     from safetensors.torch import load_file
 
     try:
@@ -70,10 +83,7 @@ def load_optimizer(optimizer: torch.optim.Optimizer, folder: Path) -> None:
         state.setdefault(int(pid), {})[name] = value
     for pid, entry in meta["state"].items():
         state.setdefault(int(pid), {}).update(entry)
-    try:
-        optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
-    except (ValueError, KeyError) as exc:
-        raise CheckpointError(f"the optimizer state in {folder} does not fit this model: {exc}") from None
+    return {"state": state, "param_groups": meta["param_groups"]}
 
 
 def save_rng(folder: Path, generators: dict[str, torch.Generator]) -> None:

@@ -20,10 +20,7 @@ from torch import Tensor, nn
 
 from blockforge.distributed.env import DistEnv
 from blockforge.spec.parallel import Parallel
-from blockforge.train.strategy import Strategy
-
-DCP_DIR = "dcp"
-"""The sharded model and optimizer state inside a checkpoint's ``state/`` folder."""
+from blockforge.train.strategy import DCP_DIR, Strategy
 
 
 class DistributedStrategy(Strategy):
@@ -136,6 +133,46 @@ def rank_strategy(spec: Any, *, overrides: Sequence[str] = (), registries: Any =
     exit_launched_process(0)
 
 
+def check_launch(spec: Any, *, nproc: int, data: Sequence[str] = (), overrides: Sequence[str] = (),
+                 registries: Any = None) -> None:
+    """Check, before any process starts, that ``nproc`` processes can train ``spec``.
+
+    Args:
+        spec: the spec source (path, mapping or None for the packaged default).
+        nproc: the number of processes to start (> 1).
+        data: ``--data`` paths (they replace ``data.sources``).
+        overrides: ``--set`` overrides.
+        registries: where the spec's names resolve.
+
+    Raises:
+        SpecError: the spec is invalid; ``parallel.strategy`` is ``none`` (each process would train its own
+            copy); the global batch does not split over ``nproc`` ranks (located at ``training.batch_size``).
+    """
+    from blockforge.errors import Location, SpecError, SpecIssue
+    from blockforge.spec import load_document, validate_document
+    from blockforge.spec.parallel import rank_batches
+    from blockforge.train.loop import Trainer, data_overrides
+
+    if registries is None:
+        from blockforge.registry.plugins import default_registries
+
+        registries = default_registries()
+    doc = load_document(spec, overrides=[*overrides, *data_overrides(data)])
+    validated = validate_document(doc, registries)
+    parallel = getattr(validated, "parallel", None)
+    if parallel is None or parallel.strategy == "none":
+        path = ("parallel", "strategy") if parallel is not None else ("parallel",)
+        where = doc.locate(path) if parallel is not None else doc.locate(())
+        raise SpecError([SpecIssue(
+            path, f"--nproc {nproc} starts {nproc} processes, but parallel.strategy is none: each would train "
+            "its own copy of the model", where or Location("<spec>"),
+            "set `parallel: {strategy: ddp}` (or fsdp) in the spec, or pass --set parallel.strategy=ddp",
+            "parallel_strategy")])
+    training = Trainer(validated, run_dir=".", document=doc, registries=registries).training
+    rank_batches(global_batch=training.batch_size, world_size=nproc, micro_batch=training.micro_batch_size,
+                 locate=doc.locate)
+
+
 def _is_sharded(model: nn.Module) -> bool:
     from torch.distributed.fsdp import FSDPModule
 
@@ -178,4 +215,4 @@ def load_full_optimizer(path: Path, model: nn.Module, optimizer: torch.optim.Opt
                              options=StateDictOptions(full_state_dict=True))
 
 
-__all__ = ["DCP_DIR", "DistributedStrategy", "load_full_optimizer", "rank_strategy"]
+__all__ = ["DCP_DIR", "DistributedStrategy", "check_launch", "load_full_optimizer", "rank_strategy"]
