@@ -1,6 +1,6 @@
 """A reference data-parallel training loop for the distributed tests (importable from a launched worker).
 
-The trainer (``blockforge train``) is tested through the CLI; this loop drives the distributed pieces
+The trainer on several ranks is tested in ``tests/train/test_parallel.py``; this loop drives the pieces
 directly, with the single-process run as the reference: same spec, seed, data and global batch.
 """
 

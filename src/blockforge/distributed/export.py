@@ -41,7 +41,8 @@ def export_checkpoint(
             ``checkpoints/step-N/state/dcp``.
         out: the model directory to write.
         spec: the spec the checkpoint was trained from (path, mapping or validated spec); None reads the
-            ``spec.yaml`` of the checkpoint's model directory.
+            ``spec.yaml`` of the checkpoint's model directory (and takes its tokenizer and generation
+            defaults along).
         registries: where the spec's component names resolve (default: built-ins and installed plugins).
         tokenizer: a tokenizer (or ``tokenizer.json`` path) to write alongside; None: none.
         generation: generation defaults to write alongside; None: none.
@@ -58,7 +59,15 @@ def export_checkpoint(
 
     checkpoint = Path(checkpoint)
     if spec is None:
-        spec, _ = read_spec(_find_spec(checkpoint), registries=registries)
+        folder = _find_spec(checkpoint)
+        spec, _ = read_spec(folder)
+        # a run's checkpoint keeps its tokenizer and generation defaults next to spec.yaml
+        if tokenizer is None and (folder / "tokenizer.json").is_file():
+            tokenizer = folder / "tokenizer.json"
+        if generation is None and (folder / "generation.json").is_file():
+            from blockforge.modeldir import load_generation_config
+
+            generation = load_generation_config(folder)
     model = build_model(spec, registries=registries, device="meta")
     # storage without initialisation; DCP fills every persistent tensor (non-persistent buffers are not saved)
     model = model.to_empty(device="cpu")
