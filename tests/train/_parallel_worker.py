@@ -4,8 +4,8 @@
 
 Everything that needs two processes but not the command line, in one launch (each start costs a torch
 import): FSDP2's gradient average on gloo through ``ReduceOp.AVG`` and through blockforge's sum-then-divide
-(pytorch/pytorch#162338), a DDP run of the trainer from step 0, and an FSDP2 run that resumes the
-one-process checkpoint the test wrote. Rank 0 writes ``OUT/result.json``; the runs write ``OUT/<name>/``.
+(pytorch/pytorch#162338), a DDP run of the trainer from step 0, an FSDP2 run that resumes the
+one-process checkpoint the test wrote, and a masked-LM run on DDP (random choices per step). Rank 0 writes ``OUT/result.json``; the runs write ``OUT/<name>/``.
 """
 
 from __future__ import annotations
@@ -59,6 +59,9 @@ def main(out: Path, config: dict) -> None:
                     overrides=config["overrides"], resume=resume,
                     strategy=DistributedStrategy(env=env, parallel=Parallel(strategy=strategy)))
         result[name] = [r["loss"] for r in run.records]
+    run = train(config["masked_lm"], out=out / "masked-lm", strategy=DistributedStrategy(
+        env=env, parallel=Parallel(strategy="ddp")))
+    result["masked-lm"] = [r["loss"] for r in run.records]
     if env.is_main:
         (out / "result.json").write_text(json.dumps(result), encoding="utf-8")
     exit_launched_process(0)

@@ -67,12 +67,33 @@ def _at_step_3(run: Path, dest: Path) -> Path:
     return dest
 
 
+def _masked_lm(corpus: Path, root: Path) -> dict:
+    """A 3-step masked-LM run of a small encoder (its WordPiece tokenizer has the mask token)."""
+    from blockforge.data.tokenizer import train_tokenizer
+    from blockforge.spec.training import TokenizerSpec
+
+    tok = train_tokenizer(TokenizerSpec(type="wordpiece", min_frequency=1),
+                          [p.read_text() for p in sorted(corpus.iterdir())], vocab_size=200)
+    tok.save(str(root / "wordpiece.json"))
+    model = {"type": "encoder", "vocab_size": tok.get_vocab_size(), "d_model": 32, "n_layers": 2, "max_len": 16,
+             "positional": "learned", "block": {"type": "transformer", "attention": {"type": "mha", "heads": 2,
+             "bias": False}, "feedforward": {"type": "mlp", "hidden": 64}}, "final_norm": "layernorm",
+             "head": {"type": "lm", "tied": True}}
+    return {"blockforge": 1, "model": model,
+            "training": {"loss": "masked_lm", "optimizer": {"type": "adamw", "lr": 3.0e-3}, "batch_size": 4,
+                         "seq_len": 16, "steps": 3},
+            "data": {"sources": [{"format": "text", "path": str(corpus)}], "validation": 0,
+                     "tokenizer": {"type": "file", "path": str(root / "wordpiece.json")}}}
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory, corpus, tokenizer_file) -> dict:
-    """The one-process reference, then the two launches of 2 ranks."""
+    """The one-process references, then the two launches of 2 ranks."""
     root = tmp_path_factory.mktemp("parallel")
     overrides = _overrides(tokenizer_file)
     ref = train(TINY_TRAIN, out=root / "one", data=[str(corpus)], steps=STEPS, overrides=overrides)
+    masked_lm = _masked_lm(corpus, root)
+    mlm = train(masked_lm, out=root / "masked-lm")
     _at_step_3(root / "one", root / "worker" / "resumed-1to2")
 
     cli = [sys.executable, "-m", "blockforge", "train", str(TINY_TRAIN), "--out", str(root / "fsdp"), "--data",
@@ -82,12 +103,13 @@ def runs(tmp_path_factory, corpus, tokenizer_file) -> dict:
     fsdp = subprocess.run(cli, capture_output=True, text=True, timeout=600, env=_env())
     assert fsdp.returncode == 0, fsdp.stdout[-3000:] + fsdp.stderr[-5000:]
 
-    config = {"spec": str(TINY_TRAIN), "corpus": str(corpus), "steps": STEPS, "overrides": overrides}
+    config = {"spec": str(TINY_TRAIN), "corpus": str(corpus), "steps": STEPS, "overrides": overrides,
+              "masked_lm": masked_lm}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", str(WORKER),
            str(root / "worker"), json.dumps(config)]
     worker = subprocess.run(cmd, capture_output=True, text=True, timeout=600, env=_env())
     assert worker.returncode == 0, worker.stdout[-3000:] + worker.stderr[-5000:]
-    return {"root": root, "one": ref, "fsdp_stderr": fsdp.stderr, "overrides": overrides,
+    return {"root": root, "one": ref, "masked_lm": mlm, "fsdp_stderr": fsdp.stderr, "overrides": overrides,
             "worker": json.loads((root / "worker" / "result.json").read_text())}
 
 
@@ -111,6 +133,13 @@ def test_ddp_equals_one_process(runs) -> None:
     one = [r["loss"] for r in runs["one"].records]
     assert max(abs(a - b) for a, b in zip(one, runs["worker"]["ddp"])) < TOL
     assert _max_diff(_params(root / "one"), _params(root / "worker" / "ddp")) < TOL
+
+
+def test_masked_lm_chooses_the_same_tokens_on_two_ranks(runs) -> None:
+    """Every rank draws the whole step's masking from the one-process stream and keeps its rows."""
+    one = [r["loss"] for r in runs["masked_lm"].records]
+    assert max(abs(a - b) for a, b in zip(one, runs["worker"]["masked-lm"])) < TOL
+    assert _max_diff(_params(runs["root"] / "masked-lm"), _params(runs["root"] / "worker" / "masked-lm")) < TOL
 
 
 def test_fsdp_gradient_is_the_average_on_gloo(runs) -> None:

@@ -333,6 +333,25 @@ class Trainer:
         raw = {k: v.to(self.strategy.device) for k, v in windows.batch(indices).items()}
         return self.loss.prepare(raw, generator=generator, special=self.specials)
 
+    def _rank_batches(self, indices: Sequence[int]) -> list[dict[str, Tensor]]:
+        """This rank's micro-batches of one step's windows, prepared by the loss (labels, masking).
+
+        On several processes every rank prepares the whole global batch as one process would (in the
+        configured micro-batches, from the same random stream) and keeps its rows: the tokens a masked-LM
+        objective corrupts are then the same on any number of processes, and no two ranks draw alike.
+        """
+        generator, shape = self.generators["masking"], self.shape
+        if self.strategy.world_size == 1:
+            return [self._prepare(self.train_windows, indices[i: i + shape.micro_batch_size], generator)
+                    for i in range(0, len(indices), shape.micro_batch_size)]
+        size = self.training.micro_batch_size or shape.batch_size
+        whole = [self._prepare(self.train_windows, indices[i: i + size], generator)
+                 for i in range(0, len(indices), size)]
+        rows = torch.as_tensor(self.strategy.shard(range(len(indices))), device=self.strategy.device)
+        mine = {k: torch.cat([b[k] for b in whole]).index_select(0, rows) for k in whole[0]}
+        return [{k: v[i: i + shape.micro_batch_size] for k, v in mine.items()}
+                for i in range(0, len(rows), shape.micro_batch_size)]
+
     def train_step(self) -> dict[str, Any]:
         """One optimizer step: the step's windows in micro-batches, accumulated, clipped, applied.
 
@@ -345,9 +364,7 @@ class Trainer:
         for g in self.optimizer.param_groups:
             g["lr"] = g["initial_lr"] * factor
         indices = self.order.indices(s * shape.batch_size, shape.batch_size)
-        mine = self.strategy.shard(indices)
-        micro = [mine[i: i + shape.micro_batch_size] for i in range(0, len(mine), shape.micro_batch_size)]
-        batches = [self._prepare(self.train_windows, m, self.generators["masking"]) for m in micro]
+        batches = self._rank_batches(indices)
         counts = [int((b["labels"] != IGNORE).sum()) for b in batches]
         total = float(self.strategy.all_reduce_sum(torch.tensor(float(sum(counts)))).item())
         scale = self.strategy.world_size if getattr(self.strategy, "averages_gradients", False) else 1
