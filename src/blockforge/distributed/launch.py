@@ -41,11 +41,14 @@ def launch(nproc: int, argv: Sequence[str]) -> int:
         argv: the blockforge arguments of each process (without ``--nproc``).
 
     Returns:
-        0 when every process succeeded; 130 when the processes stopped on Ctrl-C after writing a checkpoint.
+        0 when every process succeeded; 130 after Ctrl-C (each process writes a checkpoint and stops).
 
     Raises:
         BlockforgeError: a process failed (torch's report names the rank, exit code and error).
     """
+    import signal
+
+    from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.run import parse_args, run
 
@@ -53,6 +56,12 @@ def launch(nproc: int, argv: Sequence[str]) -> int:
     os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // nproc)))
     try:
         run(parse_args(torchrun_args(nproc, argv)))
+    except SignalException as exc:
+        # the processes run in sessions of their own; torch's agent relays Ctrl-C to each (once), waits for
+        # them to write their checkpoint and exit (at most 30 s), then re-raises the signal here
+        if exc.sigval == signal.SIGINT:
+            return INTERRUPTED
+        raise BlockforgeError(f"{nproc}-process run stopped by {exc.sigval.name}") from None
     except ChildFailedError as exc:
         if {f.exitcode for f in exc.failures.values()} == {INTERRUPTED}:
             return INTERRUPTED
