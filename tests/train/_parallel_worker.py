@@ -59,6 +59,10 @@ def main(out: Path, config: dict) -> None:
                     overrides=config["overrides"], resume=resume,
                     strategy=DistributedStrategy(env=env, parallel=Parallel(strategy=strategy)))
         result[name] = [r["loss"] for r in run.records]
+        if name == "ddp":  # the dropout stream of each rank
+            seeds: list = [None] * env.world_size
+            torch.distributed.all_gather_object(seeds, torch.initial_seed())
+            result["dropout_seeds"] = seeds
     run = train(config["masked_lm"], out=out / "masked-lm", strategy=DistributedStrategy(
         env=env, parallel=Parallel(strategy="ddp")))
     result["masked-lm"] = [r["loss"] for r in run.records]

@@ -142,6 +142,13 @@ def test_masked_lm_chooses_the_same_tokens_on_two_ranks(runs) -> None:
     assert _max_diff(_params(runs["root"] / "masked-lm"), _params(runs["root"] / "worker" / "masked-lm")) < TOL
 
 
+def test_every_rank_draws_its_own_dropout(runs) -> None:
+    """Rank 0 keeps the one-process stream; the others get streams of their own, saved with the checkpoint."""
+    seeds = runs["worker"]["dropout_seeds"]
+    assert seeds[0] == 0 + 2 and len(set(seeds)) == 2  # training.seed 0
+    assert (runs["root"] / "worker" / "ddp" / "state" / "rng-rank1.safetensors").is_file()
+
+
 def test_fsdp_gradient_is_the_average_on_gloo(runs) -> None:
     """#162338 reported FSDP2's ReduceOp.AVG reduce-scatter on gloo summing instead of averaging (gradients
     world-size times too large). On torch 2.13.0 it averages (this fails if a torch brings it back); the

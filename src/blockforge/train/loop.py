@@ -289,7 +289,8 @@ class Trainer:
         for g in self.optimizer.param_groups:
             g.setdefault("initial_lr", g["lr"])
         self.generators = {"masking": torch.Generator().manual_seed(t.seed + 1)}
-        torch.manual_seed(t.seed + 2)  # dropout
+        # dropout: a stream of its own on every rank (rank 0's is the one-process stream)
+        torch.manual_seed(t.seed + 2 + ckpt.RANK_SEED_STRIDE * self.strategy.rank)
         if self.resume_from is not None:
             self._load_state(self.resume_from)
 
@@ -316,6 +317,9 @@ class Trainer:
                              "sequence; pass the same --data, or start a new run")
         self.strategy.load_state(folder / ckpt.STATE, self.model, self.optimizer)
         ckpt.load_rng(folder / ckpt.STATE, self.generators)
+        if self.strategy.rank > 0:
+            ckpt.load_rank_rng(folder / ckpt.STATE, self.strategy.rank,
+                               seed=self.training.seed + 2 + ckpt.RANK_SEED_STRIDE * self.strategy.rank + int(state["step"]))
         self.step, self.tokens_seen = int(state["step"]), int(state["tokens"])
 
     # ------------------------------------------------------------------------------------------ steps
@@ -451,6 +455,8 @@ class Trainer:
             (tmp / ckpt.STATE).mkdir(parents=True)
         self.strategy.barrier()
         self.strategy.save_state(tmp / ckpt.STATE, self.model, self.optimizer)
+        if not self.strategy.is_main:
+            ckpt.save_rank_rng(tmp / ckpt.STATE, self.strategy.rank)
         whole = self.strategy.exportable(self.model)  # every rank (a sharded model is gathered to rank 0)
         if self.strategy.is_main:
             generation = self.generation_config()
