@@ -43,3 +43,15 @@ def tokenizer_file(corpus, tmp_path_factory) -> Path:
 def tiny_overrides(tokenizer_file):
     """Overrides that make specs/tiny-train.yaml train on the synthetic corpus with the fixture tokenizer."""
     return [f"data.tokenizer={{type: file, path: '{tokenizer_file}'}}"]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """The tiny models of these tests run fastest on one intra-op thread (and CI's 2 cores are shared by
+    several test processes); the previous setting is restored."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

@@ -86,7 +86,8 @@ def test_ctrl_c_writes_a_checkpoint_and_exits_130(tmp_path, corpus, tokenizer_fi
     cmd = [sys.executable, "-c", "import sys; sys.argv[0] = 'blockforge'; from blockforge.cli import main; main()", "train", str(TINY_TRAIN), "--out", str(run), "--data", str(corpus),
            "--steps", "100000", "--set", f"data.tokenizer={{type: file, path: '{tokenizer_file}'}}",
            "--set", "training.log_every=1"]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and proc.poll() is None and not (
             (run / "metrics.jsonl").is_file() and (run / "metrics.jsonl").read_text().count("\n") >= 2):

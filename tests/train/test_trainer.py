@@ -60,7 +60,7 @@ def test_resume_in_a_fresh_process_is_bitwise_equal(tmp_path, corpus, tiny_overr
     train(TINY_TRAIN, out=tmp_path / "straight", data=[str(corpus)], steps=4, overrides=common)
     first = train(TINY_TRAIN, out=tmp_path / "resumed", data=[str(corpus)], steps=4, overrides=common, until=2)
     assert first.step == 2 and (tmp_path / "resumed" / "checkpoints" / "step-00000002").is_dir()
-    code = ("import sys, json; from blockforge.train import train; "
+    code = ("import sys, json, torch; torch.set_num_threads(1); from blockforge.train import train; "
             "train(sys.argv[1], out=sys.argv[2], data=[sys.argv[3]], steps=4, overrides=json.loads(sys.argv[4]), "
             "resume=True)")
     subprocess.run([sys.executable, "-c", code, str(TINY_TRAIN), str(tmp_path / "resumed"), str(corpus),

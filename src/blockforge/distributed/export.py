@@ -60,7 +60,7 @@ def export_checkpoint(
     checkpoint = Path(checkpoint)
     if spec is None:
         folder = _find_spec(checkpoint)
-        spec, _ = read_spec(folder)
+        spec, _ = read_spec(folder, registries=registries)
         # a run's checkpoint keeps its tokenizer and generation defaults next to spec.yaml
         if tokenizer is None and (folder / "tokenizer.json").is_file():
             tokenizer = folder / "tokenizer.json"

@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     from tokenizers import Tokenizer
     from torch import nn
 
+    from blockforge.registry.registry import Registries
+
 SPEC_FILE = "spec.yaml"
 WEIGHTS_FILE = "model.safetensors"
 TOKENIZER_FILE = "tokenizer.json"
@@ -112,11 +114,12 @@ def save_model(
     return root
 
 
-def read_spec(path: str | Path) -> tuple[Any, str]:
+def read_spec(path: str | Path, *, registries: Registries | None = None) -> tuple[Any, str]:
     """Validate a model directory's ``spec.yaml`` and check it against the hash it was saved with.
 
     Args:
         path: the model directory.
+        registries: where component names are resolved; None = built-ins plus installed plugins.
 
     Returns:
         ``(validated spec, hash)``.
@@ -135,7 +138,7 @@ def read_spec(path: str | Path) -> tuple[Any, str]:
     if match is None:
         raise ModelDirError(f"{spec_path}: no '# spec_hash: <sha256>' line; write model directories with "
                             "blockforge.save_model or `blockforge build -o`")
-    validated = load_spec(spec_path)
+    validated = load_spec(spec_path, registries=registries)
     digest = spec_hash(validated)
     if digest != match.group(1):
         raise ModelDirError(f"{spec_path}: the spec's hash is {digest[:12]}… but it was saved as "
@@ -150,13 +153,20 @@ def _file_dtype(code: str) -> torch.dtype:
     return table.get(code, torch.float32)
 
 
-def load_model(path: str | Path, *, device: str | torch.device = "cpu", dtype: torch.dtype | None = None) -> nn.Module:
+def load_model(
+    path: str | Path,
+    *,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype | None = None,
+    registries: Registries | None = None,
+) -> nn.Module:
     """Build the model of a model directory and load its weights (no code in the files is run).
 
     Args:
         path: the model directory.
         device: where to put the weights.
         dtype: parameter dtype; None keeps the saved one.
+        registries: where component names are resolved; None = built-ins plus installed plugins.
 
     Returns:
         The model in eval mode, with ``blockforge_spec`` and ``blockforge_hash`` set.
@@ -170,7 +180,7 @@ def load_model(path: str | Path, *, device: str | torch.device = "cpu", dtype: t
 
     from blockforge.build import build_model
 
-    validated, digest = read_spec(path)
+    validated, digest = read_spec(path, registries=registries)
     weights = Path(path) / WEIGHTS_FILE
     if not weights.is_file():
         raise ModelDirError(f"{Path(path)} is not a complete model directory: {WEIGHTS_FILE} is missing")
@@ -187,9 +197,9 @@ def load_model(path: str | Path, *, device: str | torch.device = "cpu", dtype: t
     if dtype is None:
         floating = [c for c in codes.values() if c in ("F64", "F32", "F16", "BF16")]
         dtype = _file_dtype(floating[0]) if floating else None
-    model = build_model(validated, device="meta", dtype=dtype)
+    model = build_model(validated, registries=registries, device="meta", dtype=dtype)
     _check_shapes(model, shapes, weights)
-    model = build_model(validated, device=device, dtype=dtype)
+    model = build_model(validated, registries=registries, device=device, dtype=dtype)
     from safetensors.torch import load_file
 
     state = load_file(str(weights), device=str(device))

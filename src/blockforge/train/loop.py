@@ -297,11 +297,11 @@ class Trainer:
     def _load_weights(self, folder: Path) -> None:
         from blockforge.modeldir import load_model, read_spec
 
-        _, digest = read_spec(folder)
+        _, digest = read_spec(folder, registries=self.registries)
         if digest != self.model.blockforge_hash:
             raise TrainError(f"--resume: {folder} holds a model of another architecture (spec {digest[:12]}..., "
                              f"this spec {self.model.blockforge_hash[:12]}...)")
-        saved = load_model(folder, device=self.strategy.device)
+        saved = load_model(folder, device=self.strategy.device, registries=self.registries)
         with torch.no_grad():
             self.model.load_state_dict(saved.state_dict())
 
