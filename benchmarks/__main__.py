@@ -2,6 +2,7 @@
 
     python -m benchmarks                       # full run (about 10 minutes on 2 cores); writes benchmarks/RESULTS.md
     python -m benchmarks --smoke --out X.md    # tiny sizes, one repetition (the test suite's smoke run)
+    python -m benchmarks --only generation     # rerun some sections; their parts of RESULTS.md are replaced
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 import torch
 
 from benchmarks import build_time, commands, generation, memory, model_speed
-from benchmarks.report import render
+from benchmarks.report import render, splice
 from benchmarks.timing import machine
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "RESULTS.md"
@@ -83,8 +84,11 @@ def main(argv: list[str] | None = None) -> int:
         notes.update(out[1])
     desc["load average at end (1/5/15 min)"] = " / ".join(f"{x:.2f}" for x in os.getloadavg())
     total = time.perf_counter() - started
+    command = " ".join(["python -m benchmarks", *(argv or sys.argv[1:])])
     text = render(figures=figures, machine=desc, notes=notes, reps=reps, smoke=smoke, total_s=total,
-                  sections_s=sections_s, command=" ".join(["python -m benchmarks", *(argv or sys.argv[1:])]))
+                  sections_s=sections_s, command=command)
+    if args.only and not smoke and args.out.exists():  # a partial rerun updates its sections of the report
+        text = splice(args.out.read_text(), text, command=command, total_s=total)
     tmp = args.out.with_name(args.out.name + ".tmp")
     tmp.write_text(text)
     os.replace(tmp, args.out)
