@@ -37,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=_threads(), help="torch.set_num_threads (default: usable cores)")
     ap.add_argument("--only", nargs="*", choices=["speed", "build", "cold", "meta", "commands", "memory", "generation"],
                     help="run only these sections")
+    ap.add_argument("--reps", type=int, default=None,
+                    help="timed repetitions of every section (default: each section's own, see below)")
     args = ap.parse_args(argv)
 
     torch.set_num_threads(args.threads)
@@ -51,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
         "memory": 1 if smoke else 3,
         "generation": 1 if smoke else 3,
     }
+    if args.reps is not None:
+        reps = dict.fromkeys(reps, max(1, args.reps))
     batch, seq = (2, 16) if smoke else (4, 256)
     only = set(args.only or reps)
     started = time.perf_counter()
