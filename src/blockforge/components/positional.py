@@ -23,6 +23,7 @@ are ``0 .. T-1``.
 
 from __future__ import annotations
 
+import inspect
 import math
 
 import torch
@@ -32,13 +33,31 @@ from blockforge.components.masks import build_mask
 from blockforge.components.rope_scaling import RopeScaling, rope_inverse_frequencies
 
 
+def takes_position_ids(positional: nn.Module) -> bool:
+    """Whether a positional module follows ``position_ids``: its ``forward`` and its ``attention_positions``
+    (when it has one) accept the keyword. Every built-in encoding does; a plugin's that does not is called
+    without it and gets positions ``0 .. T-1`` whatever the padding (the calling convention before padding
+    masks moved positions), and generation recomputes the whole context with it."""
+
+    def accepts(fn: object) -> bool:
+        try:
+            params = inspect.signature(fn).parameters  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            return False
+        return "position_ids" in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+
+    extra = getattr(positional, "attention_positions", None)
+    return accepts(positional.forward) and (extra is None or accepts(extra))
+
+
 def attention_positions(
     positional: nn.Module, t: int, device: torch.device, position_ids: Tensor | None = None
 ) -> object | None:
     """What ``positional`` gives attention for a length-``t`` sequence (None for absolute encodings).
 
     Positional modules from plugins that lack ``attention_positions`` are treated as absolute.
-    ``position_ids`` (``(B, T)``) is passed on only when given.
+    ``position_ids`` (``(B, T)``) is passed on only when given (so the caller passes None to a module
+    that does not take it, see :func:`takes_position_ids`).
     """
     fn = getattr(positional, "attention_positions", None)
     if fn is None:
