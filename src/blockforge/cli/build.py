@@ -20,7 +20,7 @@ def build(
     device: Annotated[str, typer.Option(help="Device to build on (cpu, cuda, meta).")] = "cpu",
     dtype: Annotated[str, typer.Option(help=f"Parameter dtype: {', '.join(DTYPES)}.")] = "float32",
     seed: Annotated[int, typer.Option(help="Initialisation seed.")] = 0,
-    batch: Annotated[int, typer.Option(min=1, help="Batch size of the test forward.")] = 2,
+    batch: Annotated[int, typer.Option(min=1, max=1 << 20, help="Batch size of the test forward.")] = 2,
     seq_len: Annotated[Optional[int], typer.Option(min=1, help="Sequence length (default: min(max_len, 32)).")] = None,  # noqa: UP007
     output: Annotated[
         Optional[Path],  # noqa: UP007
@@ -67,15 +67,24 @@ def build(
         max_len = validated.model.max_len
         t = seq_len or min(max_len, 32)
         vocab = validated.model.vocab_size
-        ids = torch.randint(0, vocab, (batch, t), device=device)
         t0 = time.perf_counter()
         with torch.inference_mode():
+            from blockforge.build import out_of_memory
+            from blockforge.errors import BlockforgeError
+
             try:
+                ids = torch.randint(0, vocab, (batch, t), device=device)
                 logits = model(ids)
             except ValueError as exc:
-                from blockforge.errors import BlockforgeError
-
                 raise BlockforgeError(str(exc)) from None
+            except (MemoryError, RuntimeError) as exc:
+                why = out_of_memory(exc)
+                if why is None:
+                    raise
+                raise BlockforgeError(
+                    f"ran out of memory in the test forward of batch {batch} x length {t} ({why}); use a smaller "
+                    "--batch or --seq-len (`blockforge summary` gives the activation memory on the meta device)"
+                ) from None
         t_fwd = time.perf_counter() - t0
         n = sum(p.numel() for p in model.parameters())
         out.print(f"built [bold]{validated.name or 'model'}[/]: {n:,} parameters on {device} ({dtype}) "

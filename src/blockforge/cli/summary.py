@@ -19,7 +19,9 @@ class View(StrEnum):
 
 SummaryFormatOpt = format_option(Format.text, Format.json, Format.markdown)
 """``--format text|json|markdown``: what the commands that summarise models write."""
-BatchOpt = Annotated[int, typer.Option(min=1, help="Batch size of the probe (activations, FLOPs).")]
+MAX_BATCH = 1 << 20
+"""The largest probe batch: a summary runs on meta, but its figures (bytes, FLOPs) must stay int64."""
+BatchOpt = Annotated[int, typer.Option(min=1, max=MAX_BATCH, help="Batch size of the probe (activations, FLOPs).")]
 SeqLenOpt = Annotated[
     Optional[int],  # noqa: UP007 - typer reads Optional
     typer.Option(min=1, help="Sequence length of the probe (default: the model's max_len)."),
