@@ -92,8 +92,8 @@ def test_error_is_located_in_the_file_that_holds_the_value(tmp_path, registries)
     got = {i.code: i for i in issues(child, registries)}
     assert got["unknown_key"].location.source.endswith("base.yaml")
     assert got["unknown_key"].location.line == 13
-    assert got["int_parsing"].location.source.endswith("child.yaml")
-    assert (got["int_parsing"].location.line, got["int_parsing"].location.col) == (4, 24)
+    assert got["int_type"].location.source.endswith("child.yaml")
+    assert (got["int_type"].location.line, got["int_type"].location.col) == (4, 24)
     write(tmp_path, "base.yaml", BASE)
     (contract,) = issues(child, registries, overrides=["model.block.attention.heads=3"])
     assert contract.code == "contract" and contract.location.text == "model.block.attention.heads=3"
@@ -129,8 +129,8 @@ def test_set_error_names_the_override(tmp_path, registries):
     path = write(tmp_path, "s.yaml", BASE)
     got = issues(path, registries, overrides=["model.block.attention.heads=x", "model.block.atention.heads=2"])
     by_code = {i.code: i for i in got}
-    assert by_code["int_parsing"].location.source == "--set"
-    assert by_code["int_parsing"].location.text == "model.block.attention.heads=x"
+    assert by_code["int_type"].location.source == "--set"
+    assert by_code["int_type"].location.text == "model.block.attention.heads=x"
     assert by_code["unknown_key"].location.text == "model.block.atention.heads=2"
     assert "attention" in by_code["unknown_key"].hint
 
@@ -226,7 +226,7 @@ def test_override_reference_and_validation_errors_in_one_report(tmp_path, regist
         "vocab_size: 50", "vocab_size: fifty"))
     got = issues(path, registries, overrides=["model.n_layers", "model.block.attention.heads=x"])
     codes = sorted(i.code for i in got)
-    assert codes == ["int_parsing", "int_parsing", "reference", "set"]
+    assert codes == ["int_type", "int_type", "reference", "set"]
     # the unresolved reference is reported once, as a reference error, not again as a type error
     assert [i.path for i in got if i.code == "reference"] == [("model", "block", "feedforward", "hidden")]
     assert not any(i.path == ("model", "block", "feedforward", "hidden") and i.code != "reference" for i in got)

@@ -53,6 +53,13 @@ class Params(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         frozen=True,
+        # Strict: a number field takes a number, not a boolean (`n_layers: yes`) nor a string
+        # (`hidden: "384"`), the same from YAML, JSON and --set as in the exported JSON Schema
+        # (an int is still accepted where a float goes).
+        strict=True,
+        # Finite: `.inf` and `.nan` are refused (JSON cannot write them either); a field that takes
+        # them says so with `Field(allow_inf_nan=True)` and documents it.
+        allow_inf_nan=False,
         validate_default=True,
         # Field docstrings are read on demand (field_docs; the schema and listings add them without touching the class): extracting them at import cost
         # ~0.1 s of every `blockforge validate`, and only schema, listings and hints show them.
