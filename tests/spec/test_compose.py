@@ -230,3 +230,60 @@ def test_override_reference_and_validation_errors_in_one_report(tmp_path, regist
     # the unresolved reference is reported once, as a reference error, not again as a type error
     assert [i.path for i in got if i.code == "reference"] == [("model", "block", "feedforward", "hidden")]
     assert not any(i.path == ("model", "block", "feedforward", "hidden") and i.code != "reference" for i in got)
+
+
+# --- a bare name is {type: name} when merging too (issue 12, item 4) ------------------------------------------
+
+def test_extends_patches_a_bare_name_component(tmp_path, registries):
+    write(tmp_path, "base.yaml", BASE)
+    child = write(tmp_path, "child.yaml", "extends: base.yaml\nmodel:\n  block:\n    norm: {eps: 1.0e-6}\n")
+    spec = load_spec(child, registries=registries)
+    assert (spec.model.block.norm.type, spec.model.block.norm.eps) == ("rmsnorm", 1e-6)
+    direct = write(tmp_path, "direct.yaml", BASE.replace("norm: rmsnorm", "norm: {type: rmsnorm, eps: 1.0e-6}"))
+    assert spec_hash(spec) == spec_hash(load_spec(direct, registries=registries))
+
+
+def test_set_patches_a_bare_name_component_and_errors_point_at_the_set(tmp_path, registries):
+    base = write(tmp_path, "base.yaml", BASE)
+    spec = load_spec(base, registries=registries, overrides=["model.block.norm.eps=1.0e-6",
+                                                             "model.block.feedforward.activation.approximate=tanh"])
+    assert (spec.model.block.norm.type, spec.model.block.norm.eps) == ("rmsnorm", 1e-6)
+    assert spec.model.block.feedforward.activation.approximate == "tanh"
+    [issue] = issues(base, registries, overrides=["model.block.norm.epz=0.1"])
+    assert issue.code == "unknown_key" and issue.path == ("model", "block", "norm", "epz")
+    assert issue.location.source == "--set"
+
+
+def test_patches_of_defaulted_and_omitted_components(tmp_path, registries):
+    """The component a spec leaves at its default is patched like one it writes: `{type: default}` expanded."""
+    write(tmp_path, "base.yaml", BASE.replace("    norm: rmsnorm\n", ""))
+    child = write(tmp_path, "child.yaml", """\
+        extends: base.yaml
+        model:
+          positional: {base: 500.0}
+          block:
+            norm: {eps: 1.0e-6}
+        """)
+    spec = load_spec(child, registries=registries, overrides=["model.head.tied=true"])
+    assert (spec.model.block.norm.type, spec.model.block.norm.eps) == ("layernorm", 1e-6)
+    assert (spec.model.positional.type, spec.model.positional.base) == ("sinusoidal", 500.0)
+    assert (spec.model.head.type, spec.model.head.tied) == ("lm", True)
+    # an error in such a patch is located where it is written, with the component's keys as the hint
+    bad = write(tmp_path, "bad.yaml", "extends: base.yaml\nmodel:\n  block:\n    norm: {epz: 0.1}\n")
+    [issue] = issues(bad, registries)
+    assert issue.code == "unknown_key" and issue.path == ("model", "block", "norm", "epz")
+    assert issue.location.source.endswith("bad.yaml") and issue.location.line == 4
+    assert "eps" in issue.hint
+    # a field whose default is no component has nothing to patch: the mapping needs its type, said in the child
+    bad = write(tmp_path, "bad2.yaml", "extends: base.yaml\nmodel:\n  final_norm: {eps: 0.1}\n")
+    [issue] = issues(bad, registries)
+    assert issue.code == "missing_type" and issue.location.source.endswith("bad2.yaml")
+
+
+def test_an_index_into_a_missing_list_says_the_list_does_not_exist(tmp_path, registries):
+    base = write(tmp_path, "base.yaml", BASE)
+    [issue] = issues(base, registries, overrides=["model.plan.overrides[0].at=1"])
+    assert issue.code == "set" and issue.location.source == "--set"
+    assert "model.plan.overrides does not exist" in issue.message
+    [issue] = issues(base, registries, overrides=["model.block.norm[0]=1"])
+    assert "model.block.norm is a string, not a list" in issue.message

@@ -8,6 +8,7 @@ is installed. Torch-free.
 
 from __future__ import annotations
 
+import json
 import types
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
@@ -23,6 +24,41 @@ from blockforge.spec.slots import ComponentSlot, Shape, field_annotation, shape_
 def _shorthand(value: Any) -> Any:
     """A bare string ``relu`` is shorthand for ``{type: relu}``."""
     return {"type": value} if isinstance(value, str) else value
+
+
+def expanded(value: Any) -> Any:
+    """The expanded form of a component reference: a bare name ``relu`` is ``{type: relu}``; a validated
+    parameter model is its plain values (with ``type``); anything else is returned as is."""
+    if isinstance(value, str):
+        return {"type": value}
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    return value
+
+
+class _OverDefault:
+    """The before-validator of a slot whose field has a default component: a mapping without ``type``
+    patches that default (merged over its expanded form), as it would patch a component written in a base
+    spec; a bare name is ``{type: name}``."""
+
+    def __init__(self, default: Any) -> None:
+        self.default = expanded(default)
+
+    def __call__(self, value: Any) -> Any:
+        if isinstance(value, dict) and "type" not in value:
+            from blockforge.spec.merge import merge
+
+            return merge(self.default, value).value
+        return _shorthand(value)
+
+
+def default_component(info: FieldInfo) -> Any:
+    """The expanded default component of a slot field (``{type: name, ...}``), or None when the field is
+    required or defaults to None."""
+    if info.is_required() or info.default_factory is not None:
+        return None
+    default = expanded(info.default)
+    return default if isinstance(default, dict) and isinstance(default.get("type"), str) else None
 
 
 def type_of(value: Any) -> str | None:
@@ -54,7 +90,7 @@ class Binder:
         self.registries = registries
         self._models: dict[type[BaseModel], type[BaseModel]] = {}
         self._components: dict[tuple[str, str], type[BaseModel]] = {}
-        self._slots: dict[Kind, Any] = {}
+        self._slots: dict[tuple[Kind, str | None], Any] = {}
         self._in_progress: set[type[BaseModel]] = set()
         self._adapters: dict[Kind, TypeAdapter[Any]] = {}
 
@@ -85,34 +121,38 @@ class Binder:
             self._components[key] = type(f"{comp.kind.value}.{comp.name}", (base,), ns)
         return self._components[key]
 
-    def slot(self, kind: Kind) -> Any:
+    def slot(self, kind: Kind, default: dict[str, Any] | None = None) -> Any:
         """The annotation a slot of ``kind`` is bound to.
 
         Args:
             kind: the component kind.
+            default: the expanded default component of the field (see :func:`default_component`), if any.
 
         Returns:
             The union of every registered component of ``kind``, discriminated by ``type`` (a bare name is
-            accepted as ``{type: name}``); a type that accepts nothing when the kind is empty.
+            accepted as ``{type: name}``; with a ``default``, a mapping without ``type`` patches the
+            default); a type that accepts nothing when the kind is empty.
         """
-        if kind not in self._slots:
+        key = (kind, json.dumps(default, sort_keys=True) if default is not None else None)
+        if key not in self._slots:
             choices = [Annotated[self.component_model(c), Tag(c.name)] for c in self.registries[kind]]
             if not choices:
-                self._slots[kind] = _empty_kind(kind)
+                self._slots[key] = _empty_kind(kind)
             else:
                 union = choices[0] if len(choices) == 1 else Union[tuple(choices)]  # noqa: UP007
-                self._slots[kind] = Annotated[
+                self._slots[key] = Annotated[
                     union,  # type: ignore[valid-type]
                     Discriminator(type_of),
-                    BeforeValidator(_shorthand),
+                    BeforeValidator(_shorthand if default is None else _OverDefault(default)),
                 ]
-        return self._slots[kind]
+        return self._slots[key]
 
-    def annotation(self, tp: Any) -> Any:
+    def annotation(self, tp: Any, default: dict[str, Any] | None = None) -> Any:
         """Rewrite an annotation, replacing slots and models by their bound versions.
 
         Args:
             tp: an unbound annotation (containers, ``Optional`` and ``Annotated`` are followed).
+            default: the field's expanded default component, for a slot (see :meth:`slot`).
 
         Returns:
             The bound annotation; ``tp`` itself when nothing in it needs binding.
@@ -122,12 +162,12 @@ class Binder:
             base, *meta = get_args(tp)
             for m in meta:
                 if isinstance(m, ComponentSlot):
-                    return self.slot(m.kind)
-            new = self.annotation(base)
+                    return self.slot(m.kind, default)
+            new = self.annotation(base, default)
             return tp if new is base else Annotated[(new, *meta)]  # type: ignore[valid-type]
         if origin in (Union, types.UnionType):
             args = get_args(tp)
-            new_args = tuple(self.annotation(a) for a in args)
+            new_args = tuple(self.annotation(a, default) for a in args)
             return tp if new_args == args else Union[new_args]  # noqa: UP007
         if origin in (list, dict, tuple):
             args = get_args(tp)
@@ -159,7 +199,7 @@ class Binder:
             fields: dict[str, Any] = {}
             for name, info in cls.model_fields.items():
                 tp = field_annotation(info)
-                new = self.annotation(tp)
+                new = self.annotation(tp, default_component(info))
                 if new is not tp:
                     annotations[name] = new
                     kept = {

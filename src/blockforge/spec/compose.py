@@ -203,8 +203,9 @@ def apply_overrides(doc: Document, overrides: Iterable[str]) -> Document:
         docs[id(vdoc)] = vdoc
         try:
             merge_into(merged, vdoc.data, tag=id(vdoc), at=path)
-        except (TypeError, IndexError) as exc:
-            issues.append(SpecIssue(path, f"cannot set {format_path(path)}: {exc}", loc, None, "set"))
+        except (TypeError, IndexError, KeyError) as exc:
+            message = exc.args[0] if exc.args else str(exc)
+            issues.append(SpecIssue(path, f"cannot set {format_path(path)}: {message}", loc, None, "set"))
     out = _relocate(merged.value, merged, doc, docs)
     out.source = doc.source
     out.issues = [*doc.issues, *issues]

@@ -29,6 +29,8 @@ def _walk(
         shape = shapes[-1]
         if shape.what == "slot":
             name = type_of(data)
+            if name is None and isinstance(data, dict) and shape.kind is not None and elem in registries[shape.kind]:
+                name = str(elem)  # a mapping without `type` that patches the field's default component
             if elem == name and shape.kind is not None:
                 reg = registries[shape.kind]
                 tp = reg.get(name).params if name in reg else Any
