@@ -12,12 +12,13 @@ import json
 import types
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Tag, TypeAdapter
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Discriminator, Tag, TypeAdapter
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
 
 from blockforge.registry.kinds import Kind
 from blockforge.registry.registry import Component, Registries
+from blockforge.spec.params import Params
 from blockforge.spec.slots import ComponentSlot, Shape, field_annotation, shape_of
 
 
@@ -34,6 +35,27 @@ def expanded(value: Any) -> Any:
     if isinstance(value, BaseModel):
         return value.model_dump(mode="json")
     return value
+
+
+MAX_ALIAS_DEPTH = 8
+"""Longest chain of aliases followed (an alias may expand to another alias)."""
+
+
+class _Expand:
+    """The after-validator of a slot: an alias (:meth:`Params.expands_to`) becomes the component it stands
+    for, validated in the same slot, so that both spellings are one validated spec."""
+
+    def __init__(self, binder: Binder, kind: Kind) -> None:
+        self.binder = binder
+        self.kind = kind
+
+    def __call__(self, value: Any) -> Any:
+        for _ in range(MAX_ALIAS_DEPTH):
+            expansion = value.expands_to() if isinstance(value, Params) else None
+            if expansion is None:
+                return value
+            value = self.binder.adapter(self.kind).validate_python(expansion)
+        raise ValueError(f"alias chain longer than {MAX_ALIAS_DEPTH} at {type_of(value)!r}")
 
 
 class _OverDefault:
@@ -143,9 +165,16 @@ class Binder:
                 self._slots[key] = Annotated[
                     union,  # type: ignore[valid-type]
                     Discriminator(type_of),
+                    AfterValidator(_Expand(self, kind)),
                     BeforeValidator(_shorthand if default is None else _OverDefault(default)),
                 ]
         return self._slots[key]
+
+    def adapter(self, kind: Kind) -> TypeAdapter[Any]:
+        """The (cached) ``TypeAdapter`` of one reference of ``kind`` (see :func:`slot_adapter`)."""
+        if kind not in self._adapters:
+            self._adapters[kind] = TypeAdapter(self.slot(kind))
+        return self._adapters[kind]
 
     def annotation(self, tp: Any, default: dict[str, Any] | None = None) -> Any:
         """Rewrite an annotation, replacing slots and models by their bound versions.
@@ -250,11 +279,7 @@ def slot_adapter(registries: Registries, kind: Kind | str) -> TypeAdapter[Any]:
     Returns:
         The adapter; ``adapter.validate_python({"type": "mha", "heads": 2})`` gives a bound parameter model.
     """
-    b = binder(registries)
-    k = Kind(kind)
-    if k not in b._adapters:
-        b._adapters[k] = TypeAdapter(b.slot(k))
-    return b._adapters[k]
+    return binder(registries).adapter(Kind(kind))
 
 
 def bind(cls: type[BaseModel], registries: Registries) -> type[BaseModel]:

@@ -80,6 +80,19 @@ class Params(BaseModel):
     ``memory`` (an encoder's output: ``cross_mha``, the ``decoder`` block). A slot takes only components
     that declare what it takes (``Ref(kind, attends=...)``); checked at validation."""
 
+    def expands_to(self) -> dict[str, Any] | None:
+        """For an alias, the reference it stands for; None for a component in its own right.
+
+        An alias is a short name for another component with some parameters fixed (``swiglu`` is
+        ``{type: glu, activation: silu}``). Validation replaces it by its expansion, so both spellings are
+        one architecture: the same resolved spec, hash and module. The alias's own parameter model still
+        validates what the user wrote (its errors name the alias's keys).
+
+        Returns:
+            ``{type: name, ...params}`` of the same kind (it may be an alias itself), or None.
+        """
+        return None
+
     def check(self, ctx: BuildContext) -> Iterable[tuple[str, str]]:
         """Yield the shape contracts this component breaks in ``ctx``.
 
