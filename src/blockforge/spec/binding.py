@@ -12,7 +12,7 @@ import json
 import types
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Discriminator, Tag, TypeAdapter
+from pydantic import AfterValidator, BaseModel, BeforeValidator, Discriminator, Tag, TypeAdapter, create_model
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticCustomError
 
@@ -36,6 +36,12 @@ def expanded(value: Any) -> Any:
         return value.model_dump(mode="json")
     return value
 
+
+_COMPONENT_CONFIG: dict[str, Any] = dict(  # class keywords: create_model takes no __config__ beside __base__
+    extra="forbid", frozen=True, validate_default=True, strict=True, allow_inf_nan=False,
+    use_attribute_docstrings=False,  # descriptions are inherited; re-reading them from source finds nothing new
+)
+"""The rules every bound component model keeps (see :class:`~blockforge.spec.params.Params`)."""
 
 MAX_ALIAS_DEPTH = 8
 """Longest chain of aliases followed (an alias may expand to another alias)."""
@@ -128,19 +134,16 @@ class Binder:
         key = (comp.kind.value, comp.name)
         if key not in self._components:
             base = self.model(comp.params)
-            ns: dict[str, Any] = {
-                "__module__": comp.params.__module__,
-                "__qualname__": f"{comp.params.__qualname__}[{comp.name}]",
-                "__doc__": comp.params.__doc__,
-                "__annotations__": {"type": Literal[comp.name]},
-                "type": FieldInfo(default=comp.name, description=f"`{comp.name}`: {comp.description}"),
-                # descriptions are inherited; re-reading docstrings from source is slow and finds nothing new
-                "model_config": ConfigDict(extra="forbid", frozen=True, validate_default=True,
-                                           use_attribute_docstrings=False),
-                "__blockforge_kind__": comp.kind.value,
-                "__blockforge_name__": comp.name,
-            }
-            self._components[key] = type(f"{comp.kind.value}.{comp.name}", (base,), ns)
+            self._components[key] = create_model(
+                f"{comp.kind.value}.{comp.name}",
+                __base__=base,
+                __module__=comp.params.__module__,
+                __qualname__=f"{comp.params.__qualname__}[{comp.name}]",
+                __doc__=comp.params.__doc__,
+                __namespace__={"__blockforge_kind__": comp.kind.value, "__blockforge_name__": comp.name},
+                __cls_kwargs__=_COMPONENT_CONFIG,  # Params' rules, also for a plain BaseModel plugin model
+                type=(Literal[comp.name], FieldInfo(default=comp.name, description=f"`{comp.name}`: {comp.description}")),
+            )
         return self._components[key]
 
     def slot(self, kind: Kind, default: dict[str, Any] | None = None) -> Any:
@@ -242,15 +245,10 @@ class Binder:
             if not annotations:
                 bound = cls
             else:
-                ns: dict[str, Any] = {
-                    "__module__": cls.__module__,
-                    "__qualname__": cls.__qualname__,
-                    "__doc__": cls.__doc__,
-                    "__annotations__": annotations,
-                    "model_config": ConfigDict(use_attribute_docstrings=False),
-                    **fields,
-                }
-                bound = type(cls.__name__, (cls,), ns)
+                bound = create_model(
+                    cls.__name__, __base__=cls, __module__=cls.__module__, __qualname__=cls.__qualname__,
+                    __doc__=cls.__doc__, **{name: (annotations[name], fields[name]) for name in annotations},
+                )
             self._models[cls] = bound
             return bound
         finally:
