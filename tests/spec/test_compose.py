@@ -287,3 +287,11 @@ def test_an_index_into_a_missing_list_says_the_list_does_not_exist(tmp_path, reg
     assert "model.plan.overrides does not exist" in issue.message
     [issue] = issues(base, registries, overrides=["model.block.norm[0]=1"])
     assert "model.block.norm is a string, not a list" in issue.message
+
+
+def test_a_reference_through_a_bare_name(tmp_path, registries):
+    path = write(tmp_path, "spec.yaml", BASE.replace("name: base", 'name: "n-${model.block.norm.type}"'))
+    assert load_spec(path, registries=registries).name == "n-rmsnorm"
+    path = write(tmp_path, "spec.yaml", BASE.replace("name: base", 'name: "n-${model.block.norm.eps}"'))
+    [issue] = issues(path, registries)
+    assert issue.code == "reference" and "model.block.norm is the bare name 'rmsnorm'" in issue.message
