@@ -102,3 +102,15 @@ def test_a_spec_hashes_the_same_with_its_aliases_spelled_out(path):
     spelled = _spell_out(raw, names)
     assert spelled != raw
     assert spec_hash(load_spec(spelled)) == spec_hash(load_spec(path))
+
+
+def test_a_plan_patches_the_expanded_form_of_an_alias(tmp_path):
+    """A layer plan merges over the validated base block, where an alias is already its expansion."""
+    path = tmp_path / "spec.yaml"
+    path.write_text("blockforge: 1\nmodel:\n  type: lm\n  vocab_size: 50\n  d_model: 16\n  n_layers: 2\n"
+                    "  max_len: 8\n  block:\n    type: transformer\n    attention: {type: mha, heads: 2}\n"
+                    "    feedforward: {type: geglu, hidden: 32}\n"
+                    "  plan:\n    overrides: [{at: 1, block: {feedforward: {activation: {approximate: none}}}}]\n")
+    layers = load_spec(path).model.layers()
+    assert [(b.feedforward.type, b.feedforward.activation.approximate) for b in layers] == [
+        ("glu", "tanh"), ("glu", "none")]
