@@ -26,8 +26,8 @@ LAYERS: list[tuple[str, ...]] = [
     ("cli", "__init__"),
     # presentation of what the layers below produce (rich/markdown renderings, spec error rendering)
     ("render", "diagnostics"),
-    # what is done with a model: statistics, transformers interop, training, generation
-    ("inspect", "interop", "train", "generation"),
+    # what is done with a model: statistics, transformers interop, training (and its data), generation
+    ("inspect", "interop", "train", "generation", "data"),
     # model directories (spec + safetensors + tokenizer) and torch.distributed set-up, used by the above
     ("modeldir", "distributed"),
     ("build",),

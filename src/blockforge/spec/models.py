@@ -13,6 +13,7 @@ from blockforge.errors import SpecIssue
 
 from blockforge.spec.params import ModelRef, Params
 from blockforge.spec.plan import ResolvedSlot
+from blockforge.spec.training import DataSpec, TrainingSpec
 
 FORMAT_VERSION = 1
 """The spec format version this blockforge reads (``blockforge: 1``)."""
@@ -29,6 +30,8 @@ class SpecFile(Params):
     """Free text."""
     model: ModelRef
     """The model: ``{type: lm, ...}``; see ``blockforge components model``."""
+    training: TrainingSpec | None = None  # how it is trained: loss, optimizer, schedule (spec/training.py)
+    data: DataSpec | None = None  # what it is trained on: corpora, tokenizer, held-out split
 
     _plan: ResolvedSlot = PrivateAttr(default_factory=ResolvedSlot)
 
