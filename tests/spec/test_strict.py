@@ -43,8 +43,11 @@ def issues(tmp_path, text, *, suffix=".yaml", overrides=()):
 # --- the issue's inputs, in YAML, JSON and --set --------------------------------------------------------------
 
 def test_booleans_and_strings_are_not_numbers_in_yaml(tmp_path):
-    text = (SPEC.replace("n_layers: 2", "n_layers: yes")
-            .replace("heads: 2}", "heads: on, kv_heads: true}")
+    # the issue's `yes`/`on` are refused by the YAML 1.2 loader already (item 1); a boolean is a boolean
+    got = issues(tmp_path, SPEC.replace("n_layers: 2", "n_layers: yes"))
+    assert list(got) == ["model.n_layers"]
+    text = (SPEC.replace("n_layers: 2", "n_layers: true")
+            .replace("heads: 2}", "heads: false, kv_heads: true}")
             .replace("hidden: 32", 'hidden: "384"'))
     got = issues(tmp_path, text)
     assert {p: i.code for p, i in got.items()} == {

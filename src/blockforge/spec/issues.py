@@ -181,10 +181,7 @@ def _type_hint(etype: str, value: Any) -> str | None:
                 float(value)
             except ValueError:
                 return f"write {number} (e.g. 4)"
-            text = value.strip()
-            if "e" in text.lower() and "." not in text:  # 1e-3: text to YAML 1.1 loaders, unless written 1.0e-3
-                return f"{text} was read as a string: write it as a plain number with a decimal point (e.g. 1.0e-3)"
-            return f"write {text} without quotes: a quoted value is a string"
+            return f"write {value.strip()} without quotes: a quoted value is a string"
         if etype == "int_type" and isinstance(value, float):
             return "write a whole number, without a decimal point or exponent"
         return f"write {number}"
