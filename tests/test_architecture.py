@@ -23,7 +23,7 @@ PACKAGE = "blockforge"
 
 LAYERS: list[tuple[str, ...]] = [
     # top: the command line and the package's public (lazy) API
-    ("cli", "__init__"),
+    ("cli", "__init__", "__main__"),
     # presentation of what the layers below produce (rich/markdown renderings, spec error rendering)
     ("render", "diagnostics"),
     # what is done with a model: statistics, transformers interop, training (and its data), generation

@@ -10,7 +10,7 @@ from typing import Any, Literal
 from pydantic import Field, PrivateAttr
 
 from blockforge.errors import SpecIssue
-
+from blockforge.spec.parallel import Parallel
 from blockforge.spec.params import ModelRef, Params
 from blockforge.spec.plan import ResolvedSlot
 from blockforge.spec.training import DataSpec, TrainingSpec
@@ -32,6 +32,8 @@ class SpecFile(Params):
     """The model: ``{type: lm, ...}``; see ``blockforge components model``."""
     training: TrainingSpec | None = None  # how it is trained: loss, optimizer, schedule (spec/training.py)
     data: DataSpec | None = None  # what it is trained on: corpora, tokenizer, held-out split
+    parallel: Parallel | None = None
+    """How training is spread over processes (``strategy: none | ddp | fsdp``); see ``docs/distributed.md``."""
 
     _plan: ResolvedSlot = PrivateAttr(default_factory=ResolvedSlot)
 

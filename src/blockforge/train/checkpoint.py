@@ -4,7 +4,8 @@ A checkpoint is a model directory (:mod:`blockforge.modeldir`) plus ``state/``:
 
 * ``optimizer.safetensors`` + ``optimizer.json``: ``optimizer.state_dict()`` split into its tensors and the
   rest (param groups, scalar state);
-* ``rng.safetensors``: the random generators' states (dropout, masking);
+* ``rng.safetensors``: the random generators' states (dropout, masking); ``rng-rank<r>.safetensors``: the
+  dropout stream of rank ``r`` > 0 of a run on several processes;
 * ``trainer.json``: step, tokens seen, the spec hash and the data position, written last.
 """
 
@@ -57,6 +58,19 @@ def load_optimizer(optimizer: torch.optim.Optimizer, folder: Path) -> None:
     Raises:
         CheckpointError: missing or unreadable files, or state for other parameters.
     """
+    sd = read_optimizer_state(folder)
+    try:
+        optimizer.load_state_dict(sd)
+    except (ValueError, KeyError) as exc:
+        raise CheckpointError(f"the optimizer state in {folder} does not fit this model: {exc}") from None
+
+
+def read_optimizer_state(folder: Path) -> dict[str, Any]:
+    """The optimizer state dict :func:`save_optimizer` wrote (``state`` keyed by parameter position).
+
+    Raises:
+        CheckpointError: missing or unreadable files.
+    """
     from safetensors.torch import load_file
 
     try:
@@ -70,10 +84,7 @@ def load_optimizer(optimizer: torch.optim.Optimizer, folder: Path) -> None:
         state.setdefault(int(pid), {})[name] = value
     for pid, entry in meta["state"].items():
         state.setdefault(int(pid), {}).update(entry)
-    try:
-        optimizer.load_state_dict({"state": state, "param_groups": meta["param_groups"]})
-    except (ValueError, KeyError) as exc:
-        raise CheckpointError(f"the optimizer state in {folder} does not fit this model: {exc}") from None
+    return {"state": state, "param_groups": meta["param_groups"]}
 
 
 def save_rng(folder: Path, generators: dict[str, torch.Generator]) -> None:
@@ -94,6 +105,31 @@ def load_rng(folder: Path, generators: dict[str, torch.Generator]) -> None:
     torch.set_rng_state(states["torch"])
     for name, g in generators.items():
         g.set_state(states[name])
+
+
+RANK_SEED_STRIDE = 1_000_003
+"""Rank ``r`` seeds its dropout stream with ``seed + 2 + r * RANK_SEED_STRIDE`` (rank 0: the one-process seed)."""
+
+
+def save_rank_rng(folder: Path, rank: int) -> None:
+    """Write the dropout stream (torch's global CPU generator) of a rank other than 0 as
+    ``rng-rank<r>.safetensors``; rank 0's is in ``rng.safetensors``."""
+    from safetensors.torch import save_file
+
+    with atomic_path(folder / f"rng-rank{rank}.safetensors") as tmp:
+        save_file({"torch": torch.get_rng_state()}, tmp)
+
+
+def load_rank_rng(folder: Path, rank: int, *, seed: int) -> None:
+    """Restore what :func:`save_rank_rng` wrote for ``rank``, or, for a checkpoint written by fewer
+    processes, start that rank's dropout stream from ``seed``."""
+    from safetensors.torch import load_file
+
+    path = folder / f"rng-rank{rank}.safetensors"
+    if path.is_file():
+        torch.set_rng_state(load_file(str(path))["torch"])
+    else:
+        torch.manual_seed(seed)
 
 
 def write_trainer_state(folder: Path, state: dict[str, Any]) -> None:

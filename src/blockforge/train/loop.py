@@ -226,13 +226,15 @@ class Trainer:
         return tok
 
     def _shape(self, n_windows: int) -> RunShape:
+        from blockforge.errors import Location
+        from blockforge.spec.parallel import rank_batches
+
         t = self.training
-        micro = t.micro_batch_size or t.batch_size
-        world = self.strategy.world_size
-        if t.batch_size % (micro * world):
-            raise self._located(("training", "batch_size"),
-                                f"batch_size {t.batch_size} is not a multiple of micro_batch_size {micro} x "
-                                f"{world} processes", "each process runs a whole number of micro-batches per step")
+        # the global batch is batch_size on any number of processes; each rank's share and its micro-batches
+        # are derived (a batch that does not split is a located error)
+        split = rank_batches(global_batch=t.batch_size, world_size=self.strategy.world_size,
+                             micro_batch=t.micro_batch_size,
+                             locate=self.document.locate if self.document is not None else lambda _p: Location("<spec>"))
         seq_len = t.seq_len or self.spec.model.max_len
         if self._steps_override is not None:
             steps = self._steps_override
@@ -243,7 +245,7 @@ class Trainer:
         else:
             raise self._located(("training",), "the run length is not given",
                                 "set training.steps or training.epochs, or pass --steps N")
-        return RunShape(t.batch_size, micro, t.batch_size // (micro * world), seq_len, steps)
+        return RunShape(t.batch_size, split.micro_batch, split.accumulation, seq_len, steps)
 
     def setup(self) -> None:
         """Read and tokenise the data, build the model, loss, optimizer and schedule; restore a checkpoint."""
@@ -287,7 +289,8 @@ class Trainer:
         for g in self.optimizer.param_groups:
             g.setdefault("initial_lr", g["lr"])
         self.generators = {"masking": torch.Generator().manual_seed(t.seed + 1)}
-        torch.manual_seed(t.seed + 2)  # dropout
+        # dropout: a stream of its own on every rank (rank 0's is the one-process stream)
+        torch.manual_seed(t.seed + 2 + ckpt.RANK_SEED_STRIDE * self.strategy.rank)
         if self.resume_from is not None:
             self._load_state(self.resume_from)
 
@@ -314,6 +317,9 @@ class Trainer:
                              "sequence; pass the same --data, or start a new run")
         self.strategy.load_state(folder / ckpt.STATE, self.model, self.optimizer)
         ckpt.load_rng(folder / ckpt.STATE, self.generators)
+        if self.strategy.rank > 0:
+            ckpt.load_rank_rng(folder / ckpt.STATE, self.strategy.rank,
+                               seed=self.training.seed + 2 + ckpt.RANK_SEED_STRIDE * self.strategy.rank + int(state["step"]))
         self.step, self.tokens_seen = int(state["step"]), int(state["tokens"])
 
     # ------------------------------------------------------------------------------------------ steps
@@ -331,6 +337,25 @@ class Trainer:
         raw = {k: v.to(self.strategy.device) for k, v in windows.batch(indices).items()}
         return self.loss.prepare(raw, generator=generator, special=self.specials)
 
+    def _rank_batches(self, indices: Sequence[int]) -> list[dict[str, Tensor]]:
+        """This rank's micro-batches of one step's windows, prepared by the loss (labels, masking).
+
+        On several processes every rank prepares the whole global batch as one process would (in the
+        configured micro-batches, from the same random stream) and keeps its rows: the tokens a masked-LM
+        objective corrupts are then the same on any number of processes, and no two ranks draw alike.
+        """
+        generator, shape = self.generators["masking"], self.shape
+        if self.strategy.world_size == 1:
+            return [self._prepare(self.train_windows, indices[i: i + shape.micro_batch_size], generator)
+                    for i in range(0, len(indices), shape.micro_batch_size)]
+        size = self.training.micro_batch_size or shape.batch_size
+        whole = [self._prepare(self.train_windows, indices[i: i + size], generator)
+                 for i in range(0, len(indices), size)]
+        rows = torch.as_tensor(self.strategy.shard(range(len(indices))), device=self.strategy.device)
+        mine = {k: torch.cat([b[k] for b in whole]).index_select(0, rows) for k in whole[0]}
+        return [{k: v[i: i + shape.micro_batch_size] for k, v in mine.items()}
+                for i in range(0, len(rows), shape.micro_batch_size)]
+
     def train_step(self) -> dict[str, Any]:
         """One optimizer step: the step's windows in micro-batches, accumulated, clipped, applied.
 
@@ -343,9 +368,7 @@ class Trainer:
         for g in self.optimizer.param_groups:
             g["lr"] = g["initial_lr"] * factor
         indices = self.order.indices(s * shape.batch_size, shape.batch_size)
-        mine = self.strategy.shard(indices)
-        micro = [mine[i: i + shape.micro_batch_size] for i in range(0, len(mine), shape.micro_batch_size)]
-        batches = [self._prepare(self.train_windows, m, self.generators["masking"]) for m in micro]
+        batches = self._rank_batches(indices)
         counts = [int((b["labels"] != IGNORE).sum()) for b in batches]
         total = float(self.strategy.all_reduce_sum(torch.tensor(float(sum(counts)))).item())
         scale = self.strategy.world_size if getattr(self.strategy, "averages_gradients", False) else 1
@@ -381,15 +404,18 @@ class Trainer:
         Returns:
             ``{"val_loss", "val_ppl"}``, or None without held-out windows.
         """
-        n = min(len(self.val_windows), self.training.eval_batches * self.shape.micro_batch_size)
+        # the configured micro-batch, not this rank's share: the score is the same on any number of processes
+        # (every rank scores the same windows, so a sharded model's forward runs in step on all of them)
+        size = self.training.micro_batch_size or self.training.batch_size
+        n = min(len(self.val_windows), self.training.eval_batches * size)
         if n == 0:
             return None
         generator = torch.Generator().manual_seed(self.training.seed + 3)
         was_training = self.module.training
         self.module.eval()
         total, count = 0.0, 0
-        for start in range(0, n, self.shape.micro_batch_size):
-            b = self._prepare(self.val_windows, range(start, min(n, start + self.shape.micro_batch_size)), generator)
+        for start in range(0, n, size):
+            b = self._prepare(self.val_windows, range(start, min(n, start + size)), generator)
             with self._autocast():
                 out = self._forward(b)
             labels = b["labels"].reshape(-1)
@@ -429,9 +455,12 @@ class Trainer:
             (tmp / ckpt.STATE).mkdir(parents=True)
         self.strategy.barrier()
         self.strategy.save_state(tmp / ckpt.STATE, self.model, self.optimizer)
+        if not self.strategy.is_main:
+            ckpt.save_rank_rng(tmp / ckpt.STATE, self.strategy.rank)
+        whole = self.strategy.exportable(self.model)  # every rank (a sharded model is gathered to rank 0)
         if self.strategy.is_main:
             generation = self.generation_config()
-            save_model(self.model, tmp, tokenizer=self.tokenizer, generation=generation)
+            save_model(whole, tmp, tokenizer=self.tokenizer, generation=generation)
             ckpt.save_rng(tmp / ckpt.STATE, self.generators)
             ckpt.write_trainer_state(tmp / ckpt.STATE, {
                 "step": self.step, "tokens": self.tokens_seen, "spec_hash": self.model.blockforge_hash,
@@ -442,7 +471,7 @@ class Trainer:
                 shutil.rmtree(final)
             tmp.rename(final)
             ckpt.prune(self.run_dir, self.training.keep_checkpoints)
-            save_model(self.model, self.run_dir, tokenizer=self.tokenizer, generation=generation)
+            save_model(whole, self.run_dir, tokenizer=self.tokenizer, generation=generation)
             state_tmp = self.run_dir / ".state.tmp"
             shutil.rmtree(state_tmp, ignore_errors=True)
             shutil.copytree(final / ckpt.STATE, state_tmp)
@@ -491,7 +520,7 @@ class Trainer:
                     if main:
                         self.reporter.step(record)
                     result.records.append(record)
-                    if interrupt.requested:
+                    if self.strategy.any_rank(interrupt.requested):  # every rank stops at the same step
                         result.interrupted = True
                         break
                     if t.checkpoint_every and self.step % t.checkpoint_every == 0 and not last:

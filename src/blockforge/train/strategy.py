@@ -7,6 +7,8 @@ when a run is distributed, so data parallelism or sharding plugs in by subclassi
 * ``all_reduce_sum(value)``: token counts summed over ranks, so every rank weights its micro-batches alike;
 * ``clip_grad_norm(model, max_norm)``: the global gradient norm (DTensor-aware under FSDP);
 * ``save_state`` / ``load_state``: the model and optimizer state of a checkpoint (DCP shards them);
+* ``exportable(model)``: the whole model for the model directory (FSDP gathers it);
+* ``any_rank(flag)``: a Ctrl-C seen by one rank stops all of them at the same step;
 * ``is_main``: only rank 0 logs, shows progress, writes metrics and the model directory.
 
 :class:`Strategy` itself is one process on one device.
@@ -21,6 +23,9 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
+
+DCP_DIR = "dcp"
+"""The sharded model and optimizer state inside a checkpoint's ``state/`` folder (several processes)."""
 
 
 class Strategy:
@@ -83,6 +88,15 @@ class Strategy:
     def barrier(self) -> None:
         """Wait for every rank (nothing to wait for here)."""
 
+    def any_rank(self, flag: bool) -> bool:
+        """Whether ``flag`` is true on any rank (Ctrl-C reaches the ranks at different steps)."""
+        return bool(self.all_reduce_sum(torch.tensor(float(flag), device=self.device)).item() > 0)
+
+    def exportable(self, model: nn.Module) -> nn.Module:
+        """A whole model the main process can write as a model directory; every rank calls it (a sharded
+        strategy gathers the weights; here it is ``model``)."""
+        return model
+
     def save_state(self, path: Path, model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
         """Write the optimizer state of a checkpoint into ``path`` (``state/``); the weights are written by
         the model directory. A sharded strategy writes both as DCP shards instead.
@@ -97,7 +111,8 @@ class Strategy:
         save_optimizer(optimizer, path)
 
     def load_state(self, path: Path, model: nn.Module, optimizer: torch.optim.Optimizer) -> None:
-        """Restore what :meth:`save_state` wrote (the weights are loaded by the trainer from the model directory).
+        """Restore what :meth:`save_state` wrote (the weights are loaded by the trainer from the model directory),
+        or the DCP shards several processes wrote (``state/dcp``, at any world size).
 
         Args:
             path: the checkpoint's ``state`` folder.
@@ -106,7 +121,12 @@ class Strategy:
         """
         from blockforge.train.checkpoint import load_optimizer
 
-        load_optimizer(optimizer, path)
+        if (path / DCP_DIR).is_dir():  # written by several processes: DCP reads their shards at one
+            from blockforge.distributed.checkpoint import load_checkpoint
+
+            load_checkpoint(path / DCP_DIR, model, optimizer)
+        else:
+            load_optimizer(optimizer, path)
 
     @contextlib.contextmanager
     def run(self) -> Iterator[Strategy]:
