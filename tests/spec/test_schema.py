@@ -156,3 +156,25 @@ def test_the_schema_and_listings_leave_registered_classes_unchanged():
     assert rows["heads"]["description"] == _attribute_docstring(mha, "heads")
     mha_def = next(d for d in schema["$defs"].values() if d.get("title") == "attention.mha")
     assert mha_def["properties"]["heads"]["description"] == _attribute_docstring(mha, "heads")
+
+
+def test_a_mapping_without_type_patches_the_default_in_the_schema_too(validator):
+    """Validation reads `norm: {eps: ...}` as a patch of the field's default component (issue 12, item 4);
+    the schema agrees, and still refuses it where the field has no default component."""
+    from blockforge.spec import load_spec
+
+    for path, value, ok in [
+        (("model", "block", "norm"), {"eps": 0.5}, True),
+        (("model", "positional"), {"base": 500.0}, True),
+        (("model", "block", "norm"), {"eps": 0.5, "epz": 1}, False),
+        (("model", "final_norm"), {"eps": 0.5}, False),
+        (("model", "block", "attention"), {"heads": 2}, False),
+    ]:
+        data = bad(path, value)
+        assert validator.is_valid(data) is ok, (path, value)
+        try:
+            load_spec(data)
+        except Exception:
+            assert not ok, (path, value)
+        else:
+            assert ok, (path, value)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field
 
@@ -51,7 +51,8 @@ class GLUParams(Params):
 
 
 class SwiGLUParams(Params):
-    """SwiGLU feed-forward (Llama, Mistral): down(silu(gate(x)) * up(x))."""
+    """SwiGLU feed-forward (Llama, Mistral): down(silu(gate(x)) * up(x)); an alias of
+    ``{type: glu, activation: silu}`` (validated into it: one architecture, one hash)."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [{"hidden": 32}]})
 
@@ -62,18 +63,33 @@ class SwiGLUParams(Params):
     dropout: Probability = 0.0
     """Dropout on the gated hidden state."""
 
+    def _activation(self) -> Any:
+        return "silu"
+
+    def expands_to(self) -> dict[str, Any]:
+        """``{type: glu, activation: ...}`` with this alias's widths (see :meth:`Params.expands_to`)."""
+        return {"type": "glu", "hidden": self.hidden, "bias": self.bias, "dropout": self.dropout,
+                "activation": self._activation()}
+
 
 class GeGLUParams(SwiGLUParams):
-    """GeGLU feed-forward (Gemma: tanh-approximated GELU): down(gelu(gate(x)) * up(x))."""
+    """GeGLU feed-forward (Gemma: tanh-approximated GELU): down(gelu(gate(x)) * up(x)); an alias of
+    ``{type: glu, activation: {type: gelu, approximate: ...}}``."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [{"hidden": 32}, {"hidden": 32, "approximate": "none"}]})
 
     approximate: Literal["none", "tanh"] = "tanh"
     """GELU form: ``tanh`` approximation (Gemma) or exact ``none``."""
 
+    def _activation(self) -> Any:
+        return {"type": "gelu", "approximate": self.approximate}
+
 
 class ReGLUParams(SwiGLUParams):
-    """ReGLU feed-forward: down(relu(gate(x)) * up(x))."""
+    """ReGLU feed-forward: down(relu(gate(x)) * up(x)); an alias of ``{type: glu, activation: relu}``."""
+
+    def _activation(self) -> Any:
+        return "relu"
 
 
 class MoEParams(Params):
@@ -160,19 +176,6 @@ def build_glu(p: GLUParams, ctx: BuildContext) -> nn.Module:
     return GLU(d_model=ctx.d_model, hidden=p.hidden, activation=ctx.child(p.activation), bias=p.bias, dropout=p.dropout)
 
 
-def _build_named_glu(activation: str):
-    def build(p: SwiGLUParams, ctx: BuildContext) -> nn.Module:
-        from torch import nn
-
-        from blockforge.components.feedforward import GLU
-
-        act = {"silu": nn.SiLU, "relu": nn.ReLU}.get(activation)
-        module = act() if act is not None else nn.GELU(approximate=getattr(p, "approximate", "tanh"))
-        return GLU(d_model=ctx.d_model, hidden=p.hidden, activation=module, bias=p.bias, dropout=p.dropout)
-
-    return build
-
-
 def build_moe(p: MoEParams, ctx: BuildContext) -> nn.Module:
     """Factory of ``feedforward.moe``.
 
@@ -200,7 +203,8 @@ def register(registry: Registrar) -> None:
     """Register the built-in feed-forward networks."""
     registry.register("feedforward", "mlp", params=MLPParams, factory=build_mlp)
     registry.register("feedforward", "glu", params=GLUParams, factory=build_glu)
-    registry.register("feedforward", "swiglu", params=SwiGLUParams, factory=_build_named_glu("silu"))
-    registry.register("feedforward", "geglu", params=GeGLUParams, factory=_build_named_glu("gelu"))
-    registry.register("feedforward", "reglu", params=ReGLUParams, factory=_build_named_glu("relu"))
+    # aliases of glu: validation replaces them by their expansion, so glu's factory builds them
+    registry.register("feedforward", "swiglu", params=SwiGLUParams, factory=build_glu)
+    registry.register("feedforward", "geglu", params=GeGLUParams, factory=build_glu)
+    registry.register("feedforward", "reglu", params=ReGLUParams, factory=build_glu)
     registry.register("feedforward", "moe", params=MoEParams, factory=build_moe)

@@ -235,8 +235,9 @@ def apply_overrides(doc: Document, overrides: Iterable[str]) -> Document:
         docs[id(vdoc)] = vdoc
         try:
             merge_into(merged, vdoc.data, tag=id(vdoc), at=path)
-        except (TypeError, IndexError) as exc:
-            issues.append(SpecIssue(path, f"cannot set {format_path(path)}: {exc}", loc, None, "set"))
+        except (TypeError, IndexError, KeyError) as exc:
+            message = exc.args[0] if exc.args else str(exc)
+            issues.append(SpecIssue(path, f"cannot set {format_path(path)}: {message}", loc, None, "set"))
     out = _relocate(merged.value, merged, doc, docs)
     out.source = doc.source
     out.issues = [*doc.issues, *issues]
@@ -292,10 +293,16 @@ def resolve_references(doc: Document) -> Document:
         node: Any = root
         walked: SpecPath = ()
         for part in target:
+            if isinstance(node, str) and part == "type":
+                node = {"type": node}  # a bare name is {type: name}
             if isinstance(node, dict) and part in node:
                 node = node[part]
             elif isinstance(node, list) and isinstance(part, int) and -len(node) <= part < len(node):
                 node = node[part]
+            elif isinstance(node, str) and walked:
+                raise _RefError(f"reference to {format_path(target)!r}: {format_path(walked)} is the bare name "
+                                f"{node!r}, whose parameters are its defaults",
+                                f"write it out, e.g. {{type: {node}, {part}: ...}}, to refer to {part!r}")
             else:
                 near = suggest(str(part), [str(k) for k in node]) if isinstance(node, dict) else []
                 hint = ("did you mean " + " or ".join(repr(format_path((*walked, n))) for n in near) + "?") if near \
