@@ -46,6 +46,8 @@ def _factory_for(registries: Registries):
         if problem is not None:
             raise BuildError(f"{kind} component {name!r} (from {comp.owner}): {problem}")
         module.blockforge_kind = str(kind)  # summaries total parameters and FLOPs per kind
+        module.blockforge_name = str(name)  # diagrams label each part with its component...
+        module.blockforge_params = ref  # ... and the parameters the spec gave it
         return module
 
     return build_ref

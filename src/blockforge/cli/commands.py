@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "compare": "blockforge.cli.compare:compare",
     "diff": "blockforge.cli.diff:diff",
     "build": "blockforge.cli.build:build",
+    "draw": "blockforge.cli.draw:draw",
     "components": "blockforge.cli.components:components",
     "plugins": "blockforge.cli.plugins:plugins",
     "schema": "blockforge.cli.schema:schema",
