@@ -36,6 +36,18 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 EXIT_INVALID = 1
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            v = version("blockforge")
+        except PackageNotFoundError:  # running from a source tree that was never installed
+            v = "unknown (not installed)"
+        out.print(f"blockforge {v}")
+        raise typer.Exit(0)
+
+
 @app.callback()
 def _global_options(
     ctx: typer.Context,
@@ -48,6 +60,10 @@ def _global_options(
     ] = None,
     strict_plugins: Annotated[
         bool, typer.Option("--strict-plugins", help="Fail if any plugin fails to load (default: warn, skip it).")
+    ] = False,
+    version: Annotated[
+        bool, typer.Option("--version", is_eager=True, callback=_print_version,
+                           help="Print blockforge's version and exit.")
     ] = False,
 ) -> None:
     """Compile declarative model specs (YAML/JSON) into runnable PyTorch Transformers."""

@@ -229,9 +229,9 @@ def load_text(text: str, *, source: str = "<input>", fmt: str = "yaml") -> Docum
     try:
         data, walker = _compose_yaml(text, source)
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        msg = " ".join(p for p in (exc.context, exc.problem) if p) or "malformed YAML"
-        raise SpecError([_issue(source, mark, f"YAML syntax error: {msg}")]) from None
+        from blockforge.spec.yaml_errors import syntax_issue
+
+        raise SpecError([syntax_issue(exc, source, lines)]) from None
     except yaml.YAMLError as exc:
         raise SpecError([SpecIssue((), f"YAML error: {exc}", Location(source), code="syntax")]) from None
     except RecursionError:
