@@ -32,7 +32,7 @@ BAD = {
     "not_divisible": ("heads: 4", "heads: 5", "not divisible by heads=5"),
     "zero_size": ("n_layers: 2", "n_layers: 0", "greater than 0"),
     "negative_size": ("d_model: 32", "d_model: -32", "greater than 0"),
-    "malformed_yaml": ("causal: true}", "causal: true", "YAML syntax error"),
+    "malformed_yaml": ("causal: true}", "causal: true", "an unclosed { or ["),
 }
 
 

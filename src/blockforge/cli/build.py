@@ -51,7 +51,7 @@ def build(
         from rich.progress import Progress
 
         t0 = time.perf_counter()
-        with Progress(console=out, transient=True, disable=device == "meta") as bar:
+        with Progress(console=out.get(), transient=True, disable=device == "meta") as bar:
             task = bar.add_task(f"building on {device}", total=getattr(validated.model, "n_layers", None))
             model = build_model(validated, registries=registries, device=device, dtype=getattr(torch, dtype), seed=seed,
                                 progress=lambda done, total: bar.update(task, completed=done, total=total))
