@@ -25,6 +25,8 @@ COMMANDS: dict[str, str] = {
     "diff": "blockforge.cli.diff:diff",
     "build": "blockforge.cli.build:build",
     "draw": "blockforge.cli.draw:draw",
+    "generate": "blockforge.cli.generate:generate",
+    "chat": "blockforge.cli.chat:chat",
     "components": "blockforge.cli.components:components",
     "plugins": "blockforge.cli.plugins:plugins",
     "schema": "blockforge.cli.schema:schema",
