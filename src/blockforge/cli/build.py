@@ -32,9 +32,13 @@ def build(
         typer.Option(help="A tokenizers tokenizer.json to put in the model directory (with -o).", dir_okay=False,
                      exists=True),
     ] = None,
+    repeats: Annotated[int, typer.Option(min=0, help="Forwards timed after the first (steady state: their "
+                                                    "median).")] = 5,
     overrides: SetOpt = None,
 ) -> None:
-    """Build a spec, run one forward pass on random token ids, print shapes and timings."""
+    """Build a spec, run forward passes on random token ids, print shapes and timings: the build, the
+    first forward (one-time set-up: kernel selection, allocator warm-up, lazy initialisation) and the
+    steady state (the median of --repeats more)."""
     if dtype not in DTYPES:
         raise typer.BadParameter(f"{dtype!r} is not one of {', '.join(DTYPES)}", param_hint="--dtype")
     if tokenizer is not None and output is None:
@@ -68,25 +72,45 @@ def build(
         t = seq_len or min(max_len, 32)
         vocab = validated.model.vocab_size
         ids = torch.randint(0, vocab, (batch, t), device=device)
-        t0 = time.perf_counter()
         with torch.inference_mode():
             try:
-                logits = model(ids)
+                t_first, logits = _timed_forward(model, ids, device)
+                steady = [_timed_forward(model, ids, device)[0] for _ in range(repeats)]
             except ValueError as exc:
                 from blockforge.errors import BlockforgeError
 
                 raise BlockforgeError(str(exc)) from None
-        t_fwd = time.perf_counter() - t0
         n = sum(p.numel() for p in model.parameters())
         out.print(f"built [bold]{validated.name or 'model'}[/]: {n:,} parameters on {device} ({dtype}) "
                   f"in {t_build:.3f} s")
-        out.print(f"forward {tuple(ids.shape)} -> {tuple(logits.shape)} in {t_fwd * 1000:.1f} ms")
+        line = f"forward {tuple(ids.shape)} -> {tuple(logits.shape)}: first call {_ms(t_first)}"
+        if steady:
+            import statistics
+
+            line += f", then {_ms(statistics.median(steady))} (steady state: median of {len(steady)})"
+        out.print(line)
         if output is not None:
             from blockforge.modeldir import save_model
 
             save_model(model, output, tokenizer=tokenizer)
             out.print(f"saved model directory {output} (spec.yaml, model.safetensors"
                       f"{', tokenizer.json' if tokenizer else ''})")
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.1f} ms" if seconds < 10 else f"{seconds:.1f} s"
+
+
+def _timed_forward(model, ids, device: str):  # noqa: ANN001, ANN202 - torch objects, imported lazily
+    """One forward, timed to its end (CUDA work is waited for). Returns ``(seconds, logits)``."""
+    import torch
+
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    sync()
+    t0 = time.perf_counter()
+    logits = model(ids)
+    sync()
+    return time.perf_counter() - t0, logits
 
 
 def _check_output_dir(output: Path) -> None:
