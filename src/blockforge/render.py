@@ -288,23 +288,26 @@ def compare_rows(summaries: Sequence[Summary]) -> list[tuple[str, list[str]]]:
     ]
 
 
-def compare_table(summaries: Sequence[Summary]) -> Table:
-    """Several summaries side by side (same batch and sequence length)."""
+def compare_table(summaries: Sequence[Summary], labels: Sequence[str] | None = None) -> Table:
+    """Several summaries side by side (same batch and sequence length), one column each, headed by
+    ``labels`` (default: the specs' names)."""
     shape = tuple(summaries[0].input_shape)
     table = Table(title=f"comparison at (batch, seq_len) = {shape}", title_justify="left")
     table.add_column("", style="bold")
-    for s in summaries:
-        table.add_column(s.name or "model", justify="right")
+    from rich.markup import escape
+
+    for label in labels or [s.name or "model" for s in summaries]:
+        table.add_column(escape(label), justify="right")  # a label such as "tiny [n_layers=4]" is not markup
     for label, cells in compare_rows(summaries):
         table.add_row(label, *cells)
     return table
 
 
-def compare_markdown(summaries: Sequence[Summary]) -> str:
+def compare_markdown(summaries: Sequence[Summary], labels: Sequence[str] | None = None) -> str:
     """Markdown of :func:`compare_table`."""
     shape = tuple(summaries[0].input_shape)
     lines = [f"Comparison at (batch, seq_len) = {shape}.", ""]
-    lines += _md_table(["", *[s.name or "model" for s in summaries]],
+    lines += _md_table(["", *(labels or [s.name or "model" for s in summaries])],
                        [[label, *cells] for label, cells in compare_rows(summaries)],
                        right=tuple(range(1, len(summaries) + 1)))
     return "\n".join([*lines, ""])

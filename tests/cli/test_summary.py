@@ -147,3 +147,19 @@ def test_layers_that_differ_in_the_plan_are_not_collapsed_together():
     r = invoke("summary", str(SPECS_DIR / "tiny-gemma2.yaml"))
     assert r.exit_code == 0, r.output
     assert " 0, 2 × 2 " in r.output and " 1, 3 × 2 " in r.output
+
+
+def test_compare_labels_clashing_names_by_file_and_sweeps(tmp_path):
+    copy = tmp_path / "tiny.yaml"
+    copy.write_text((SPECS_DIR / "tiny.yaml").read_text())
+    r = invoke("compare", TINY, str(copy), "--format", "json")
+    labels = [m["label"] for m in json.loads(r.output)["models"]]
+    assert labels == [f"tiny ({TINY})", f"tiny ({copy})"]  # same name and same stem: whole paths
+    r = invoke("compare", TINY, "--sweep", "model.n_layers=1,2,4", "--format", "json")
+    models = json.loads(r.output)["models"]
+    assert [m["label"] for m in models] == ["tiny [n_layers=1]", "tiny [n_layers=2]", "tiny [n_layers=4]"]
+    params = [m["total_params"] for m in models]
+    assert params[2] - params[1] == 2 * (params[1] - params[0]) > 0  # each layer adds the same parameters
+    text = invoke("compare", TINY, "--sweep", "model.n_layers=1,2")
+    assert text.exit_code == 0 and "tiny [n_layers=2]" in text.output
+    assert invoke("compare", TINY).exit_code == 2  # one spec and no sweep: nothing to compare
