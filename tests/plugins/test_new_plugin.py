@@ -46,3 +46,13 @@ def test_refuses_bad_names_and_existing_folders(tmp_path):
     r = runner.invoke(app, ["new-plugin", "ok", "--dir", str(tmp_path / "taken")])
     assert r.exit_code == 1 and "already exists" in r.output
     assert list((tmp_path / "taken").iterdir()) == []
+
+
+def test_refuses_a_name_already_registered_and_prints_the_next_step_on_one_line(tmp_path):
+    r = runner.invoke(app, ["new-plugin", "rmsnorm", "--dir", str(tmp_path / "x")])
+    assert r.exit_code == 1 and "'rmsnorm' is already registered (by builtins)" in r.output
+    assert not (tmp_path / "x").exists()
+    target = tmp_path / ("a_rather_long_folder_name_" * 4)
+    r = runner.invoke(app, ["new-plugin", "unit_norm", "--dir", str(target)])
+    assert r.exit_code == 0, r.output
+    assert f"pip install -e {target} && blockforge plugins && pytest {target}" in r.output.splitlines()

@@ -205,6 +205,7 @@ def render(name: str) -> dict[str, str]:
 
 
 def new_plugin(
+    ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Component name, as specs will write it (e.g. scalenorm).")],
     directory: Annotated[
         Optional[Path],  # noqa: UP007
@@ -215,6 +216,14 @@ def new_plugin(
     if not NAME_RE.match(name):
         err.print(f"[bold red]error[/]: invalid plugin name {name!r}: use lowercase letters, digits and '_', "
                   "starting with a letter (it is also the component's name in specs)")
+        raise typer.Exit(EXIT_INVALID)
+    from blockforge.cli.context import CliContext
+
+    registered = CliContext.of(ctx).registries["norm"]
+    if name in registered.names():
+        owner = registered.get(name).owner
+        err.print(f"[bold red]error[/]: norm component {name!r} is already registered (by {owner}); a second "
+                  "one would be refused when both are installed: choose another name")
         raise typer.Exit(EXIT_INVALID)
     target = directory or Path(f"blockforge-{name.replace('_', '-')}")
     if target.exists():
@@ -231,5 +240,6 @@ def new_plugin(
     finally:
         if staging.exists():
             shutil.rmtree(staging)
-    out.print(f"created plugin package [bold]{target}[/] (component norm.{name})")
-    out.print(f"next: pip install -e {target} && blockforge plugins && pytest {target}")
+    out.print(f"created plugin package [bold]{target}[/] (component norm.{name}); next, on one line:")
+    out.print(f"pip install -e {target} && blockforge plugins && pytest {target}", markup=False, highlight=False,
+              soft_wrap=True)  # never broken: it is meant to be copied
