@@ -45,10 +45,7 @@ TORCH_FREE = {"registry", "spec", "errors", "diagnostics", "_lazy", "__init__"}
 FORBIDDEN = {"components": {"spec", "registry"}}
 """Imports ruled out beyond the layer order (kept explicit: DESIGN.md names them)."""
 
-ALLOWED_MODULE_CYCLES: set[frozenset[str]] = {
-    # issue 13 removes it (hf_families' reader helpers are moving out of hf_config)
-    frozenset({"blockforge.interop.hf_config", "blockforge.interop.hf_families"}),
-}
+ALLOWED_MODULE_CYCLES: set[frozenset[str]] = set()
 
 
 def _module_name(path: Path) -> str:

@@ -24,6 +24,10 @@ class Family:
         per_token: the output has one row per token (``(B, T, ...)``), not one per sequence.
         lm: the model is a causal LM (next-token loss).
         kwargs: extra keyword arguments of the transformers model constructor.
+        length_dependent: outputs depend on the batch's padded length (LongRoPE picks its factors by
+            the longest sequence, in transformers too), so a sequence alone differs from it batched.
+        new_layout: its weights are laid out unlike every case before it (False for variants that differ
+            only in numerics, such as a RoPE scaling type: the weight tests skip them).
     """
 
     name: str
@@ -34,6 +38,8 @@ class Family:
     per_token: bool = True
     lm: bool = True
     kwargs: dict[str, Any] = field(default_factory=dict)
+    length_dependent: bool = False
+    new_layout: bool = True
 
     def make(self, **overrides: Any) -> Any:
         """A random-initialised transformers model of this family (the global RNG decides the weights)."""
@@ -102,6 +108,35 @@ FAMILIES: dict[str, Family] = {
     # grouped-query attention, tied embeddings, biases everywhere
     "llama-gqa": Family("llama", _llama_like("LlamaConfig", num_key_value_heads=2, tie_word_embeddings=True,
                                              attention_bias=True, mlp_bias=True), "LlamaForCausalLM"),
+    # Llama 3.1's frequency-dependent RoPE scaling (pre-training context 4 < the sequences' 16)
+    "llama3.1": Family("llama", _llama_like("LlamaConfig", num_key_value_heads=2, rope_parameters={
+        "rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+        "original_max_position_embeddings": 4, "rope_theta": 500.0}), "LlamaForCausalLM", new_layout=False),
+    # YaRN (attention factor on cos/sin); LongRoPE past its original context (long factors, Phi-3 style)
+    "llama-yarn": Family("llama", _llama_like("LlamaConfig", rope_parameters={
+        "rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 4, "rope_theta": 100.0}),
+        "LlamaForCausalLM", new_layout=False),
+    "llama-longrope": Family("llama", _llama_like("LlamaConfig", rope_parameters={
+        "rope_type": "longrope", "short_factor": [1.0, 1.5, 2.0, 3.0], "long_factor": [1.0, 4.0, 9.0, 30.0],
+        "original_max_position_embeddings": 8, "rope_theta": 100.0}), "LlamaForCausalLM", length_dependent=True,
+        new_layout=False),
+    # Qwen3: per-head RMSNorm on queries and keys, GQA, explicit head_dim != hidden / heads
+    "qwen3": Family("qwen3", _llama_like("Qwen3Config", num_key_value_heads=2, head_dim=16), "Qwen3ForCausalLM"),
+    # Gemma: (1 + w) RMSNorms, sqrt(d) embedding scale, GeGLU, head_dim 16 != 32 / 4, multi-query, tied
+    "gemma": Family("gemma", _llama_like("GemmaConfig", num_key_value_heads=1, head_dim=16, initializer_range=0.2),
+                    "GemmaForCausalLM"),
+    # StarCoder2: LayerNorm with biases, biases everywhere, plain GELU MLP, GQA, sliding window 5
+    "starcoder2": Family("starcoder2", _llama_like("Starcoder2Config", num_key_value_heads=2, sliding_window=5,
+                                                   norm_epsilon=1e-5), "Starcoder2ForCausalLM"),
+    # Mixtral: 4 SwiGLU experts, top-2 renormalised, GQA, window 5
+    "mixtral": Family("mixtral", _llama_like("MixtralConfig", num_key_value_heads=2, num_local_experts=4,
+                                             num_experts_per_tok=2, sliding_window=5, initializer_range=0.2,
+                                             experts_implementation="eager"),
+                      "MixtralForCausalLM"),
+    # Qwen3-MoE: QK-norm, 4 experts of width 24, top-2 not renormalised (norm_topk_prob false)
+    "qwen3_moe": Family("qwen3_moe", _llama_like("Qwen3MoeConfig", num_key_value_heads=2, num_experts=4,
+                                                 num_experts_per_tok=2, moe_intermediate_size=24, experts_implementation="eager",
+                                                 initializer_range=0.2), "Qwen3MoeForCausalLM"),
     # grouped-query attention and a sliding window shorter than the sequences
     "mistral": Family("mistral", _llama_like("MistralConfig", num_key_value_heads=2, sliding_window=5),
                       "MistralForCausalLM"),
@@ -110,6 +145,9 @@ FAMILIES: dict[str, Family] = {
     # encoder: bidirectional, post-norm, token types; hidden states (pooler off so export is exact)
     "bert": Family("bert", _bert, "BertModel", causal=False, output="last_hidden_state", lm=False,
                    kwargs={"add_pooling_layer": False}),
+    # encoder with its masked-LM head (dense + GELU + LayerNorm, decoder tied to the word embeddings)
+    "bert-mlm": Family("bert", lambda **o: _bert(**{"architectures": ["BertForMaskedLM"], **o}), "BertForMaskedLM",
+                       causal=False, lm=False),
     # encoder with a sequence-classification head (CLS token, tanh pooler)
     "bert-cls": Family("bert", lambda **o: _bert(**{"architectures": ["BertForSequenceClassification"],
                                                     "num_labels": 3, **o}),

@@ -105,6 +105,9 @@ class MoEParams(Params):
     """The experts' activation."""
     bias: bool = False
     """Biases in the experts' linear layers."""
+    normalize: bool = True
+    """Renormalise the top-k router probabilities to sum to 1 (Mixtral); false weights each expert by
+    its softmax probability over all experts (Qwen-MoE's ``norm_topk_prob: false``)."""
 
     def check(self, ctx: BuildContext) -> Iterable[tuple[str, str]]:
         """Contracts of the router.
@@ -179,7 +182,7 @@ def build_moe(p: MoEParams, ctx: BuildContext) -> nn.Module:
     cls = GLU if p.expert == "glu" else MLP
     experts = [cls(d_model=ctx.d_model, hidden=p.hidden, activation=ctx.child(p.activation), bias=p.bias)
                for _ in range(p.experts)]
-    return MixtureOfExperts(d_model=ctx.d_model, experts=experts, top_k=p.top_k)
+    return MixtureOfExperts(d_model=ctx.d_model, experts=experts, top_k=p.top_k, normalize=p.normalize)
 
 
 def register(registry: Registrar) -> None:

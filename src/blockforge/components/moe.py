@@ -31,16 +31,18 @@ class MixtureOfExperts(nn.Module):
         d_model: input and output width.
         experts: the expert modules, each ``(N, C) -> (N, C)``.
         top_k: experts per token.
+        normalize: renormalise the top-k probabilities to sum to 1 (Mixtral); False keeps each
+            selected expert's softmax probability over all experts (Qwen-MoE without ``norm_topk_prob``).
 
     Raises:
         ValueError: if ``top_k`` is not in ``1..len(experts)``.
     """
 
-    def __init__(self, *, d_model: int, experts: Sequence[nn.Module], top_k: int = 2) -> None:
+    def __init__(self, *, d_model: int, experts: Sequence[nn.Module], top_k: int = 2, normalize: bool = True) -> None:
         super().__init__()
         if not 1 <= top_k <= len(experts):
             raise ValueError(f"top_k must be in 1..{len(experts)} (the number of experts), got {top_k}")
-        self.top_k = top_k
+        self.top_k, self.normalize = top_k, normalize
         self.router = nn.Linear(d_model, len(experts), bias=False)
         self.experts = nn.ModuleList(experts)
         self.aux_loss: Tensor | None = None
@@ -54,7 +56,9 @@ class MixtureOfExperts(nn.Module):
         compute = torch.promote_types(logits.dtype, torch.float32)  # upcast half precision, keep float64
         probs = torch.softmax(logits, dim=-1, dtype=compute)  # (N, E)
         top_p, top_i = probs.topk(self.top_k, dim=-1)  # (N, k), (N, k)
-        top_p = (top_p / top_p.sum(-1, keepdim=True)).to(x.dtype)  # (N, k)
+        if self.normalize:
+            top_p = top_p / top_p.sum(-1, keepdim=True)  # (N, k)
+        top_p = top_p.to(x.dtype)  # (N, k)
         out = torch.zeros_like(flat)  # (N, C)
         for e, expert in enumerate(self.experts):
             if flat.is_meta:

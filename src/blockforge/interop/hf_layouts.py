@@ -14,7 +14,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor
 
-Transform = Literal["copy", "transpose", "cat", "per_head_qkv"]
+Transform = Literal["copy", "transpose", "cat", "per_head_qkv", "expert"]
 
 
 @dataclass(frozen=True)
@@ -29,6 +29,9 @@ class Rule:
             in turn, where blockforge's ``qkv`` stacks all queries, then all keys, then all values).
         split: for ``cat``, the dim-0 size of each part, in the order of ``theirs``.
         heads: for ``per_head_qkv``, the number of heads.
+        expert: for ``expert``, ``(e, part, parts)``: this tensor is part ``part`` of ``parts`` equal row
+            blocks of expert ``e`` in transformers' stacked expert tensor ``(E, rows, ...)`` (Mixtral's
+            ``gate_up_proj`` is ``[gate_e; up_e]`` for each expert ``e``); several rules fill one tensor.
     """
 
     ours: str
@@ -36,6 +39,7 @@ class Rule:
     transform: Transform = "copy"
     split: tuple[int, ...] = ()
     heads: int = 0
+    expert: tuple[int, int, int] = (0, 0, 1)
 
     def to_theirs(self, t: Tensor) -> dict[str, Tensor]:
         if self.transform == "transpose":
@@ -45,6 +49,8 @@ class Rule:
         if self.transform == "per_head_qkv":  # (3, H, D, ...) -> (H, 3, D, ...)
             parts = t.reshape(3, self.heads, -1, *t.shape[1:])
             return {self.theirs[0]: parts.transpose(0, 1).reshape(t.shape)}
+        if self.transform == "expert":
+            raise ValueError("expert slices are assembled by assemble_theirs, not one by one")
         return {self.theirs[0]: t}
 
     def to_ours(self, parts: list[Tensor]) -> Tensor:
@@ -55,7 +61,27 @@ class Rule:
         if self.transform == "per_head_qkv":  # (H, 3, D, ...) -> (3, H, D, ...)
             t = parts[0]
             return t.reshape(self.heads, 3, -1, *t.shape[1:]).transpose(0, 1).reshape(t.shape)
+        if self.transform == "expert":
+            e, part, n = self.expert
+            return parts[0][e].chunk(n, dim=0)[part]
         return parts[0]
+
+
+def assemble_theirs(rules: tuple[Rule, ...], ours: Mapping[str, Tensor]) -> dict[str, Tensor]:
+    """transformers' tensors of ``rules`` from blockforge's ``ours`` (each rule's ``to_theirs``; the
+    ``expert`` rules of one stacked tensor gathered: parts concatenated by rows, experts stacked)."""
+    out: dict[str, Tensor] = {}
+    stacked: dict[str, dict[int, dict[int, Tensor]]] = {}
+    for rule in rules:
+        if rule.transform == "expert":
+            e, part, _ = rule.expert
+            stacked.setdefault(rule.theirs[0], {}).setdefault(e, {})[part] = ours[rule.ours]
+        else:
+            out.update(rule.to_theirs(ours[rule.ours]))
+    for key, experts in stacked.items():
+        rows = [torch.cat([experts[e][p] for p in sorted(experts[e])], dim=0) for e in sorted(experts)]
+        out[key] = torch.stack(rows)  # (E, rows, ...)
+    return out
 
 
 @dataclass(frozen=True)
@@ -159,11 +185,28 @@ def _llama_like_layout(m: dict[str, Any], ours: Mapping[str, Shape], norms: Mapp
             rules += linear(ours, f"{b}attention.q", f"{a}q_proj")
             rules += fused(ours, f"{b}attention.kv", (f"{a}k_proj", f"{a}v_proj"), (kv, kv))
         rules += linear(ours, f"{b}attention.out", f"{a}o_proj")
-        for part in ("gate", "up", "down"):
-            rules += linear(ours, f"{b}feedforward.{part}", f"{h}mlp.{part}_proj")
+        for qk in ("q_norm", "k_norm"):  # Qwen3's per-head QK-norm
+            if f"{b}attention.{qk}.weight" in ours:
+                rules += linear(ours, f"{b}attention.{qk}", f"{a}{qk}")
+        if f"{b}feedforward.router.weight" in ours:  # Mixtral / Qwen3-MoE: router and stacked experts
+            rules.append(Rule(f"{b}feedforward.router.weight", (f"{h}mlp.gate.weight",)))
+            n = sum(1 for k in ours if k.startswith(f"{b}feedforward.experts.") and k.endswith(".up.weight"))
+            for e in range(n):
+                x = f"{b}feedforward.experts.{e}."
+                rules.append(Rule(x + "gate.weight", (f"{h}mlp.experts.gate_up_proj",), "expert", expert=(e, 0, 2)))
+                rules.append(Rule(x + "up.weight", (f"{h}mlp.experts.gate_up_proj",), "expert", expert=(e, 1, 2)))
+                rules.append(Rule(x + "down.weight", (f"{h}mlp.experts.down_proj",), "expert", expert=(e, 0, 1)))
+        elif f"{b}feedforward.gate.weight" in ours:  # gated: gate_proj, up_proj, down_proj
+            for part in ("gate", "up", "down"):
+                rules += linear(ours, f"{b}feedforward.{part}", f"{h}mlp.{part}_proj")
+        else:  # StarCoder2's plain MLP
+            rules += linear(ours, f"{b}feedforward.up", f"{h}mlp.c_fc")
+            rules += linear(ours, f"{b}feedforward.down", f"{h}mlp.c_proj")
     rules += linear(ours, "final_norm", p + "norm")
     aliases: dict[str, str] = {}
-    if m["head"].get("tied"):
+    if m["head"]["type"] == "classifier":  # <Family>ForSequenceClassification
+        rules += linear(ours, "head.proj", "score")
+    elif m["head"].get("tied"):
         aliases["lm_head.weight"] = p + "embed_tokens.weight"
     else:
         rules += linear(ours, "head.proj", "lm_head")
@@ -175,8 +218,8 @@ def bert_layout(m: dict[str, Any], ours: Mapping[str, Shape]) -> Layout:
 
     BERT's separate ``query``/``key``/``value`` become the fused ``qkv`` (rows ``[q; k; v]``).
     """
-    classifier = m["head"]["type"] == "classifier"
-    p = "bert." if classifier else ""  # BertForSequenceClassification nests BertModel under ``bert.``
+    kind = m["head"]["type"]
+    p = "bert." if kind != "hidden" else ""  # the task models nest BertModel under ``bert.``
     e = p + "embeddings."
     d = m["d_model"]
     rules = [Rule("embedding.weight", (e + "word_embeddings.weight",)),
@@ -194,12 +237,23 @@ def bert_layout(m: dict[str, Any], ours: Mapping[str, Shape]) -> Layout:
         rules += linear(ours, f"{b}feedforward.down", f"{h}output.dense")
         rules += linear(ours, f"{b}ff_norm", f"{h}output.LayerNorm")
     ignored: tuple[str, ...] = ()
-    if classifier:
+    aliases: dict[str, str] = {}
+    if kind == "classifier":
         rules += linear(ours, "head.pool", p + "pooler.dense")
         rules += linear(ours, "head.proj", "classifier")
+    elif kind == "masked_lm":  # BertForMaskedLM: no pooler; the decoder is tied to the word embeddings
+        c = "cls.predictions."
+        rules += linear(ours, "head.dense", c + "transform.dense")
+        rules += linear(ours, "head.norm", c + "transform.LayerNorm")
+        if m["head"].get("tied", True):
+            rules.append(Rule("head.bias", (c + "bias",)))
+            aliases = {c + "decoder.weight": e + "word_embeddings.weight", c + "decoder.bias": c + "bias"}
+        else:
+            rules += [Rule("head.proj.weight", (c + "decoder.weight",)), Rule("head.proj.bias", (c + "bias",))]
+            aliases = {c + "decoder.bias": c + "bias"}
     else:  # hidden states: BertModel's pooler output is not part of the compiled model
         ignored = (r"pooler\.dense\.(weight|bias)",)
-    return Layout(tuple(rules), {}, ignored, "bert.")
+    return Layout(tuple(rules), aliases, ignored, "bert.")
 
 
 def gpt_neox_layout(m: dict[str, Any], ours: Mapping[str, Shape]) -> Layout:
@@ -234,7 +288,9 @@ def gpt_neox_layout(m: dict[str, Any], ours: Mapping[str, Shape]) -> Layout:
 
 LayoutFn = Callable[[dict[str, Any], Mapping[str, Shape]], Layout]
 LAYOUTS: Mapping[str, LayoutFn] = {
-    "gpt2": gpt2_layout, "llama": llama_layout, "mistral": llama_layout, "qwen2": llama_layout, "bert": bert_layout,
+    "gpt2": gpt2_layout, "llama": llama_layout, "mistral": llama_layout, "qwen2": llama_layout, "qwen3": llama_layout,
+    "gemma": llama_layout, "starcoder2": llama_layout, "mixtral": llama_layout, "qwen3_moe": llama_layout,
+    "bert": bert_layout,
     "gemma2": gemma2_layout, "gpt_neox": gpt_neox_layout,
 }
 """Layout builders by transformers ``model_type``; each takes the canonical ``model`` spec dict and the
