@@ -194,7 +194,7 @@ def components(
         names = sorted({c.name for k in kinds for c in registries[k]})
         near = suggest(str(wanted), [*names, *kinds])
         hint = f"; did you mean {' or '.join(map(repr, near))}?" if near else ""
-        err.print(f"[bold red]error[/]: no kind or component named {wanted!r}{hint} (kinds: {', '.join(kinds)}; "
+        err.print(f"[bold red]error[/]: unknown kind or component {wanted!r}{hint} (kinds: {', '.join(kinds)}; "
                   "`blockforge components` lists every component)")
         raise typer.Exit(EXIT_INVALID)
     selected = [kind] if kind else kinds
