@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, ClassVar, Literal
 
 from pydantic import ConfigDict, Field
 
@@ -18,6 +18,9 @@ if TYPE_CHECKING:
 class LMHeadParams(Params):
     """Linear projection from d_model to vocabulary logits."""
 
+    produces: ClassVar[str] = "token_logits"
+    """What the head returns (a training objective checks it): ``(B, T, vocab_size)`` logits."""
+
     bias: bool = False
     """Add an output bias (the seed's fc_out has one)."""
     tied: bool = False
@@ -28,6 +31,9 @@ class LMHeadParams(Params):
 
 class ClassifierParams(Params):
     """Sequence classification: pool the sequence (cls / mean / last), optionally a pooler layer, project."""
+
+    produces: ClassVar[str] = "class_logits"
+    """What the head returns (a training objective checks it): ``(B, classes)`` scores."""
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -69,6 +75,9 @@ class MaskedLMHeadParams(Params):
 
 class HiddenStatesParams(Params):
     """No head: the model returns its final hidden states (B, T, d_model)."""
+
+    produces: ClassVar[str] = "states"
+    """What the head returns (a training objective checks it): ``(B, T, d_model)`` states."""
 
 
 def build_lm_head(p: LMHeadParams, ctx: BuildContext) -> nn.Module:

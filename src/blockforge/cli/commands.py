@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "draw": "blockforge.cli.draw:draw",
     "generate": "blockforge.cli.generate:generate",
     "chat": "blockforge.cli.chat:chat",
+    "train": "blockforge.cli.train:train",
     "components": "blockforge.cli.components:components",
     "plugins": "blockforge.cli.plugins:plugins",
     "schema": "blockforge.cli.schema:schema",

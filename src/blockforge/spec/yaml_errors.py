@@ -57,22 +57,23 @@ def syntax_issue(exc: yaml.MarkedYAMLError, source: str, lines: Sequence[str]) -
 
     for n in range(max(line - 1, 0), min(line + 1, len(lines) - 1) + 1):  # an unquoted ${...} in { } or [ ]
         at = _unquoted_reference(lines[n])
-        if at is not None and ("flow" in context or "mapping values" in problem):
+        if at is not None and ("flow" in context or "mapping values" in problem):  # both parsers' wording
             line, col = n, at
             message = "a ${...} reference inside { } or [ ] must be quoted"
             hint = "write it as a quoted string, e.g. {hidden: '${model.d_model}'} (see README 'References')"
             break
     else:
-        if "'\\t'" in problem or "\t" in text[: col + 1]:
+        if "'\\t'" in problem or "\t" in text[: col + 1]:  # PyYAML names the tab; libyaml does not
             tab = text.find("\t")
             col = tab if tab >= 0 else col
             message = "a tab character: YAML indents with spaces only"
             hint = "replace the tab with spaces (this file's other lines use spaces)"
-        elif "expected <block end>" in problem:
+        elif "expected <block end>" in problem or ("did not find expected key" in problem
+                                                     and "block mapping" in context):  # PyYAML / libyaml
             message = "this line is indented differently from the lines before it"
             hint = ("lines of the same mapping must start in the same column; indent a nested mapping under "
                     "its key, and do not mix `- item` lists with `key: value` at one level")
-        elif "mapping values are not allowed here" in problem:
+        elif "mapping values are not allowed" in problem:
             message = "unexpected ':' (a key inside a value, or a line indented under a value)"
             hint = ("quote a value that contains ': ' (name: 'a: b'); a line indented more than the key above "
                     "it continues that key's value: align it with its siblings, or give the key above "
@@ -85,7 +86,7 @@ def syntax_issue(exc: yaml.MarkedYAMLError, source: str, lines: Sequence[str]) -
             line, col = (start.line, start.column) if start is not None else (line, col)
             message = "a quoted string is never closed"
             hint = "close the quote on the same line, or use a block scalar (|) for multi-line text"
-        elif "flow" in context and "expected ',' or" in problem:
+        elif "flow" in context and ("expected ',' or" in problem or "expected ','" in problem):
             start = exc.context_mark
             opened = f" (opened at line {start.line + 1}, column {start.column + 1})" if start else ""
             message = f"an unclosed {{ or [, or a missing ','{opened}"
