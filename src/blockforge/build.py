@@ -54,6 +54,8 @@ def _factory_for(registries: Registries):
             raise BuildError(f"{kind} component {name!r} (from {comp.owner}): {problem}")
         module.blockforge_kind = str(kind)  # summaries total parameters and FLOPs per kind
         _check_output_once(module, Kind(kind), name, comp.owner, ctx)
+        module.blockforge_name = str(name)  # diagrams label each part with its component...
+        module.blockforge_params = ref  # ... and the parameters the spec gave it
         return module
 
     return build_ref

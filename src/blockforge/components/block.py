@@ -13,6 +13,7 @@ mixers that have no cache support are called exactly as before. Blocks here decl
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
@@ -21,6 +22,25 @@ from torch import Tensor, nn
 from blockforge.components.cache import BlockCache
 
 NormPosition = Literal["pre", "post", "sandwich", "output"]
+
+
+@dataclass(frozen=True)
+class Residual:
+    """One residual connection of a block, as a diagram draws it: ``x = after(x + sum(branch(before(x))))``.
+
+    Names are the block's child modules; a name whose module is None or ``nn.Identity`` is skipped.
+    A block declares its wiring with ``residuals()`` (``blockforge draw`` reads it).
+
+    Attributes:
+        branches: the chains of child modules summed into the residual, each applied in order
+            (two for a parallel block).
+        before: child modules applied once before the branches split (a norm they share).
+        after: a child module applied after the add (post-norm), or None.
+    """
+
+    branches: tuple[tuple[str, ...], ...]
+    before: tuple[str, ...] = ()
+    after: str | None = None
 
 
 def _mix(mixer: nn.Module, x: Tensor, mask: Tensor | None, positions: object | None,
@@ -179,6 +199,14 @@ class TransformerBlock(nn.Module):
             y = self.ff_post_norm(y)
         return x + self.drop_path(self.ff_scale(self.dropout(y)))  # (B, T, C)
 
+    def residuals(self) -> tuple[Residual, ...]:
+        """The block's wiring (see :class:`Residual`): one residual per sublayer, norms where they act."""
+        if self.norm_position == "post":
+            return (Residual(branches=(("attention", "attn_scale"),), after="attn_norm"),
+                    Residual(branches=(("feedforward", "ff_scale"),), after="ff_norm"))
+        return (Residual(branches=(("attn_norm", "attention", "attn_post_norm", "attn_scale"),)),
+                Residual(branches=(("ff_norm", "feedforward", "ff_post_norm", "ff_scale"),)))
+
     def extra_repr(self) -> str:
         return f"norm_position={self.norm_position!r}"
 
@@ -234,6 +262,12 @@ class ParallelBlock(nn.Module):
         y = self.dropout(_mix(self.attention, h, mask, positions, cache))  # (B, T, C)
         y = y + self.dropout(self.feedforward(hf))  # (B, T, C)
         return x + self.drop_path(y)  # (B, T, C)
+
+    def residuals(self) -> tuple[Residual, ...]:
+        """The block's wiring (see :class:`Residual`): both branches summed into one residual."""
+        if self.ff_norm is None:
+            return (Residual(before=("attn_norm",), branches=(("attention",), ("feedforward",))),)
+        return (Residual(branches=(("attn_norm", "attention"), ("ff_norm", "feedforward"))),)
 
 
 class DecoderBlock(nn.Module):
@@ -310,6 +344,13 @@ class DecoderBlock(nn.Module):
         x = x + self.dropout(_mix(self.attention, self.attn_norm(x), mask, positions, cache))  # (B, T, C)
         x = x + self.dropout(cross(self.cross_norm(x)))  # (B, T, C)
         return x + self.dropout(self.feedforward(self.ff_norm(x)))  # (B, T, C)
+
+    def residuals(self) -> tuple[Residual, ...]:
+        """The block's wiring (see :class:`Residual`): self-attention, cross-attention, feed-forward."""
+        pairs = (("attention", "attn_norm"), ("cross_attention", "cross_norm"), ("feedforward", "ff_norm"))
+        if self.norm_position == "post":
+            return tuple(Residual(branches=((f,),), after=n) for f, n in pairs)
+        return tuple(Residual(branches=((n, f),)) for f, n in pairs)
 
     supports_cache = True
 

@@ -251,6 +251,55 @@ MAX_REF_WORK = 2 * MAX_NODES
 """Most values visited while resolving references (whole-value references copy what they name)."""
 
 
+_OPERATOR = re.compile(r"[*/%]|\s[-+]\s")  # a hyphen without spaces is text: '${a}-${b}' names, not subtracts
+_ARITHMETIC = re.compile(r"^[\s\d.()+\-*/%]*$")
+
+
+def _expression_issue(value: str, at: SpecPath, doc: Document, lookup: Any) -> SpecIssue | None:
+    """An issue for a reference used in arithmetic (``'4 * ${model.d_model}'``, ``${a * 2}``), or None.
+
+    References name values; nothing is evaluated. The hint gives the number to write instead when the
+    referenced values are numbers (the sum is done here, for the hint only).
+    """
+    refs = list(_REF.finditer(value))
+    inside = any(_OPERATOR.search(m.group(1)) and not re.fullmatch(r"[\w.\[\]-]+", m.group(1).strip())
+                 for m in refs)
+    outside = _REF.sub("0", value)
+    around = bool(refs) and _ARITHMETIC.fullmatch(outside) is not None and _OPERATOR.search(outside) is not None
+    if not (inside or around):
+        return None
+    hint = "write the value itself, or name a value that holds it"
+    if around:
+        import ast
+        import operator
+
+        ops = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
+               ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: operator.pow,
+               ast.USub: operator.neg, ast.UAdd: operator.pos}
+
+        def num(node: ast.AST) -> float:
+            if isinstance(node, ast.Constant) and isinstance(node.value, int | float):
+                return node.value
+            if isinstance(node, ast.BinOp) and type(node.op) in ops:
+                return ops[type(node.op)](num(node.left), num(node.right))
+            if isinstance(node, ast.UnaryOp) and type(node.op) in ops:
+                return ops[type(node.op)](num(node.operand))
+            raise ValueError("not arithmetic")
+
+        try:
+            values = [lookup(_ref_path(m.group(1))) for m in refs]
+            if all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+                it = iter(values)
+                result = num(ast.parse(_REF.sub(lambda m: repr(next(it)), value).strip(), mode="eval").body)
+                if isinstance(result, float) and result.is_integer() and "/" not in value:
+                    result = int(result)
+                hint = f"write the value itself: {result!r} (what {value.strip()!r} comes to now)"
+        except Exception:  # noqa: BLE001 - only the hint depends on it
+            pass
+    return SpecIssue(at, f"{value!r} is an expression; references are not evaluated (a reference names one "
+                     "value, as in '${model.d_model}')", doc.locate(at), hint, "reference")
+
+
 def resolve_references(doc: Document) -> Document:
     """Replace ``${dotted.path}`` references by the value they name (``$${`` writes a literal ``${``).
 
@@ -357,6 +406,10 @@ def resolve_references(doc: Document) -> Document:
         if isinstance(value, list):
             return [walk(v, (*at, i)) for i, v in enumerate(value)]
         if isinstance(value, str) and "${" in value:
+            expression = _expression_issue(value, at, doc, lambda target: lookup(target, (at,), 0))
+            if expression is not None:
+                issues.append(expression)
+                return value
             where[0] = at
             try:
                 return resolve(value, at, (), len(at))

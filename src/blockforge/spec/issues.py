@@ -130,6 +130,11 @@ def _convert_at(
                 "; `blockforge plugins` lists the installed plugins")
         else:
             hint = "is the plugin that provides it installed? see `blockforge plugins`"
+        from blockforge.registry.examples import example_plugin_for, install_hint
+
+        example = example_plugin_for(here.kind.value, name) if not near else None
+        if example is not None:
+            hint = f"{install_hint(example)}; {hint}" if hint else install_hint(example)
         tpath = (*path, "type") if isinstance(raw, dict) else path
         msg = f"unknown {here.kind.value} component {name!r}"
         if len(reg) and not near:
