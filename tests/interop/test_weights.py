@@ -332,3 +332,37 @@ def test_export_refuses_what_maps_back_to_no_family(tmp_path):
     with pytest.raises(InteropError, match="maps back to no transformers family exactly"):
         save_hf_directory(ours, tmp_path)
     assert not list(tmp_path.iterdir())  # nothing half-written
+
+
+def test_cli_checkpoint_directory_to_model_directory_and_back(tmp_path):
+    """import-hf DIR -o MODEL_DIR (config, sharded weights, tokenizer.json) and export-hf MODEL_DIR OUT:
+    the model directory loads with the transformers model's outputs, and from_pretrained loads OUT
+    strictly with the same outputs."""
+    from typer.testing import CliRunner
+
+    from blockforge.cli import app
+    from blockforge.modeldir import load_model
+
+    torch.manual_seed(0)
+    ref = FAMILIES["qwen3"].make().eval()
+    source, model_dir, out = tmp_path / "hf", tmp_path / "bf", tmp_path / "hf-out"
+    source.mkdir()
+    ref.config.save_pretrained(source)
+    _save_sharded(ref.state_dict(), source, 2)
+    (source / "tokenizer.json").write_text('{"version": "1.0"}', encoding="utf-8")
+    runner = CliRunner()
+    r = runner.invoke(app, ["import-hf", str(source), "-o", str(model_dir)], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    assert {p.name for p in model_dir.iterdir()} >= {"spec.yaml", "model.safetensors", "tokenizer.json"}
+    assert logits_close(ref, load_model(model_dir)) <= TOL32
+    r = runner.invoke(app, ["export-hf", str(model_dir), str(out)], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    loaded, info = transformers.Qwen3ForCausalLM.from_pretrained(out, output_loading_info=True)
+    assert not info["missing_keys"] and not info["unexpected_keys"] and not info["mismatched_keys"]
+    assert logits_close(loaded.eval(), load_model(model_dir)) <= TOL32
+    assert (out / "tokenizer.json").read_text(encoding="utf-8") == '{"version": "1.0"}'
+    # a checkpoint directory needs -o; a model directory that maps to no family writes nothing
+    r = runner.invoke(app, ["import-hf", str(source)])
+    assert r.exit_code == 2 and "-o DIR" in r.output
+    r = runner.invoke(app, ["export-hf", str(model_dir), str(tmp_path / "as-gpt2"), "--family", "gpt2"])
+    assert r.exit_code == 1 and "error" in r.output and not (tmp_path / "as-gpt2").exists()

@@ -32,6 +32,7 @@ COMMANDS: dict[str, str] = {
     "plugins": "blockforge.cli.plugins:plugins",
     "schema": "blockforge.cli.schema:schema",
     "import-hf": "blockforge.cli.import_hf:import_hf",
+    "export-hf": "blockforge.cli.export_hf:export_hf",
     "new-plugin": "blockforge.cli.new_plugin:new_plugin",
 }
 """Command name -> ``"module:function"`` of its implementation."""

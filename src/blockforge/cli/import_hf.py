@@ -1,4 +1,5 @@
-"""``blockforge import-hf``: turn a transformers ``config.json`` into a blockforge spec (torch-free)."""
+"""``blockforge import-hf``: turn a transformers ``config.json`` into a blockforge spec (torch-free), or a
+transformers checkpoint directory into a model directory (config and weights)."""
 
 from __future__ import annotations
 
@@ -16,12 +17,13 @@ def import_hf(
     ctx: typer.Context,
     config: Annotated[
         Optional[Path],  # noqa: UP007
-        typer.Argument(help="A transformers config.json.", dir_okay=False, show_default=False),
+        typer.Argument(help="A transformers config.json, or a checkpoint directory (config.json and "
+                            "model.safetensors, or shards with their index).", show_default=False),
     ] = None,
     output: Annotated[
         Optional[Path],  # noqa: UP007
-        typer.Option("--output", "-o", help="Write the spec here (YAML, written atomically). Default: stdout.",
-                     dir_okay=False),
+        typer.Option("--output", "-o", help="Write the spec here (YAML, written atomically; default: stdout); "
+                     "for a checkpoint directory, the model directory to write (required)."),
     ] = None,
     name: Annotated[Optional[str], typer.Option(help="The spec's name (default: hf-<model_type>).")] = None,  # noqa: UP007
     architecture: Annotated[
@@ -33,7 +35,9 @@ def import_hf(
         bool, typer.Option("--list", help="Print the supported families, architectures and rope types, then exit.")
     ] = False,
 ) -> None:
-    """Convert a transformers config into a spec that computes exactly the same model.
+    """Convert a transformers config into a spec that computes exactly the same model; given a checkpoint
+    directory, also load its weights (strictly) and write a model directory (spec.yaml, model.safetensors,
+    and the checkpoint's tokenizer.json when it has one).
 
     Unknown config keys and values blockforge cannot reproduce are errors, each named.
     The spec is validated before it is written; an existing file is replaced only on success.
@@ -44,6 +48,9 @@ def import_hf(
             return
         if config is None:
             raise typer.BadParameter("give a config.json (or --list)", param_hint="CONFIG")
+        if config.is_dir():
+            _import_directory(config, output, name=name, architecture=architecture)
+            return
         import yaml
 
         from blockforge.interop.hf_config import import_config
@@ -60,6 +67,21 @@ def import_hf(
 
         write_text_atomic(output, text)
         out.print(f"wrote {output} ({spec['name']})")
+
+
+def _import_directory(source: Path, output: Path | None, *, name: str | None, architecture: str | None) -> None:
+    """A transformers checkpoint directory -> a blockforge model directory (nothing written on failure)."""
+    if output is None:
+        raise typer.BadParameter("a checkpoint directory is written as a model directory: give -o DIR",
+                                 param_hint="--output")
+    from blockforge.interop import from_hf_directory
+    from blockforge.modeldir import save_model
+
+    model, report = from_hf_directory(source, architecture=architecture, name=name)
+    tokenizer = source / "tokenizer.json"
+    save_model(model, output, tokenizer=tokenizer if tokenizer.is_file() else None)
+    ignored = f", {len(report.ignored)} buffers ignored" if report.ignored else ""
+    out.print(f"wrote {output} ({model.blockforge_spec['name']}: {len(report.loaded)} tensors loaded{ignored})")
 
 
 def _print_supported() -> None:
