@@ -257,3 +257,15 @@ def test_token_types_without_a_token_type_table_are_refused():
     with pytest.raises(ValueError, match=r"no token-type embeddings.*embedding\.token_types"):
         emb(ids, torch.zeros_like(ids))
     assert emb(ids).shape == (1, 3, 4)  # without token types it works as before
+
+
+@pytest.mark.parametrize("n_tokens,experts,top_k", [(2, 18, 1), (1, 5, 2), (3, 4, 1)])
+def test_moe_on_meta_with_more_experts_than_routed_slots(n_tokens, experts, top_k):
+    """Issue 18 item 5: on meta (summaries) the balanced routing gives each of the N * k slots one expert,
+    and an expert past the last slot gets none, rather than crashing in ``arange``."""
+    with torch.device("meta"):
+        moe = MixtureOfExperts(d_model=4, experts=[nn.Linear(4, 4) for _ in range(experts)], top_k=top_k)
+        out = moe(torch.empty(1, n_tokens, 4))
+    assert out.shape == (1, n_tokens, 4) and out.is_meta
+    got = [len(moe._balanced_slots(e, n_tokens, torch.device("meta"))[0]) for e in range(experts)]
+    assert sum(got) == n_tokens * top_k and max(got) - min(got) <= 1

@@ -93,6 +93,21 @@ class MultiHeadAttentionParams(_HeadsParams):
     scale: Annotated[float, Field(gt=0.0)] | None = None
     """Score scale; null = head_dim ** -0.5 (Gemma 2 uses query_pre_attn_scalar ** -0.5)."""
 
+    def check(self, ctx: BuildContext) -> Iterable[tuple[str, str]]:
+        """The head layout's contracts, and a ``window`` no longer than the model's ``max_len``.
+
+        Args:
+            ctx: the model's build context (``ctx.d_model``, ``ctx.max_len``).
+
+        Returns:
+            ``(field, message)`` for each broken contract (see :meth:`_HeadsParams.check`).
+        """
+        yield from super().check(ctx)
+        if self.window is not None and self.window > ctx.max_len:
+            yield "window", (f"window={self.window} is longer than max_len={ctx.max_len}: every query already "
+                             f"sees every earlier key, so the window does nothing; drop it (window: null) or make "
+                             f"it at most {ctx.max_len}")
+
 
 class CrossAttentionParams(_HeadsParams):
     """Cross-attention from the decoder to the encoder's output (queries from x, keys/values from memory)."""

@@ -53,13 +53,74 @@ def init_tied_table(embedding: nn.Module, head: nn.Module) -> None:
         nn.init.uniform_(weight, -bound, bound)
 
 
-def _check_ids(ids: Tensor, mask: Tensor | None, max_len: int, what: str = "ids") -> None:
+_ID_DTYPES = (torch.int64, torch.int32)
+
+
+def _check_ids(ids: Tensor, mask: Tensor | None, max_len: int, what: str = "ids", *,
+               vocab_size: int | None = None, device: torch.device | None = None) -> None:
+    """Refuse inputs that torch would turn into a deep error or a silent wrong result.
+
+    Checks, each a ``ValueError`` naming the argument, the value and what is allowed: ``ids`` is a
+    ``(batch, seq_len)`` tensor of ``int64``/``int32`` ids in ``0..vocab_size-1`` on the model's device, no
+    longer than ``max_len``; ``mask`` has the same shape and holds only 0 and 1 (or is boolean). The range
+    and mask checks read the values (one reduction; on an accelerator, one synchronisation); meta inputs
+    carry no values, and a graph traced by ``torch.compile`` holds no value checks: both are checked for
+    shape, dtype and device only.
+    """
+    if not isinstance(ids, Tensor):
+        raise ValueError(f"{what} must be a torch.Tensor of token ids, shape (batch, seq_len), got "
+                         f"{type(ids).__name__}; wrap it: torch.tensor({what}, dtype=torch.long)")
+    if ids.dtype not in _ID_DTYPES:
+        raise ValueError(f"{what} must hold integer token ids (torch.long or torch.int32), got {ids.dtype}")
     if ids.dim() != 2:
         raise ValueError(f"{what} must be (batch, seq_len), got shape {tuple(ids.shape)}")
     if ids.shape[1] > max_len:
         raise ValueError(f"sequence length {ids.shape[1]} exceeds max_len={max_len} of this model")
-    if mask is not None and mask.shape != ids.shape:
-        raise ValueError(f"mask shape {tuple(mask.shape)} does not match {what} shape {tuple(ids.shape)}")
+    if device is not None and ids.device != device and device.type != "meta":
+        raise ValueError(f"{what} are on {ids.device} but the model is on {device}; move them: "
+                         f"{what}.to({str(device)!r})")
+    values = not ids.is_meta and not torch.compiler.is_compiling()  # compiled graphs hold no value checks
+    if vocab_size is not None and values and ids.numel():
+        lo, hi = (int(v) for v in torch.aminmax(ids))
+        if lo < 0 or hi >= vocab_size:
+            bad = lo if lo < 0 else hi
+            raise ValueError(f"{what} holds token id {bad}, outside 0..{vocab_size - 1} (vocab_size={vocab_size})")
+    if mask is not None:
+        _check_mask(mask, ids, what)
+
+
+def _check_mask(mask: Tensor, ids: Tensor, what: str = "ids", name: str = "mask") -> None:
+    if not isinstance(mask, Tensor):
+        raise ValueError(f"{name} must be a torch.Tensor of 1 (token) and 0 (padding), got {type(mask).__name__}")
+    if mask.shape != ids.shape:
+        raise ValueError(f"{name} shape {tuple(mask.shape)} does not match {what} shape {tuple(ids.shape)}")
+    if mask.device != ids.device:
+        raise ValueError(f"{name} is on {mask.device} but {what} are on {ids.device}")
+    if mask.dtype != torch.bool and not mask.is_meta and mask.numel() and not torch.compiler.is_compiling():
+        ok = (mask == 0) | (mask == 1)
+        if not bool(ok.all()):
+            bad = mask[~ok].flatten()[0].item()
+            raise ValueError(f"{name} must hold only 1 (token) and 0 (padding), found {bad}")
+
+
+def _check_token_types(token_types: Tensor, ids: Tensor, embedding: nn.Module) -> None:
+    table = getattr(embedding, "token_type", None)
+    if table is None:
+        return  # the embedding says why it takes none
+    _check_ids(token_types, None, ids.shape[1], "token_types", vocab_size=table.num_embeddings, device=ids.device)
+    if token_types.shape != ids.shape:
+        raise ValueError(f"token_types shape {tuple(token_types.shape)} does not match ids shape {tuple(ids.shape)}")
+
+
+def _model_device(model: nn.Module) -> torch.device | None:
+    for p in model.parameters():
+        return p.device
+    return None
+
+
+def _vocab_size(embedding: nn.Module) -> int | None:
+    n = getattr(embedding, "num_embeddings", None)
+    return n if isinstance(n, int) else None
 
 
 def _head(head: nn.Module, x: Tensor, embedding: nn.Module, mask: Tensor | None) -> Tensor:
@@ -187,10 +248,13 @@ class TransformerLM(nn.Module):
             set), ``(B, classes)`` for a classifier, ``(B, T, C)`` hidden states for ``hidden``.
 
         Raises:
-            ValueError: ``T`` exceeds ``max_len``, or the shapes of ``ids``, ``mask`` and ``position_ids``
-                disagree.
+            ValueError: ``ids`` is not a ``(B, T)`` integer tensor on the model's device with ids in
+                ``0..vocab_size-1`` and ``T <= max_len``; ``mask`` is not ``(B, T)`` of 0/1;
+                ``token_types`` are out of range; the shapes of ``ids`` and ``position_ids`` disagree.
         """
-        _check_ids(ids, mask, self.max_len)
+        _check_ids(ids, mask, self.max_len, vocab_size=_vocab_size(self.embedding), device=_model_device(self))
+        if token_types is not None:
+            _check_token_types(token_types, ids, self.embedding)
         _check_positions(position_ids, ids)
         position_ids = _positions(ids, mask, position_ids, cache, self.max_len)
         x = self.embedding(ids) if token_types is None else self.embedding(ids, token_types)  # (B, T, C)
@@ -287,7 +351,7 @@ class EncoderDecoder(nn.Module):
 
     def encode(self, ids: Tensor, mask: Tensor | None = None) -> Tensor:
         """Args: ids: ``(B, S)`` source ids; mask: optional ``(B, S)`` padding mask. Returns: ``(B, S, C)``."""
-        _check_ids(ids, mask, self.max_len)
+        _check_ids(ids, mask, self.max_len, vocab_size=_vocab_size(self.embedding), device=_model_device(self))
         position_ids = _positions(ids, mask, None, None, self.max_len)
         x = self._embed(ids, position_ids)  # (B, S, C)
         positions = attention_positions(self.positional, ids.shape[1], ids.device, position_ids)
@@ -334,7 +398,11 @@ class EncoderDecoder(nn.Module):
             memory = self.encode(ids, mask)  # (B, S, C)
             if cache is not None:
                 cache.memory, cache.memory_mask = memory, mask
-        _check_ids(decoder_ids, decoder_mask, self.max_len, "decoder_ids")
+        _check_ids(decoder_ids, decoder_mask, self.max_len, "decoder_ids", vocab_size=_vocab_size(self.embedding),
+                   device=_model_device(self))
+        if decoder_ids.shape[0] != memory.shape[0]:
+            raise ValueError(f"decoder_ids has batch size {decoder_ids.shape[0]} but ids has {memory.shape[0]}; "
+                             "each target sequence decodes against its own source")
         _check_positions(decoder_position_ids, decoder_ids)
         position_ids = _positions(decoder_ids, decoder_mask, decoder_position_ids, cache, self.max_len)
         y = self._embed(decoder_ids, position_ids)  # (B, T, C)

@@ -81,9 +81,11 @@ class MixtureOfExperts(nn.Module):
         ``s mod E``; ``k <= E`` makes a token's ``k`` experts distinct.
 
         Returns:
-            ``(n_e,)`` token indices and ``(n_e,)`` slot indices, ``n_e = ceil((N * k - expert) / E)``.
+            ``(n_e,)`` token indices and ``(n_e,)`` slot indices, ``n_e = max(0, ceil((N * k - expert) / E))``:
+            none when there are fewer routed slots than experts (``expert >= N * k``).
         """
-        s = torch.arange(expert, n_tokens * self.top_k, len(self.experts), device=device)  # (n_e,)
+        start = min(expert, n_tokens * self.top_k)  # arange refuses a start past the end
+        s = torch.arange(start, n_tokens * self.top_k, len(self.experts), device=device)  # (n_e,)
         return s // self.top_k, s % self.top_k
 
     def extra_repr(self) -> str:
