@@ -84,3 +84,26 @@ def test_checkpoint_errors_are_user_errors(tmp_path: Path) -> None:
     other = blockforge.build_model({**L.SPEC, "model": {**L.SPEC["model"], "d_model": 64}}, seed=0)
     with pytest.raises(BlockforgeError, match="cannot load into this model"):
         load_checkpoint(tmp_path / "ck", other)
+
+
+class _RunsCode:
+    """A pickle that would create a folder when loaded (any callable could stand here)."""
+
+    def __init__(self, target: Path) -> None:
+        self.target = target
+
+    def __reduce__(self):  # noqa: ANN204
+        import os
+
+        return (os.mkdir, (str(self.target),))
+
+
+def test_checkpoint_metadata_runs_no_code(tmp_path: Path) -> None:
+    """DCP's .metadata is a pickle: it is read with an allow-list, so a crafted one is refused unrun."""
+    import pickle
+
+    save_checkpoint(tmp_path / "ck", L.build())
+    (tmp_path / "ck" / ".metadata").write_bytes(pickle.dumps(_RunsCode(tmp_path / "ran")))
+    with pytest.raises(BlockforgeError, match="not a checkpoint's metadata .*posix.mkdir"):
+        load_checkpoint(tmp_path / "ck", L.build())
+    assert not (tmp_path / "ran").exists()

@@ -9,10 +9,14 @@ Layout of a checkpoint folder (DCP's ``FileSystemWriter``): ``__<rank>_0.distcp`
 ``.metadata`` file, under the keys ``model.<fqn>`` and ``optimizer.state.<fqn>.<name>`` /
 ``optimizer.param_groups.<fqn>.<name>``. The folder is written under a temporary name and renamed when
 every rank has finished, so a crash never leaves a half-written checkpoint under the final name.
+
+DCP's ``.metadata`` is a pickle; it is read with an allow-list of the names such a file holds
+(:class:`SafeFileSystemReader`), so loading a checkpoint runs no code it names.
 """
 
 from __future__ import annotations
 
+import pickle
 import shutil
 import warnings
 from contextlib import contextmanager
@@ -25,6 +29,8 @@ import torch.distributed as dist
 import torch.distributed.checkpoint as dcp
 from torch import nn
 from torch.distributed.checkpoint.api import CheckpointException
+from torch.distributed.checkpoint.filesystem import FileSystemReader
+from torch.distributed.checkpoint.metadata import Metadata, StorageMeta
 from torch.distributed.checkpoint.state_dict import (
     StateDictOptions,
     get_model_state_dict,
@@ -35,6 +41,49 @@ from torch.distributed.checkpoint.state_dict import (
 from torch.distributed.checkpoint.stateful import Stateful
 
 from blockforge.errors import BlockforgeError
+
+
+class _MetadataUnpickler(pickle.Unpickler):
+    """Reads DCP's ``.metadata`` (a pickle) allowing only the names such a file holds, so that no code a
+    checkpoint names runs on load (the approach of ``torch.load(weights_only=True)``)."""
+
+    _NAMES = {("torch.distributed.checkpoint.metadata", n) for n in ("Metadata", "MetadataIndex", "StorageMeta", "TensorStorageMetadata",
+                                   "BytesStorageMetadata", "ChunkStorageMetadata", "TensorProperties",
+                                   "_MEM_FORMAT_ENCODING")} | {
+        ("torch.distributed.checkpoint.filesystem", "_StorageInfo"), ("torch", "Size"),
+        ("torch.serialization", "_get_layout"), ("collections", "OrderedDict"), ("pathlib", "PosixPath"),
+        ("pathlib", "PurePosixPath"), ("pathlib", "WindowsPath"), ("pathlib", "PureWindowsPath")}
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in self._NAMES:
+            return super().find_class(module, name)
+        if module == "torch" and "." not in name and isinstance(getattr(torch, name, None), torch.dtype):
+            return getattr(torch, name)
+        raise pickle.UnpicklingError(f"{module}.{name} is not part of a checkpoint's metadata")
+
+
+class SafeFileSystemReader(FileSystemReader):
+    """torch's ``FileSystemReader`` with the ``.metadata`` file read by :class:`_MetadataUnpickler`.
+
+    Tensor data is read as raw bytes, and the few non-tensor values (optimizer hyper-parameters) through
+    ``torch.load(weights_only=True)``, by torch itself.
+    """
+
+    def read_metadata(self, *args: Any, **kwargs: Any) -> Metadata:
+        rank = kwargs.get("rank")
+        path = self._get_metadata_path(rank)
+        with self.fs.create_stream(path, "rb") as stream:
+            try:
+                metadata = _MetadataUnpickler(stream).load()
+            except (pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError, ValueError) as exc:
+                raise BlockforgeError(f"{self.path}: not a checkpoint's metadata ({exc})") from None
+        if not isinstance(metadata, Metadata):
+            raise BlockforgeError(f"{self.path}: not a checkpoint's metadata (a {type(metadata).__name__})")
+        if getattr(metadata, "storage_meta", None) is None:
+            metadata.storage_meta = StorageMeta()
+        metadata.storage_meta.load_id = self.load_id
+        return metadata
+
 
 #: Optimizer state keyed by parameter FQN (``state.<fqn>.exp_avg``), as torchtitan saves it.
 _OPTIONS = StateDictOptions(flatten_optimizer_state_dict=True)
@@ -141,7 +190,10 @@ def load_checkpoint(path: str | Path, model: nn.Module, optimizer: torch.optim.O
         raise BlockforgeError(f"{path}: not a sharded checkpoint (no .metadata; written by save_checkpoint?)")
     try:
         with _single_process_quiet():
-            dcp.load(_states(model, optimizer), checkpoint_id=path, no_dist=not _distributed())
+            dcp.load(_states(model, optimizer), storage_reader=SafeFileSystemReader(path),
+                     no_dist=not _distributed())
+    except BlockforgeError:
+        raise
     except (CheckpointException, RuntimeError, KeyError, ValueError) as exc:  # missing keys, shape mismatches
         lines = [line for line in str(exc).splitlines() if line.strip()]
         raise BlockforgeError(f"{path}: cannot load into this model: {lines[-1] if lines else exc}") from None
@@ -174,5 +226,5 @@ def load_model_weights(path: str | Path, model: nn.Module) -> nn.Module:
     return model
 
 
-__all__ = ["ModelState", "OptimizerState", "full_model_state_dict", "load_checkpoint", "load_model_weights",
+__all__ = ["ModelState", "OptimizerState", "SafeFileSystemReader", "full_model_state_dict", "load_checkpoint", "load_model_weights",
            "save_checkpoint"]

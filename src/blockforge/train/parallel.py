@@ -29,14 +29,17 @@ class DistributedStrategy(Strategy):
     Args:
         env: this process's place in the job (:func:`blockforge.distributed.env.init_distributed`).
         parallel: the spec's ``parallel:`` section (None: ``strategy: none``, refused on several ranks).
+        registries: where the spec's names resolve when the gathered model is rebuilt (default: built-ins
+            and installed plugins).
     """
 
     #: DDP and FSDP2 average gradients over ranks; the trainer weights micro-batches by global token counts,
     #: so it multiplies its loss by the world size to turn that average back into the sum it means.
     averages_gradients = True
 
-    def __init__(self, *, env: DistEnv, parallel: Parallel | None) -> None:
+    def __init__(self, *, env: DistEnv, parallel: Parallel | None, registries: Any = None) -> None:
         super().__init__(device=env.device)
+        self.registries = registries
         self.env = env
         self.parallel = parallel
         self.rank = env.rank
@@ -102,7 +105,7 @@ class DistributedStrategy(Strategy):
         spec = plain.blockforge_spec
         # the meta build allocates nothing; the gathered tensors become its parameters (non-persistent
         # buffers stay on meta: a model directory holds the state dict only)
-        whole = build_model(spec, device="meta")
+        whole = build_model(spec, registries=self.registries, device="meta")
         whole.load_state_dict(state, assign=True)
         return whole
 
@@ -125,7 +128,7 @@ def rank_strategy(spec: Any, *, overrides: Sequence[str] = (), registries: Any =
     env = init_distributed()
     try:
         parallel = getattr(load_spec(spec, registries=registries, overrides=overrides), "parallel", None)
-        yield DistributedStrategy(env=env, parallel=parallel)
+        yield DistributedStrategy(env=env, parallel=parallel, registries=registries)
     except BaseException:
         if dist.is_initialized():
             dist.destroy_process_group()
