@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks import build_time, commands, memory, model_speed
+from benchmarks import build_time, commands, generation, memory, model_speed
 from benchmarks.report import render
 from benchmarks.timing import machine
 
@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--smoke", action="store_true", help="tiny sizes and one repetition (checks the suite runs)")
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"report path (default {DEFAULT_OUT})")
     ap.add_argument("--threads", type=int, default=_threads(), help="torch.set_num_threads (default: usable cores)")
-    ap.add_argument("--only", nargs="*", choices=["speed", "build", "cold", "meta", "commands", "memory"],
+    ap.add_argument("--only", nargs="*", choices=["speed", "build", "cold", "meta", "commands", "memory", "generation"],
                     help="run only these sections")
     args = ap.parse_args(argv)
 
@@ -48,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
         "meta": 1 if smoke else 3,
         "commands": 1 if smoke else 7,
         "memory": 1 if smoke else 3,
+        "generation": 1 if smoke else 3,
     }
     batch, seq = (2, 16) if smoke else (4, 256)
     only = set(args.only or reps)
@@ -76,6 +77,10 @@ def main(argv: list[str] | None = None) -> int:
     out = section("memory", lambda: memory.run(smoke=smoke, reps=reps["memory"]))
     if out:
         figures += out[0]
+    out = section("generation", lambda: generation.run(smoke=smoke, reps=reps["generation"]))
+    if out:
+        figures += out[0]
+        notes.update(out[1])
     desc["load average at end (1/5/15 min)"] = " / ".join(f"{x:.2f}" for x in os.getloadavg())
     total = time.perf_counter() - started
     text = render(figures=figures, machine=desc, notes=notes, reps=reps, smoke=smoke, total_s=total,

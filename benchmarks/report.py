@@ -57,6 +57,10 @@ def goals(figures: list[Figure]) -> list[Goal]:
     vs("build-gpt2", "gpt2-small build <= 0.5x transformers",
        "gpt2-small: blockforge build_model (specs/gpt2-small.yaml)", 0.5)
 
+    for batch in (1, 8):  # tokens/s >= 1.3x transformers' = time <= 1/1.3 of it
+        vs(f"generate-{batch}", f"greedy generation, batch {batch}: >= 1.3x transformers' tokens/s (time <= 0.77x)",
+           f"batch {batch}: blockforge generate (dynamic cache)", 1 / 1.3)
+
     v = _find(figures, "blockforge validate specs/seed.yaml")
     if v is not None:
         r = _ratio(figures, v)

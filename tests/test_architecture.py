@@ -27,7 +27,7 @@ LAYERS: list[tuple[str, ...]] = [
     # presentation of what the layers below produce (rich/markdown renderings, spec error rendering)
     ("render", "diagnostics"),
     # what is done with a model: statistics, transformers interop, training, generation
-    ("inspect", "interop", "train", "generate"),
+    ("inspect", "interop", "train", "generation"),
     # model directories (spec + safetensors + tokenizer) and torch.distributed set-up, used by the above
     ("modeldir", "distributed"),
     ("build",),

@@ -28,7 +28,7 @@ def test_benchmark_suite_smoke(tmp_path):
     text = out.read_text()
     assert not (tmp_path / "RESULTS.md.tmp").exists()
     for heading in ("## Machine", "## Goals", "## Model speed", "## Build time (CPU)",
-                    "## Meta-device build + summary", "## Command latency", "## Memory (peak RSS)"):
+                    "## Meta-device build + summary", "## Command latency", "## Memory (peak RSS)", "## Generation speed"):
         assert heading in text, heading
     assert "SMOKE RUN" in text
     assert "torch threads (set_num_threads) | 1 |" in text
@@ -44,7 +44,7 @@ def test_benchmark_suite_smoke(tmp_path):
         assert goal in goals
     expected = {"met", "**MISSED**"} if have_transformers() else {"met", "**MISSED**", "not checked"}
     results = re.findall(r"\| (met|\*\*MISSED\*\*|not checked) \|", goals)
-    assert len(results) == 7 and set(results) <= expected, results
+    assert len(results) == 9 and set(results) <= expected, results
     if have_transformers():
         assert "transformers GPT2LMHeadModel (sdpa)" in text
         assert "nanoGPT-style" in text and "seed guide's Transformer" in text

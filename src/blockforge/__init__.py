@@ -36,6 +36,10 @@ _LAZY = {
     "build_model": "blockforge.build",
     "BuildError": "blockforge.build",
     "summarize": "blockforge.inspect",
+    "save_model": "blockforge.modeldir",
+    "load_model": "blockforge.modeldir",
+    "GenerationConfig": "blockforge.modeldir",
+    "generate": "blockforge.generation",
     "Summary": "blockforge.inspect",
 }
 

@@ -93,16 +93,17 @@ def test_summary_seq_len_beyond_max_len():
     assert r.exit_code == 1 and "exceeds" in r.output
 
 
-def test_build_runs_a_forward(tmp_path):
-    out = tmp_path / "w.pt"
+def test_build_runs_a_forward_and_writes_a_model_directory(tmp_path):
+    out = tmp_path / "lm"
     r = invoke("build", TINY, "--seq-len", "5", "-o", str(out))
     assert r.exit_code == 0, r.output
     assert "(2, 5) -> (2, 5, 97)" in r.output and "20,768 parameters" in r.output
-    import torch
+    from safetensors import safe_open
 
-    state = torch.load(out)
-    assert "blocks.0.attention.qkv.weight" in state
-    assert not list(tmp_path.glob(".*tmp"))  # no half-written leftovers
+    with safe_open(str(out / "model.safetensors"), framework="pt") as fh:  # a real safetensors file
+        assert "blocks.0.attention.qkv.weight" in fh.keys()  # noqa: SIM118
+    assert (out / "spec.yaml").is_file()
+    assert not list(out.glob(".*tmp"))  # no half-written leftovers
 
 
 def test_build_seq_len_beyond_max_len_is_a_user_error():
@@ -171,7 +172,7 @@ def test_console_script_exit_code_and_no_traceback(tmp_path):
 
 
 def test_build_output_into_a_missing_folder_is_refused_before_building(tmp_path):
-    r = invoke("build", TINY, "-o", str(tmp_path / "nodir" / "w.pt"))
+    r = invoke("build", TINY, "-o", str(tmp_path / "nodir" / "lm"))
     assert r.exit_code == 1
     assert "cannot write" in r.output and "does not exist" in r.output
     assert "built" not in r.output  # refused before the build and the forward, not after

@@ -24,22 +24,29 @@ def build(
     seq_len: Annotated[Optional[int], typer.Option(min=1, help="Sequence length (default: min(max_len, 32)).")] = None,  # noqa: UP007
     output: Annotated[
         Optional[Path],  # noqa: UP007
-        typer.Option("--output", "-o", help="Save the state dict here (written atomically).", dir_okay=False),
+        typer.Option("--output", "-o", help="Write a model directory here: spec.yaml, model.safetensors "
+                     "(each file atomically; see blockforge.save_model).", file_okay=False),
+    ] = None,
+    tokenizer: Annotated[
+        Optional[Path],  # noqa: UP007
+        typer.Option(help="A tokenizers tokenizer.json to put in the model directory (with -o).", dir_okay=False,
+                     exists=True),
     ] = None,
     overrides: SetOpt = None,
 ) -> None:
     """Build a spec, run one forward pass on random token ids, print shapes and timings."""
     if dtype not in DTYPES:
         raise typer.BadParameter(f"{dtype!r} is not one of {', '.join(DTYPES)}", param_hint="--dtype")
+    if tokenizer is not None and output is None:
+        raise typer.BadParameter("the tokenizer goes into a model directory: give -o DIR too", param_hint="--tokenizer")
     if output is not None and device == "meta":
         raise typer.BadParameter("meta tensors hold no data, so there is nothing to save; build on cpu "
                                  "(or cuda) to save weights", param_hint="--output")
     with user_errors():
-        from blockforge._io import atomic_path, check_writable
         from blockforge.spec import load_spec
 
         if output is not None:
-            check_writable(output)  # before the build, not after it
+            _check_output_dir(output)  # before the build, not after it
         registries = CliContext.of(ctx).registries
         validated = load_spec(spec, registries=registries, overrides=overrides or ())
         import torch
@@ -75,9 +82,30 @@ def build(
                   f"in {t_build:.3f} s")
         out.print(f"forward {tuple(ids.shape)} -> {tuple(logits.shape)} in {t_fwd * 1000:.1f} ms")
         if output is not None:
-            with atomic_path(output) as tmp:
-                torch.save(model.state_dict(), tmp)
-            out.print(f"saved state dict to {output}")
+            from blockforge.modeldir import save_model
+
+            save_model(model, output, tokenizer=tokenizer)
+            out.print(f"saved model directory {output} (spec.yaml, model.safetensors"
+                      f"{', tokenizer.json' if tokenizer else ''})")
+
+
+def _check_output_dir(output: Path) -> None:
+    """Refuse, before building, a model directory that cannot be written.
+
+    Raises:
+        BlockforgeError: ``output`` is a file, or it (or, when missing, its parent folder) is not a writable folder.
+    """
+    import os
+
+    from blockforge.errors import BlockforgeError
+
+    if output.exists() and not output.is_dir():
+        raise BlockforgeError(f"cannot write the model directory {output}: it is a file")
+    folder = output if output.exists() else output.parent
+    if not folder.is_dir():
+        raise BlockforgeError(f"cannot write the model directory {output}: the folder {folder} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise BlockforgeError(f"cannot write the model directory {output}: the folder {folder} is not writable")
 
 
 def _check_device(device: str) -> None:

@@ -24,6 +24,8 @@ COMMANDS: dict[str, str] = {
     "compare": "blockforge.cli.compare:compare",
     "diff": "blockforge.cli.diff:diff",
     "build": "blockforge.cli.build:build",
+    "generate": "blockforge.cli.generate:generate",
+    "chat": "blockforge.cli.chat:chat",
     "components": "blockforge.cli.components:components",
     "plugins": "blockforge.cli.plugins:plugins",
     "schema": "blockforge.cli.schema:schema",

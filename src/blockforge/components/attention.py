@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from blockforge.components.cache import KVState, MixerCache, append_kv
 from blockforge.components.masks import build_mask
 
 
@@ -168,31 +169,42 @@ class MultiHeadAttention(nn.Module):
         self.q_norm, self.k_norm = q_norm, k_norm
         self.out = nn.Linear(inner, d_model, bias=bias if out_bias is None else out_bias)
 
-    def forward(self, x: Tensor, *, mask: Tensor | None = None, positions: object | None = None) -> Tensor:
+    @property
+    def supports_cache(self) -> bool:
+        """Causal attention decodes incrementally with a cache of keys and values (bidirectional cannot)."""
+        return self.causal
+
+    def forward(
+        self,
+        x: Tensor,
+        *,
+        mask: Tensor | None = None,
+        positions: object | None = None,
+        cache: MixerCache | None = None,
+    ) -> Tensor:
         """Attend.
 
         Args:
-            x: ``(B, T, C)`` input.
-            mask: optional ``(B, T)`` padding mask, 1 for tokens and 0 for padding.
+            x: ``(B, T, C)`` input (with a cache: the new positions only).
+            mask: optional ``(B, T)`` padding mask, 1 for tokens and 0 for padding (the new positions').
             positions: what the model's positional encoding gives attention (RoPE, ALiBi), or None.
+            cache: this layer's slot while decoding incrementally: the new keys and values are appended
+                (a rolling cache of the last ``window`` positions with a sliding window) and the queries
+                attend to every cached position. None = no cache.
 
         Returns:
             ``(B, T, C)``.
+
+        Raises:
+            ValueError: a cache with bidirectional attention.
         """
+        if cache is not None:
+            return self._forward_cached(x, mask=mask, positions=positions, cache=cache)
         b, t, _ = x.shape
-        h, kv, d = self.heads, self.kv_heads, self.head_dim
-        if self.qkv is not None:
-            q, k, v = self.qkv(x).view(b, t, 3, h, d).permute(2, 0, 3, 1, 4).unbind(0)  # each (B, H, T, D)
-        else:
-            q = self.q(x).view(b, t, h, d).transpose(1, 2)  # (B, H, T, D)
-            k, v = self.kv(x).view(b, t, 2, kv, d).permute(2, 0, 3, 1, 4).unbind(0)  # each (B, KV, T, D)
-        if self.q_norm is not None:
-            q = self.q_norm(q)
-        if self.k_norm is not None:
-            k = self.k_norm(k)
+        h, d = self.heads, self.head_dim
+        q, k, v = self._project(x, positions)  # (B, H, T, D), (B, KV, T, D) x2
         bias, folded = None, False
         if positions is not None:
-            q, k = positions.rotate(q, k)  # type: ignore[attr-defined]
             masked_bias = getattr(positions, "masked_score_bias", None)
             folded = masked_bias is not None
             if folded:  # the bias with every mask folded in, built once for all layers (ALiBi)
@@ -206,6 +218,50 @@ class MultiHeadAttention(nn.Module):
                    softcap=self.softcap, dropout=self.dropout if self.training else 0.0)  # (B, H, T, D)
         y = y.transpose(1, 2).reshape(b, t, h * d)  # (B, T, H*D)
         return self.out(y)  # (B, T, C)
+
+    def _project(self, x: Tensor, positions: object | None) -> tuple[Tensor, Tensor, Tensor]:
+        """Queries ``(B, H, T, D)``, keys and values ``(B, KV, T, D)``, normed and rotated."""
+        b, t, _ = x.shape
+        h, kv, d = self.heads, self.kv_heads, self.head_dim
+        if self.qkv is not None:
+            q, k, v = self.qkv(x).view(b, t, 3, h, d).permute(2, 0, 3, 1, 4).unbind(0)  # each (B, H, T, D)
+        else:
+            q = self.q(x).view(b, t, h, d).transpose(1, 2)  # (B, H, T, D)
+            k, v = self.kv(x).view(b, t, 2, kv, d).permute(2, 0, 3, 1, 4).unbind(0)  # each (B, KV, T, D)
+        if self.q_norm is not None:
+            q = self.q_norm(q)
+        if self.k_norm is not None:
+            k = self.k_norm(k)
+        if positions is not None:
+            q, k = positions.rotate(q, k)  # type: ignore[attr-defined]
+        return q, k, v
+
+    def _forward_cached(self, x: Tensor, *, mask: Tensor | None, positions: object | None,
+                        cache: MixerCache) -> Tensor:
+        """Attention of the new positions to the cached ones and themselves (see :meth:`forward`)."""
+        if not self.causal:
+            raise ValueError("bidirectional attention cannot decode with a cache (every position sees later ones)")
+        b, t, _ = x.shape
+        h, d = self.heads, self.head_dim
+        q, k, v = self._project(x, positions)  # (B, H, T, D), (B, KV, T, D) x2
+        keep_new = (torch.ones(b, t, dtype=torch.bool, device=x.device) if mask is None
+                    else mask.to(torch.bool))  # (B, T)
+        full: KVState = append_kv(cache, k, v, keep_new, window=self.window)  # Tk = cached + T keys
+        tk = full.k.shape[2]
+        padding = None if (t == 1 and mask is None and bool(full.keep.all())) else full.keep  # (B, Tk) or None
+        causal = t > 1
+        window = self.window if self.window is not None and tk > self.window else None
+        bias, keep = None, None
+        masked_bias = getattr(positions, "masked_score_bias", None)
+        if masked_bias is not None:  # ALiBi: the bias with the mask folded in
+            bias = masked_bias(h, t, tk, q.dtype, padding=padding, causal=causal, window=window)
+        else:
+            if positions is not None:
+                bias = positions.score_bias(h, t, tk, q.dtype)  # type: ignore[attr-defined]
+            keep = build_mask(padding=padding, t_q=t, t_k=tk, causal=causal, window=window, device=x.device)
+        y = attend(q, full.k, full.v, keep=keep, bias=bias, is_causal=False, scale=self.scale,
+                   softcap=self.softcap, dropout=0.0)  # (B, H, T, D)
+        return self.out(y.transpose(1, 2).reshape(b, t, h * d))  # (B, T, C)
 
     def kv_cache_per_token(self) -> int:
         """Elements of K and V that autoregressive decoding caches per token (0 when not causal).
@@ -268,13 +324,20 @@ class CrossAttention(nn.Module):
         self.q_norm, self.k_norm = q_norm, k_norm
         self.out = nn.Linear(heads * self.head_dim, d_model, bias=bias)
 
-    def forward(self, x: Tensor, *, memory: Tensor, memory_mask: Tensor | None = None) -> Tensor:
+    #: the keys and values of ``memory`` are computed once and kept in the cache
+    supports_cache = True
+
+    def forward(
+        self, x: Tensor, *, memory: Tensor, memory_mask: Tensor | None = None, cache: MixerCache | None = None
+    ) -> Tensor:
         """Attend from ``x`` to ``memory``.
 
         Args:
             x: ``(B, Tq, C)`` queries' input.
             memory: ``(B, Tk, C)`` the sequence attended to.
             memory_mask: optional ``(B, Tk)`` padding mask of ``memory`` (1 token, 0 padding).
+            cache: while decoding: the slot holding ``memory``'s keys and values, filled on the first call
+                and reused afterwards (``memory`` must not change in between). None = no cache.
 
         Returns:
             ``(B, Tq, C)``.
@@ -283,11 +346,18 @@ class CrossAttention(nn.Module):
         tk = memory.shape[1]
         h, kv, d = self.heads, self.kv_heads, self.head_dim
         q = self.q(x).view(b, tq, h, d).transpose(1, 2)  # (B, H, Tq, D)
-        k, v = self.kv(memory).view(b, tk, 2, kv, d).permute(2, 0, 3, 1, 4).unbind(0)  # each (B, KV, Tk, D)
         if self.q_norm is not None:
             q = self.q_norm(q)
-        if self.k_norm is not None:
-            k = self.k_norm(k)
+        if cache is not None and isinstance(cache.state, KVState):
+            k, v = cache.state.k, cache.state.v  # (B, KV, Tk, D) each, computed on the first call
+        else:
+            k, v = self.kv(memory).view(b, tk, 2, kv, d).permute(2, 0, 3, 1, 4).unbind(0)  # each (B, KV, Tk, D)
+            if self.k_norm is not None:
+                k = self.k_norm(k)
+            if cache is not None:
+                keep = torch.ones(b, tk, dtype=torch.bool, device=x.device) if memory_mask is None \
+                    else memory_mask.to(torch.bool)
+                cache.state = KVState(k, v, keep)
         keep = build_mask(padding=memory_mask, t_q=tq, causal=False, window=None)  # (B, 1, 1, Tk) or None
         y = attend(q, k, v, keep=keep, bias=None, is_causal=False, scale=d**-0.5, softcap=self.softcap,
                    dropout=self.dropout if self.training else 0.0)  # (B, H, Tq, D)

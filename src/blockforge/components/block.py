@@ -4,6 +4,11 @@ Every block is called as ``block(x, *, mask=None, positions=None)`` (the decoder
 encoder-decoder model also takes ``memory=`` and ``memory_mask=``). ``positions`` is what the model's
 positional encoding gives attention (RoPE, ALiBi), or None; a block always passes it on to its sequence
 mixer as ``mixer(x, mask=mask, positions=positions)`` (cross-attention gets ``memory=`` instead).
+
+While decoding incrementally, blocks are also called with ``cache=`` (a
+:class:`~blockforge.components.cache.BlockCache`) and hand its slots on: ``cache=cache.mixer`` to the
+sequence mixer, ``cache=cache.cross`` to cross-attention. Without a cache the keyword is not passed, so
+mixers that have no cache support are called exactly as before. Blocks here declare ``supports_cache``.
 """
 
 from __future__ import annotations
@@ -13,7 +18,17 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
+from blockforge.components.cache import BlockCache
+
 NormPosition = Literal["pre", "post", "sandwich"]
+
+
+def _mix(mixer: nn.Module, x: Tensor, mask: Tensor | None, positions: object | None,
+         cache: BlockCache | None) -> Tensor:
+    """Call a sequence mixer, with its cache slot only while decoding with a cache."""
+    if cache is None:
+        return mixer(x, mask=mask, positions=positions)
+    return mixer(x, mask=mask, positions=positions, cache=cache.mixer)
 
 
 class LayerScale(nn.Module):
@@ -131,18 +146,24 @@ class TransformerBlock(nn.Module):
             self.attn_scale, self.ff_scale = nn.Identity(), nn.Identity()
         self.drop_path = DropPath(p=drop_path) if drop_path else nn.Identity()
 
-    def forward(self, x: Tensor, *, mask: Tensor | None = None, positions: object | None = None) -> Tensor:
-        """Args: x: ``(B, T, C)``; mask: optional ``(B, T)`` padding mask; positions: for attention.
+    supports_cache = True
+
+    def forward(
+        self, x: Tensor, *, mask: Tensor | None = None, positions: object | None = None,
+        cache: BlockCache | None = None,
+    ) -> Tensor:
+        """Args: x: ``(B, T, C)``; mask: optional ``(B, T)`` padding mask; positions: for attention;
+        cache: the block's slots while decoding, or None.
 
         Returns:
             ``(B, T, C)``.
         """
         if self.norm_position == "post":
-            y = self.attention(x, mask=mask, positions=positions)  # (B, T, C)
+            y = _mix(self.attention, x, mask, positions, cache)  # (B, T, C)
             x = self.attn_norm(x + self.drop_path(self.attn_scale(self.dropout(y))))  # (B, T, C)
             y = self.feedforward(x)  # (B, T, C)
             return self.ff_norm(x + self.drop_path(self.ff_scale(self.dropout(y))))  # (B, T, C)
-        y = self.attention(self.attn_norm(x), mask=mask, positions=positions)  # (B, T, C)
+        y = _mix(self.attention, self.attn_norm(x), mask, positions, cache)  # (B, T, C)
         if self.attn_post_norm is not None:
             y = self.attn_post_norm(y)
         x = x + self.drop_path(self.attn_scale(self.dropout(y)))  # (B, T, C)
@@ -189,15 +210,21 @@ class ParallelBlock(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.drop_path = DropPath(p=drop_path) if drop_path else nn.Identity()
 
-    def forward(self, x: Tensor, *, mask: Tensor | None = None, positions: object | None = None) -> Tensor:
-        """Args: x: ``(B, T, C)``; mask: optional ``(B, T)`` padding mask; positions: for attention.
+    supports_cache = True
+
+    def forward(
+        self, x: Tensor, *, mask: Tensor | None = None, positions: object | None = None,
+        cache: BlockCache | None = None,
+    ) -> Tensor:
+        """Args: x: ``(B, T, C)``; mask: optional ``(B, T)`` padding mask; positions: for attention;
+        cache: the block's slots while decoding, or None.
 
         Returns:
             ``(B, T, C)``.
         """
         h = self.attn_norm(x)  # (B, T, C)
         hf = self.ff_norm(x) if self.ff_norm is not None else h  # (B, T, C)
-        y = self.dropout(self.attention(h, mask=mask, positions=positions))  # (B, T, C)
+        y = self.dropout(_mix(self.attention, h, mask, positions, cache))  # (B, T, C)
         y = y + self.dropout(self.feedforward(hf))  # (B, T, C)
         return x + self.drop_path(y)  # (B, T, C)
 
@@ -251,6 +278,7 @@ class DecoderBlock(nn.Module):
         mask: Tensor | None = None,
         memory_mask: Tensor | None = None,
         positions: object | None = None,
+        cache: BlockCache | None = None,
     ) -> Tensor:
         """Args:
             x: ``(B, T, C)`` decoder states.
@@ -258,20 +286,25 @@ class DecoderBlock(nn.Module):
             mask: optional ``(B, T)`` decoder padding mask.
             memory_mask: optional ``(B, S)`` encoder padding mask.
             positions: for self-attention (RoPE/ALiBi), or None.
+            cache: the block's slots while decoding (self-attention and cross-attention), or None.
 
         Returns:
             ``(B, T, C)``.
         """
         def cross(h: Tensor) -> Tensor:
-            return self.cross_attention(h, memory=memory, memory_mask=memory_mask)
+            if cache is None:
+                return self.cross_attention(h, memory=memory, memory_mask=memory_mask)
+            return self.cross_attention(h, memory=memory, memory_mask=memory_mask, cache=cache.cross)
 
         if self.norm_position == "post":
-            x = self.attn_norm(x + self.dropout(self.attention(x, mask=mask, positions=positions)))  # (B, T, C)
+            x = self.attn_norm(x + self.dropout(_mix(self.attention, x, mask, positions, cache)))  # (B, T, C)
             x = self.cross_norm(x + self.dropout(cross(x)))  # (B, T, C)
             return self.ff_norm(x + self.dropout(self.feedforward(x)))  # (B, T, C)
-        x = x + self.dropout(self.attention(self.attn_norm(x), mask=mask, positions=positions))  # (B, T, C)
+        x = x + self.dropout(_mix(self.attention, self.attn_norm(x), mask, positions, cache))  # (B, T, C)
         x = x + self.dropout(cross(self.cross_norm(x)))  # (B, T, C)
         return x + self.dropout(self.feedforward(self.ff_norm(x)))  # (B, T, C)
+
+    supports_cache = True
 
     def extra_repr(self) -> str:
         return f"norm_position={self.norm_position!r}"

@@ -39,6 +39,7 @@ def build_mask(
 
     Query ``i`` may attend key ``j`` when the key is a token (``padding``), ``j <= i`` (``causal``)
     and ``i - j < window`` (``window``; without ``causal`` the window is symmetric, ``|i - j| < window``).
+    With fewer queries than keys (decoding with a cache) the queries are the last ``T_q`` keys' places.
     Fully masked rows are opened to every key (see :func:`attention_mask`).
 
     Args:
@@ -69,7 +70,7 @@ def build_mask(
     if padding is not None:
         keep = padding.to(torch.bool)[:, None, None, :]  # (B, 1, 1, Tk)
     if causal or window is not None:
-        i = torch.arange(t_q, device=device)[:, None]  # (Tq, 1)
+        i = torch.arange(t_k - t_q, t_k, device=device)[:, None]  # (Tq, 1): queries are the last Tq keys
         j = torch.arange(t_k, device=device)[None, :]  # (1, Tk)
         rel = torch.ones(t_q, t_k, dtype=torch.bool, device=device)  # (Tq, Tk)
         if causal:

@@ -4,16 +4,24 @@ How position information flows: the model calls its positional module on the emb
 (absolute encodings add their table) and asks it once per forward for ``attention_positions(T)``
 (RoPE rotations, ALiBi biases, or None), which it passes to every block as ``positions=``, always:
 ``block(x, mask=mask, positions=positions)``.
+
+Positions follow the padding mask: with a mask that has padding, position ids are ``cumsum(mask) - 1``
+clipped at 0 (as transformers computes them for left padding), so a padded row gives its tokens the
+outputs of the unpadded row; callers may pass their own ``position_ids``. With a cache
+(:class:`~blockforge.components.cache.ModelCache`, incremental decoding) ``ids`` and ``mask`` are the
+new positions only and the positions continue each row's count of real tokens.
 """
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
 
-from blockforge.components.positional import attention_positions
+from blockforge.components.cache import ModelCache
+from blockforge.components.positional import attention_positions, positions_from_mask
 
 
 def aux_loss(model: nn.Module) -> Tensor | None:
@@ -35,6 +43,56 @@ def _head(head: nn.Module, x: Tensor, embedding: nn.Module, mask: Tensor | None)
     if mask is None:
         return head(x, embedding=embedding)
     return head(x, embedding=embedding, mask=mask)
+
+
+def _positions(
+    ids: Tensor, mask: Tensor | None, position_ids: Tensor | None, cache: ModelCache | None, max_len: int
+) -> Tensor | None:
+    """The position ids of this forward: given, continued from a cache, from the mask, or None (0..T-1).
+
+    Raises:
+        ValueError: ``position_ids`` of the wrong shape, or a cache that would pass ``max_len``.
+    """
+    b, t = ids.shape
+    if cache is not None:
+        if cache.seen + t > max_len:
+            raise ValueError(f"sequence length {cache.seen + t} exceeds max_len={max_len} of this model")
+        pos = cache.next_positions(mask, b, t, ids.device)  # (B, T)
+        cache.seen += t
+        return pos if position_ids is None else position_ids
+    if position_ids is not None:
+        return position_ids
+    if mask is not None:
+        return positions_from_mask(mask)  # (B, T); 0..T-1 for a row without padding
+    return None
+
+
+def _check_positions(position_ids: Tensor | None, ids: Tensor) -> None:
+    if position_ids is not None and position_ids.shape != ids.shape:
+        raise ValueError(f"position_ids shape {tuple(position_ids.shape)} does not match ids shape "
+                         f"{tuple(ids.shape)}")
+
+
+def takes_position_ids(positional: nn.Module) -> bool:
+    """Whether a positional module's ``forward`` accepts ``position_ids=`` (every built-in one does; a plugin's
+    that does not is called as ``positional(x)``, with positions ``0 .. T-1``)."""
+    try:
+        params = inspect.signature(positional.forward).parameters
+    except (TypeError, ValueError):
+        return False
+    return "position_ids" in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+
+
+def _add_positions(positional: nn.Module, x: Tensor, position_ids: Tensor | None, takes_ids: bool) -> Tensor:
+    if position_ids is None or not takes_ids:
+        return positional(x)
+    return positional(x, position_ids=position_ids)
+
+
+def _keep_last(x: Tensor, mask: Tensor | None, logits_to_keep: int) -> tuple[Tensor, Tensor | None]:
+    if logits_to_keep <= 0:
+        return x, mask
+    return x[:, -logits_to_keep:], None if mask is None else mask[:, -logits_to_keep:]
 
 
 class TransformerLM(nn.Module):
@@ -72,35 +130,68 @@ class TransformerLM(nn.Module):
         self.max_len = max_len
         self.embedding = embedding
         self.positional = positional
+        #: positions follow the padding mask and continue across cached steps (False: a plugin encoding
+        #: without ``position_ids``, which always gets ``0 .. T-1``; generation then recomputes, see generate)
+        self.positional_takes_ids = takes_position_ids(positional)
         self.embedding_norm = embedding_norm if embedding_norm is not None else nn.Identity()
         self.dropout = nn.Dropout(dropout)
         self.blocks = nn.ModuleList(blocks)
         self.final_norm = final_norm if final_norm is not None else nn.Identity()
         self.head = head
 
-    def forward(self, ids: Tensor, mask: Tensor | None = None, *, token_types: Tensor | None = None) -> Tensor:
+    def forward(
+        self,
+        ids: Tensor,
+        mask: Tensor | None = None,
+        *,
+        token_types: Tensor | None = None,
+        position_ids: Tensor | None = None,
+        cache: ModelCache | None = None,
+        logits_to_keep: int = 0,
+    ) -> Tensor:
         """Run the model.
 
         Args:
-            ids: ``(B, T)`` token ids.
+            ids: ``(B, T)`` token ids (with a cache: the new ones).
             mask: optional ``(B, T)`` padding mask: 1 for a token, 0 for padding (as in the seed).
             token_types: optional ``(B, T)`` token-type (segment) ids, for embeddings that have them.
+            position_ids: optional ``(B, T)`` positions; default: from ``mask`` (and the cache), see above.
+            cache: a :class:`ModelCache` (from :meth:`new_cache`) to decode incrementally, or None.
+            logits_to_keep: run the head on the last ``logits_to_keep`` positions only (0 = all).
 
         Returns:
-            What the head returns: ``(B, T, vocab_size)`` logits for ``lm``, ``(B, classes)`` for a
-            classifier, ``(B, T, C)`` hidden states for ``hidden``.
+            What the head returns: ``(B, T, vocab_size)`` logits for ``lm`` (``T = logits_to_keep`` when
+            set), ``(B, classes)`` for a classifier, ``(B, T, C)`` hidden states for ``hidden``.
 
         Raises:
-            ValueError: ``T`` exceeds ``max_len``, or the shapes of ``ids`` and ``mask`` disagree.
+            ValueError: ``T`` exceeds ``max_len``, or the shapes of ``ids``, ``mask`` and ``position_ids``
+                disagree.
         """
         _check_ids(ids, mask, self.max_len)
+        _check_positions(position_ids, ids)
+        position_ids = _positions(ids, mask, position_ids, cache, self.max_len)
         x = self.embedding(ids) if token_types is None else self.embedding(ids, token_types)  # (B, T, C)
-        x = self.dropout(self.embedding_norm(self.positional(x)))  # (B, T, C)
-        positions = attention_positions(self.positional, ids.shape[1], ids.device)
-        for block in self.blocks:
-            x = block(x, mask=mask, positions=positions)  # (B, T, C)
-        x = self.final_norm(x)  # (B, T, C)
+        x = self.dropout(self.embedding_norm(_add_positions(self.positional, x, position_ids,
+                                                            self.positional_takes_ids)))  # (B, T, C)
+        positions = attention_positions(self.positional, ids.shape[1], ids.device, position_ids)
+        for i, block in enumerate(self.blocks):
+            if cache is None:
+                x = block(x, mask=mask, positions=positions)  # (B, T, C)
+            else:
+                x = block(x, mask=mask, positions=positions, cache=cache.blocks[i])  # (B, T, C)
+        x, mask = _keep_last(x, mask, logits_to_keep)  # (B, T', C)
+        x = self.final_norm(x)  # (B, T', C)
         return _head(self.head, x, self.embedding, mask)
+
+    @property
+    def cache_blocks(self) -> nn.ModuleList:
+        """The blocks that run while decoding (each gets a slot of the cache)."""
+        return self.blocks
+
+    def new_cache(self, *, capacity: int | None = None) -> ModelCache:
+        """An empty cache for one incremental decoding (see :mod:`blockforge.components.cache`); with
+        ``capacity``, keys and values are preallocated for that many positions (a static cache)."""
+        return ModelCache(len(self.blocks), capacity=capacity)
 
     def aux_loss(self) -> Tensor | None:
         """Sum of the auxiliary losses (MoE load balancing) of the last forward, or None."""
@@ -130,6 +221,9 @@ class EncoderDecoder(nn.Module):
         dropout: dropout on the embeddings (training only).
     """
 
+    #: generation feeds the source to the encoder and generates decoder tokens (transformers' name)
+    is_encoder_decoder = True
+
     def __init__(
         self,
         *,
@@ -147,6 +241,9 @@ class EncoderDecoder(nn.Module):
         self.max_len = max_len
         self.embedding = embedding
         self.positional = positional
+        #: positions follow the padding mask and continue across cached steps (False: a plugin encoding
+        #: without ``position_ids``, which always gets ``0 .. T-1``; generation then recomputes, see generate)
+        self.positional_takes_ids = takes_position_ids(positional)
         self.dropout = nn.Dropout(dropout)
         self.encoder = nn.ModuleList(encoder)
         self.encoder_norm = encoder_norm if encoder_norm is not None else nn.Identity()
@@ -154,14 +251,16 @@ class EncoderDecoder(nn.Module):
         self.decoder_norm = decoder_norm if decoder_norm is not None else nn.Identity()
         self.head = head
 
-    def _embed(self, ids: Tensor) -> Tensor:
-        return self.dropout(self.positional(self.embedding(ids)))  # (B, T, C)
+    def _embed(self, ids: Tensor, position_ids: Tensor | None) -> Tensor:
+        x = self.embedding(ids)  # (B, T, C)
+        return self.dropout(_add_positions(self.positional, x, position_ids, self.positional_takes_ids))
 
     def encode(self, ids: Tensor, mask: Tensor | None = None) -> Tensor:
         """Args: ids: ``(B, S)`` source ids; mask: optional ``(B, S)`` padding mask. Returns: ``(B, S, C)``."""
         _check_ids(ids, mask, self.max_len)
-        x = self._embed(ids)  # (B, S, C)
-        positions = attention_positions(self.positional, ids.shape[1], ids.device)
+        position_ids = _positions(ids, mask, None, None, self.max_len)
+        x = self._embed(ids, position_ids)  # (B, S, C)
+        positions = attention_positions(self.positional, ids.shape[1], ids.device, position_ids)
         for block in self.encoder:
             x = block(x, mask=mask, positions=positions)  # (B, S, C)
         return self.encoder_norm(x)  # (B, S, C)
@@ -173,6 +272,9 @@ class EncoderDecoder(nn.Module):
         *,
         decoder_ids: Tensor | None = None,
         decoder_mask: Tensor | None = None,
+        decoder_position_ids: Tensor | None = None,
+        cache: ModelCache | None = None,
+        logits_to_keep: int = 0,
     ) -> Tensor:
         """Encode ``ids`` and decode ``decoder_ids`` against them (teacher forcing).
 
@@ -183,6 +285,10 @@ class EncoderDecoder(nn.Module):
                 ``mask`` are used for both sides, so that single-input callers (summaries, ``blockforge
                 build``) can probe shapes.
             decoder_mask: optional ``(B, T)`` target padding mask.
+            decoder_position_ids: optional ``(B, T)`` target positions (default: from ``decoder_mask``).
+            cache: a :class:`ModelCache` (from :meth:`new_cache`) to decode incrementally: the encoder runs
+                on the first call only (its output is kept), ``decoder_ids`` are the new target tokens.
+            logits_to_keep: run the head on the last ``logits_to_keep`` positions only (0 = all).
 
         Returns:
             The head's output on the decoder states, ``(B, T, vocab_size)`` for an LM head.
@@ -192,14 +298,36 @@ class EncoderDecoder(nn.Module):
         """
         if decoder_ids is None:
             decoder_ids, decoder_mask = ids, mask
-        memory = self.encode(ids, mask)  # (B, S, C)
+        if cache is not None and cache.memory is not None:
+            memory, mask = cache.memory, cache.memory_mask  # (B, S, C), computed once
+        else:
+            memory = self.encode(ids, mask)  # (B, S, C)
+            if cache is not None:
+                cache.memory, cache.memory_mask = memory, mask
         _check_ids(decoder_ids, decoder_mask, self.max_len, "decoder_ids")
-        y = self._embed(decoder_ids)  # (B, T, C)
-        positions = attention_positions(self.positional, decoder_ids.shape[1], decoder_ids.device)
-        for block in self.decoder:
-            y = block(y, memory=memory, mask=decoder_mask, memory_mask=mask, positions=positions)  # (B, T, C)
-        y = self.decoder_norm(y)  # (B, T, C)
+        _check_positions(decoder_position_ids, decoder_ids)
+        position_ids = _positions(decoder_ids, decoder_mask, decoder_position_ids, cache, self.max_len)
+        y = self._embed(decoder_ids, position_ids)  # (B, T, C)
+        positions = attention_positions(self.positional, decoder_ids.shape[1], decoder_ids.device, position_ids)
+        for i, block in enumerate(self.decoder):
+            if cache is None:
+                y = block(y, memory=memory, mask=decoder_mask, memory_mask=mask, positions=positions)  # (B, T, C)
+            else:
+                y = block(y, memory=memory, mask=decoder_mask, memory_mask=mask, positions=positions,
+                          cache=cache.blocks[i])  # (B, T, C)
+        y, decoder_mask = _keep_last(y, decoder_mask, logits_to_keep)  # (B, T', C)
+        y = self.decoder_norm(y)  # (B, T', C)
         return _head(self.head, y, self.embedding, decoder_mask)
+
+    @property
+    def cache_blocks(self) -> nn.ModuleList:
+        """The decoder blocks (each gets a slot of the cache); the encoder runs once."""
+        return self.decoder
+
+    def new_cache(self, *, capacity: int | None = None) -> ModelCache:
+        """An empty cache for one incremental decoding (see :mod:`blockforge.components.cache`); with
+        ``capacity``, keys and values are preallocated for that many positions (a static cache)."""
+        return ModelCache(len(self.decoder), capacity=capacity)
 
     def aux_loss(self) -> Tensor | None:
         """Sum of the auxiliary losses (MoE load balancing) of the last forward, or None."""

@@ -12,6 +12,13 @@ has ``attention_positions(t, device=...)`` returning what attention needs, or No
 The model calls ``attention_positions`` once per forward and passes the result down the stack as the
 ``positions=`` keyword of every block, which hands it to its attention (see docs/layout.md). The
 positional module itself therefore exists once per model, and attention needs no reference to it.
+
+Positions follow the padding mask. When a batch is padded (or while decoding with a cache) the model
+passes ``position_ids`` ``(B, T)`` to both calls: ``positional(x, position_ids=...)`` and
+``attention_positions(t, device=..., position_ids=...)``; :func:`positions_from_mask` gives the default,
+``cumsum(mask) - 1`` clipped at 0 (as transformers does for left padding), so a token's position is its
+index among the row's real tokens, whatever padding precedes it. Without ``position_ids`` the positions
+are ``0 .. T-1``.
 """
 
 from __future__ import annotations
@@ -24,13 +31,36 @@ from torch import Tensor, nn
 from blockforge.components.masks import build_mask
 
 
-def attention_positions(positional: nn.Module, t: int, device: torch.device) -> object | None:
+def attention_positions(
+    positional: nn.Module, t: int, device: torch.device, position_ids: Tensor | None = None
+) -> object | None:
     """What ``positional`` gives attention for a length-``t`` sequence (None for absolute encodings).
 
     Positional modules from plugins that lack ``attention_positions`` are treated as absolute.
+    ``position_ids`` (``(B, T)``) is passed on only when given.
     """
     fn = getattr(positional, "attention_positions", None)
-    return fn(t, device=device) if fn is not None else None
+    if fn is None:
+        return None
+    return fn(t, device=device) if position_ids is None else fn(t, device=device, position_ids=position_ids)
+
+
+def positions_from_mask(mask: Tensor, offset: Tensor | None = None) -> Tensor:
+    """Each token's position among its row's real tokens: ``cumsum(mask) - 1`` clipped at 0.
+
+    As transformers computes them for left-padded batches (padding gets position 0; its output is unused).
+
+    Args:
+        mask: ``(B, T)`` 1 for a token, 0 for padding.
+        offset: ``(B,)`` real tokens before these ones (decoding with a cache), or None for 0.
+
+    Returns:
+        ``(B, T)`` int64.
+    """
+    pos = mask.long().cumsum(-1) - 1  # (B, T)
+    if offset is not None:
+        pos = pos + offset[:, None]
+    return pos.clamp(min=0)
 
 
 class SinusoidalPositionalEncoding(nn.Module):
@@ -72,11 +102,13 @@ class SinusoidalPositionalEncoding(nn.Module):
         with torch.no_grad():
             self.pe.copy_(table.to(self.pe.dtype))
 
-    def forward(self, x: Tensor) -> Tensor:
-        """Args: x: ``(B, T, C)``. Returns: ``x + pe[:T]``, ``(B, T, C)``."""
-        return x + self.pe[: x.shape[1]]  # (B, T, C)
+    def forward(self, x: Tensor, *, position_ids: Tensor | None = None) -> Tensor:
+        """Args: x: ``(B, T, C)``; position_ids: optional ``(B, T)``. Returns: ``x + pe[pos]``, ``(B, T, C)``."""
+        if position_ids is None:
+            return x + self.pe[: x.shape[1]]  # (B, T, C)
+        return x + self.pe[position_ids]  # (B, T, C)
 
-    def attention_positions(self, t: int, *, device: torch.device) -> None:
+    def attention_positions(self, t: int, *, device: torch.device, position_ids: Tensor | None = None) -> None:
         """Absolute: nothing for attention."""
         return None
 
@@ -96,11 +128,13 @@ class LearnedPositionalEmbedding(nn.Embedding):
     def __init__(self, *, d_model: int, max_len: int) -> None:
         super().__init__(max_len, d_model)
 
-    def forward(self, x: Tensor) -> Tensor:
-        """Args: x: ``(B, T, C)``. Returns: ``x + weight[:T]``, ``(B, T, C)``."""
-        return x + self.weight[: x.shape[1]]  # (B, T, C)
+    def forward(self, x: Tensor, *, position_ids: Tensor | None = None) -> Tensor:
+        """Args: x: ``(B, T, C)``; position_ids: optional ``(B, T)``. Returns: ``x + weight[pos]``, ``(B, T, C)``."""
+        if position_ids is None:
+            return x + self.weight[: x.shape[1]]  # (B, T, C)
+        return x + self.weight[position_ids]  # (B, T, C)
 
-    def attention_positions(self, t: int, *, device: torch.device) -> None:
+    def attention_positions(self, t: int, *, device: torch.device, position_ids: Tensor | None = None) -> None:
         """Absolute: nothing for attention."""
         return None
 
@@ -108,11 +142,11 @@ class LearnedPositionalEmbedding(nn.Embedding):
 class NoPositionalEncoding(nn.Module):
     """No position information at all (NoPE; recurrent mixers carry order themselves)."""
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, *, position_ids: Tensor | None = None) -> Tensor:
         """Args: x: ``(B, T, C)``. Returns: ``x`` unchanged."""
         return x
 
-    def attention_positions(self, t: int, *, device: torch.device) -> None:
+    def attention_positions(self, t: int, *, device: torch.device, position_ids: Tensor | None = None) -> None:
         """Nothing for attention."""
         return None
 
@@ -127,7 +161,7 @@ class RotaryPositions:
     theirs to 1e-10), and cast to the queries' dtype.
 
     Args:
-        positions: ``(T,)`` float positions (already divided by the linear scaling factor).
+        positions: ``(T,)`` or ``(B, T)`` float positions (already divided by the linear scaling factor).
         theta: the frequency base.
         fraction: the fraction of each head's features that are rotated.
     """
@@ -138,12 +172,15 @@ class RotaryPositions:
         self.fraction = fraction
 
     def cos_sin(self, head_dim: int, dtype: torch.dtype) -> tuple[Tensor, Tensor, int]:
-        """``cos`` and ``sin`` of shape ``(T, rotary_dim)`` and ``rotary_dim`` for heads of ``head_dim``."""
+        """``cos`` and ``sin`` of shape ``(T, rotary_dim)`` (``(B, 1, T, rotary_dim)`` for per-row positions)
+        and ``rotary_dim`` for heads of ``head_dim``."""
         rot = int(head_dim * self.fraction) // 2 * 2
         idx = torch.arange(0, rot, 2, dtype=torch.float32, device=self.positions.device)  # (rot/2,)
         inv_freq = 1.0 / (self.theta ** (idx / rot))  # (rot/2,)
-        angles = self.positions.float()[:, None] * inv_freq[None, :]  # (T, rot/2)
-        angles = torch.cat((angles, angles), dim=-1)  # (T, rot)
+        angles = self.positions.float()[..., None] * inv_freq  # (T, rot/2) or (B, T, rot/2)
+        angles = torch.cat((angles, angles), dim=-1)  # (T, rot) or (B, T, rot)
+        if angles.dim() == 3:
+            angles = angles[:, None]  # (B, 1, T, rot): broadcast over heads
         return angles.cos().to(dtype), angles.sin().to(dtype), rot
 
     def rotate(self, q: Tensor, k: Tensor) -> tuple[Tensor, Tensor]:
@@ -181,13 +218,18 @@ class RotaryEmbedding(nn.Module):
             raise ValueError(f"need theta > 0, scaling > 0, 0 < fraction <= 1; got {theta}, {scaling}, {fraction}")
         self.theta, self.fraction, self.scaling = theta, fraction, scaling
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, *, position_ids: Tensor | None = None) -> Tensor:
         """Args: x: ``(B, T, C)``. Returns: ``x`` unchanged (RoPE acts inside attention)."""
         return x
 
-    def attention_positions(self, t: int, *, device: torch.device) -> RotaryPositions:
-        """The rotation for positions ``0 .. t-1``."""
-        pos = torch.arange(t, dtype=torch.float32, device=device) / self.scaling  # (T,)
+    def attention_positions(
+        self, t: int, *, device: torch.device, position_ids: Tensor | None = None
+    ) -> RotaryPositions:
+        """The rotation for positions ``position_ids`` (``(B, T)``), or ``0 .. t-1`` when None."""
+        if position_ids is None:
+            pos = torch.arange(t, dtype=torch.float32, device=device) / self.scaling  # (T,)
+        else:
+            pos = position_ids.to(torch.float32) / self.scaling  # (B, T)
         return RotaryPositions(positions=pos, theta=self.theta, fraction=self.fraction)
 
     def extra_repr(self) -> str:
@@ -240,6 +282,8 @@ class ALiBiPositions:
     def score_bias(self, heads: int, t_q: int, t_k: int, dtype: torch.dtype) -> Tensor:
         """The additive bias ``(H, T_q, T_k)``: ``-slope_h * |i - j|`` (symmetric, so it also serves encoders).
 
+        Queries are the last ``T_q`` of the ``T_k`` keys (``T_q < T_k`` while decoding with a cache).
+
         Computed in at least float32 (float64 stays float64) and cast to ``dtype``; built once per
         argument tuple for this forward pass.
         """
@@ -247,7 +291,7 @@ class ALiBiPositions:
         if key not in self._bias:
             compute = torch.promote_types(dtype, torch.float32)
             slopes = alibi_slopes(heads, compute).to(self.device)  # (H,)
-            i = torch.arange(t_q, device=self.device)[:, None]  # (Tq, 1)
+            i = torch.arange(t_k - t_q, t_k, device=self.device)[:, None]  # (Tq, 1): the last Tq keys' places
             j = torch.arange(t_k, device=self.device)[None, :]  # (1, Tk)
             dist = (i - j).abs().to(compute)  # (Tq, Tk)
             self._bias[key] = (-slopes[:, None, None] * dist).to(dtype)  # (H, Tq, Tk)
@@ -300,10 +344,14 @@ class ALiBi(nn.Module):
     penalty is symmetric. ALiBi needs an additive float mask, so SDPA cannot use its ``is_causal`` fast path.
     """
 
-    def forward(self, x: Tensor) -> Tensor:
+    def forward(self, x: Tensor, *, position_ids: Tensor | None = None) -> Tensor:
         """Args: x: ``(B, T, C)``. Returns: ``x`` unchanged (ALiBi acts inside attention)."""
         return x
 
-    def attention_positions(self, t: int, *, device: torch.device) -> ALiBiPositions:
-        """The bias builder for this forward pass."""
+    def attention_positions(
+        self, t: int, *, device: torch.device, position_ids: Tensor | None = None
+    ) -> ALiBiPositions:
+        """The bias builder for this forward pass. ALiBi is relative (key distance in the padded sequence,
+        which equals the distance among real tokens since each row's tokens are contiguous), so
+        ``position_ids`` is not needed."""
         return ALiBiPositions(device=device)

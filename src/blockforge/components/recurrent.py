@@ -8,6 +8,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from blockforge.components.cache import MixerCache
+
 
 class RecurrentMixer(nn.Module):
     """An LSTM or GRU over the sequence, called like attention: ``mixer(x, mask=, positions=)``.
@@ -54,23 +56,56 @@ class RecurrentMixer(nn.Module):
         self.rnn = rnn_cls(d_model, hidden, num_layers=layers, bias=bias, batch_first=True,
                            dropout=dropout if layers > 1 else 0.0, bidirectional=bidirectional)
 
-    def forward(self, x: Tensor, *, mask: Tensor | None = None, positions: object | None = None) -> Tensor:
+    @property
+    def supports_cache(self) -> bool:
+        """A unidirectional recurrence decodes step by step from its state (a bidirectional one cannot)."""
+        return not self.bidirectional
+
+    def forward(
+        self,
+        x: Tensor,
+        *,
+        mask: Tensor | None = None,
+        positions: object | None = None,
+        cache: MixerCache | None = None,
+    ) -> Tensor:
         """Run the recurrence over the sequence.
 
         Args:
             x: ``(B, T, C)``.
             mask: optional ``(B, T)`` padding mask, 1 for a token and 0 for padding (either side).
             positions: ignored.
+            cache: while decoding: the slot holding the recurrent state (``h``, or ``(h, c)`` for an LSTM,
+                each ``(layers, B, C)``) after each row's last real token; the run continues from it.
 
         Returns:
             ``(B, T, C)``.
 
         Raises:
-            ValueError: a row of ``mask`` whose tokens are not one contiguous run (padding between tokens).
+            ValueError: a row of ``mask`` whose tokens are not one contiguous run (padding between tokens),
+                or a cache with a bidirectional recurrence.
         """
+        if cache is not None:
+            if self.bidirectional:
+                raise ValueError("a bidirectional recurrence cannot decode with a cache")
+            if mask is not None and bool(mask.all()):
+                mask = None  # no padding: the plain recurrence
+            y, cache.state = self._run(x, mask, cache.state, packed=mask is not None)  # (B, T, C)
+            return y
         if mask is None or x.is_meta:
             y, _ = self.rnn(x)  # (B, T, C)
             return y
+        y, _ = self._run(x, mask, None, packed=self.bidirectional)
+        return y
+
+    def _run(self, x: Tensor, mask: Tensor | None, state: object | None, *, packed: bool) -> tuple[Tensor, object]:
+        """The recurrence from ``state``; with ``packed``, each row's final state is taken at its last token.
+
+        Returns:
+            ``(B, T, C)`` outputs and the final state.
+        """
+        if mask is None:
+            return self.rnn(x, state)  # type: ignore[arg-type]
         t = x.shape[1]
         tokens = mask.to(torch.bool)  # (B, T)
         lengths = tokens.sum(-1)  # (B,)
@@ -85,16 +120,16 @@ class RecurrentMixer(nn.Module):
         if left_padded:  # shift each row left by its padding: (B, T) right-padded
             shift = ((index + start[:, None]) % t)[..., None].expand_as(x)  # (B, T, C)
             x = x.gather(1, shift)  # (B, T, C)
-        if self.bidirectional:
-            packed = pack_padded_sequence(x, lengths.clamp(min=1).cpu(), batch_first=True, enforce_sorted=False)
-            y, _ = self.rnn(packed)
+        if packed:
+            seq = pack_padded_sequence(x, lengths.clamp(min=1).cpu(), batch_first=True, enforce_sorted=False)
+            y, state = self.rnn(seq, state)  # type: ignore[arg-type]
             y, _ = pad_packed_sequence(y, batch_first=True, total_length=t)  # (B, T, C)
         else:
-            y, _ = self.rnn(x)  # (B, T, C)
+            y, state = self.rnn(x, state)  # type: ignore[arg-type]  # (B, T, C)
         if left_padded:  # shift back
             unshift = ((index - start[:, None]) % t)[..., None].expand(-1, -1, y.shape[-1])  # (B, T, C)
             y = y.gather(1, unshift)  # (B, T, C)
-        return y
+        return y, state
 
     def extra_repr(self) -> str:
         return f"cell={self.cell!r}, bidirectional={self.bidirectional}"
