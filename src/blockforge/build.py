@@ -111,8 +111,9 @@ def build_model(
         overrides: ``key.path=VALUE`` overrides (values typed as YAML), as ``--set`` on the command line.
 
     Returns:
-        The model. ``model.blockforge_spec`` is the canonical spec, ``model.blockforge_hash`` its hash and
-        ``model.blockforge_plan`` the :class:`~blockforge.spec.resolved.ResolvedPlan` it was built from.
+        The model. ``model.blockforge_spec`` is the canonical spec, ``model.blockforge_hash`` its hash,
+        ``model.blockforge_plan`` the :class:`~blockforge.spec.resolved.ResolvedPlan` it was built from and
+        ``model.blockforge_notes`` what ``validate`` notes about it (a language model that is not causal).
 
     Raises:
         SpecError: the spec is invalid (every problem, located).
@@ -139,7 +140,16 @@ def build_model(
     model.blockforge_spec = canonical(validated)
     model.blockforge_hash = spec_hash(validated)
     model.blockforge_plan = validated.plan  # type: ignore[attr-defined]
+    model.blockforge_notes = _notes(validated)
     return model
+
+
+def _notes(validated: BaseModel) -> tuple[str, ...]:
+    """What validation has to say about a valid spec (a language model that is not causal), for summaries."""
+    from blockforge.spec.causality import noncausal_note
+
+    note = noncausal_note(validated)
+    return (note,) if note else ()
 
 
 _RANDOM_FILLS = frozenset(

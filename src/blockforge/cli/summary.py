@@ -67,7 +67,13 @@ def summary(
         from blockforge.render import summary_markdown
 
         out.print(summary_markdown(s, depth=depth), markup=False, highlight=False, soft_wrap=True)
+        for note in s.notes:
+            out.print(f"\n> **Note:** {note}", markup=False, highlight=False, soft_wrap=True)
         return
+    from rich.markup import escape
+
     from blockforge.render import summary_renderable
 
     out.print(summary_renderable(s, depth=depth, view=view.value))
+    for note in s.notes:  # e.g. a language model that is not causal (and so has no KV cache line)
+        out.print(f"[yellow]note:[/] {escape(note)}", soft_wrap=True)

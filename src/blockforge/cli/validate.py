@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
+from rich.markup import escape
 
 from blockforge.cli._app import EXIT_INVALID, Format, FormatOpt, SetOpt, err, out
 from blockforge.cli.context import CliContext
@@ -25,6 +26,7 @@ def validate(
     from blockforge.diagnostics import print_issues
     from blockforge.errors import SpecError
     from blockforge.spec import load_spec, spec_hash
+    from blockforge.spec.causality import noncausal_note
 
     registries = CliContext.of(ctx).registries
     results: list[dict[str, object]] = []
@@ -40,9 +42,12 @@ def validate(
                 print_issues(exc.issues, err)
             continue
         h = spec_hash(validated)
-        results.append({"spec": label, "ok": True, "name": validated.name, "hash": h})
+        note = noncausal_note(validated)
+        results.append({"spec": label, "ok": True, "name": validated.name, "hash": h, "notes": [note] if note else []})
         if fmt == Format.text:
             out.print(f"[green]ok[/] {label}: {validated.name or '(unnamed)'} [dim](hash {h[:12]})[/]")
+            if note:
+                out.print(f"  [yellow]note:[/] {escape(note)}", soft_wrap=True)
     if fmt == Format.json:
         out.print_json(json.dumps({"ok": not failed, "specs": results}))
     if failed:
