@@ -8,6 +8,7 @@ import json
 
 import pytest
 import torch
+import yaml
 
 from blockforge import build_model, load_spec, summarize
 from blockforge.spec.causality import noncausal_note
@@ -49,6 +50,15 @@ def test_an_encoder_and_an_encoder_decoder_keep_their_defaults():
     model = build_model(SPECS_DIR / "tiny-encoder-decoder.yaml")
     assert [b.attention.causal for b in model.encoder] == [False, False]  # the spec leaves them unset
     assert [b.attention.causal for b in model.decoder] == [True, True]
+
+
+def test_a_decoder_block_that_omits_causal_is_causal():
+    """A decoder block's self-attention that leaves causal unset was refused ("must be causal"); it is causal."""
+    data = yaml.safe_load((SPECS_DIR / "tiny-encoder-decoder.yaml").read_text())
+    del data["model"]["decoder_block"]["attention"]["causal"]
+    model = build_model(data)
+    assert [b.attention.causal for b in model.decoder] == [True, True]
+    assert noncausal_note(load_spec(data)) is None
 
 
 @pytest.mark.parametrize(("attention", "layers"), [
