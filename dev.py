@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent
 VENV = Path(os.environ.get("BLOCKFORGE_VENV", ROOT / ".venv"))
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PY = BIN / "python"
-EXTRAS = os.environ.get("BLOCKFORGE_EXTRAS", "dev,hf")  # hf: transformers for the parity tests
+EXTRAS = os.environ.get("BLOCKFORGE_EXTRAS", "dev,hf,train")  # hf: transformers for the parity tests; train: corpus, plots
 
 
 def _stamp() -> str:

@@ -23,11 +23,11 @@ PACKAGE = "blockforge"
 
 LAYERS: list[tuple[str, ...]] = [
     # top: the command line and the package's public (lazy) API
-    ("cli", "__init__"),
+    ("cli", "__init__", "__main__"),
     # presentation of what the layers below produce (rich/markdown renderings, spec error rendering)
     ("render", "diagnostics"),
-    # what is done with a model: statistics, transformers interop, training, generation
-    ("inspect", "interop", "train", "generation"),
+    # what is done with a model: statistics, transformers interop, training (and its data), generation
+    ("inspect", "interop", "train", "generation", "data"),
     # model directories (spec + safetensors + tokenizer) and torch.distributed set-up, used by the above
     ("modeldir", "distributed"),
     ("build",),
@@ -45,10 +45,7 @@ TORCH_FREE = {"registry", "spec", "errors", "diagnostics", "_lazy", "__init__"}
 FORBIDDEN = {"components": {"spec", "registry"}}
 """Imports ruled out beyond the layer order (kept explicit: DESIGN.md names them)."""
 
-ALLOWED_MODULE_CYCLES: set[frozenset[str]] = {
-    # issue 13 removes it (hf_families' reader helpers are moving out of hf_config)
-    frozenset({"blockforge.interop.hf_config", "blockforge.interop.hf_families"}),
-}
+ALLOWED_MODULE_CYCLES: set[frozenset[str]] = set()
 
 
 def _module_name(path: Path) -> str:

@@ -8,12 +8,14 @@ import torch
 
 from blockforge.build import build_component
 from blockforge.registry import default_registries
+from blockforge.registry.kinds import MODEL_KINDS
 from blockforge.spec.params import examples_of
 from tests.harness import D, L, T, V, expected_shape, probe
 
-COMPONENTS = [
+COMPONENTS = [  # model parts; the training kinds (loss, optimizer, schedule) are built by tests/train/
     pytest.param(c, i, ex, id=f"{c.kind.value}.{c.name}[{i}]")
     for c in default_registries().components()
+    if c.kind in MODEL_KINDS
     for i, ex in enumerate(examples_of(c.params) or [None])
 ]
 

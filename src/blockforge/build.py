@@ -16,7 +16,9 @@ from torch import nn
 
 from blockforge.errors import BlockforgeError, SpecError, SpecIssue
 from blockforge.registry.context import BuildContext
-from blockforge.registry.convention import convention_problem
+from blockforge.registry.convention import CALLED_AS, convention_problem
+from blockforge.registry.kinds import Kind
+from blockforge.registry.plugins import is_real_interrupt
 from blockforge.registry.registry import Registries
 from blockforge.spec import SpecSource, canonical, load_spec, spec_hash
 
@@ -36,8 +38,12 @@ def _factory_for(registries: Registries):
             module = comp.factory(ref, ctx)
         except BlockforgeError:
             raise
-        except Exception as exc:
-            raise BuildError(f"building {kind} component {name!r} (from {comp.owner}) failed: {exc}") from exc
+        except BaseException as exc:  # noqa: BLE001 - SystemExit, a custom BaseException: the factory's
+            if is_real_interrupt(exc):
+                raise
+            raise BuildError(
+                f"building {kind} component {name!r} (from {comp.owner}) failed: {type(exc).__name__}: {exc}"
+            ) from exc
         if not isinstance(module, nn.Module):
             raise BuildError(
                 f"{kind} component {name!r} (from {comp.owner}) returned {type(module).__name__}, not nn.Module"
@@ -46,9 +52,86 @@ def _factory_for(registries: Registries):
         if problem is not None:
             raise BuildError(f"{kind} component {name!r} (from {comp.owner}): {problem}")
         module.blockforge_kind = str(kind)  # summaries total parameters and FLOPs per kind
+        _check_output_once(module, Kind(kind), name, comp.owner, ctx)
         return module
 
     return build_ref
+
+
+_SAME_SHAPE = frozenset({Kind.ATTENTION, Kind.BLOCK, Kind.NORM, Kind.FEEDFORWARD, Kind.ACTIVATION})
+
+
+class OutputContractError(BuildError):
+    """A component's output broke its kind's contract on its first run (shape or type)."""
+
+
+def _check_output_once(module: nn.Module, kind: Kind, name: str, owner: str, ctx: BuildContext) -> None:
+    """On the module's first forward, check its output against its kind's contract, then stop checking.
+
+    Mixers, blocks, norms, feed-forwards and activations return a tensor of their input's shape
+    ``(batch, length, d_model)``; an embedding returns ``(*ids.shape, d_model)``.
+
+    Raises (from the forward):
+        OutputContractError: naming the layer, the component, its plugin, the expected and actual shapes.
+    """
+    if kind not in _SAME_SHAPE and kind is not Kind.EMBEDDING:
+        return
+    layer = ctx.layer
+
+    def hook(mod: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any], output: Any) -> None:
+        if torch.compiler.is_compiling():
+            return  # a first run under torch.compile is not checked (dynamo cannot trace the handle)
+        handle.remove()
+        first = args[0] if args else kwargs.get("ids" if kind is Kind.EMBEDDING else "x")
+        if not isinstance(first, torch.Tensor):
+            return
+        expected = (*first.shape, ctx.d_model) if kind is Kind.EMBEDDING else tuple(first.shape)
+        actual = tuple(output.shape) if isinstance(output, torch.Tensor) else type(output).__name__
+        if actual == tuple(expected):
+            return
+        where = f"layer {layer}, " if layer is not None else ""
+        raise OutputContractError(
+            f"{where}{kind} component {name!r} (from plugin {owner!r}) returned "
+            f"{'shape ' + str(tuple(actual)) if isinstance(actual, tuple) else 'a ' + actual}, "
+            f"expected a tensor of shape {tuple(expected)}: every {kind} is called as {CALLED_AS[kind]} and "
+            f"returns {'(*ids.shape, d_model)' if kind is Kind.EMBEDDING else 'a tensor shaped like x'} "
+            "(docs/plugins.md, 'How each kind is called')"
+        )
+
+    handle = module.register_forward_hook(hook, with_kwargs=True)
+
+
+_DTYPE_NAMES = {"float32": torch.float32, "float64": torch.float64, "float16": torch.float16,
+                "bfloat16": torch.bfloat16}
+
+
+def _device_dtype(device: Any, dtype: Any) -> tuple[torch.device, torch.dtype | None]:
+    """``device`` and ``dtype`` as torch objects, or a ValueError naming the argument and what is allowed."""
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError, ValueError):
+        raise ValueError(f"device={device!r} is not a device; use 'cpu', 'meta' or an accelerator such as "
+                         "'cuda' or 'cuda:0'") from None
+    if dev.type not in ("cpu", "meta"):
+        module = getattr(torch, dev.type, None)
+        available = getattr(module, "is_available", None)
+        if available is None or not available():
+            raise ValueError(f"device={device!r}: no {dev.type} device is available here (torch.{dev.type}"
+                             ".is_available() is False); use 'cpu', or 'meta' for shapes only")
+    if isinstance(dtype, str):
+        if dtype not in _DTYPE_NAMES:
+            raise ValueError(f"dtype={dtype!r} is not a parameter dtype; use one of "
+                             f"{', '.join(_DTYPE_NAMES)} (or the torch.dtype)")
+        dtype = _DTYPE_NAMES[dtype]
+    if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+        raise ValueError(f"dtype={dtype!r} is not a floating-point torch.dtype; use one of "
+                         f"{', '.join(_DTYPE_NAMES)}")
+    return dev, dtype
+
+
+def _check_seed(seed: Any) -> None:
+    if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**64:
+        raise ValueError(f"seed={seed!r} is not a seed; use an integer in 0..2**64-1")
 
 
 def _available_bytes() -> int | None:
@@ -68,7 +151,9 @@ def initialize(model: nn.Module, *, std: float | None, progress: Progress | None
     Args:
         model: a materialised (non-meta) model.
         std: N(0, std) for ``nn.Linear``/``nn.Embedding`` weights with zero biases; None keeps each
-            module's own ``reset_parameters``.
+            module's own ``reset_parameters``, and then calls ``init_tied_weights()`` on every module that
+            has it (a model whose head reuses the token embedding initialises that table as the output
+            projection it also is, so that a fresh model's loss starts near ``ln(vocab_size)``).
         progress: called with ``(blocks done, blocks in total)`` after each block.
     """
     blocks = {id(m) for m in model.modules() if getattr(m, "blockforge_kind", None) == "block"}
@@ -86,6 +171,11 @@ def initialize(model: nn.Module, *, std: float | None, progress: Progress | None
             if progress is not None and id(m) in ends:
                 done += 1
                 progress(done, len(blocks))
+        if std is None:  # a table a tied head reuses is the output projection too: initialise it as one
+            for m in model.modules():
+                init_tied = getattr(m, "init_tied_weights", None)
+                if callable(init_tied):
+                    init_tied()
 
 
 def build_model(
@@ -118,7 +208,11 @@ def build_model(
     Raises:
         SpecError: the spec is invalid (every problem, located).
         BuildError: a component failed to build, or the weights would not fit in memory.
+        ValueError: ``device``, ``dtype`` or ``seed`` is not one this build can use (the message says
+            which values are).
     """
+    device, dtype = _device_dtype(device, dtype)
+    _check_seed(seed)
     if registries is None:
         from blockforge.registry.plugins import default_registries
 
@@ -127,7 +221,6 @@ def build_model(
     model_params = validated.model  # type: ignore[attr-defined]
     ctx = model_params.build_context()
     ctx = BuildContext(**{**ctx.__dict__, "build": _factory_for(registries)})
-    device = torch.device(device)
 
     model = _materialize(
         lambda: ctx.child(model_params),

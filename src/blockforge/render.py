@@ -14,6 +14,7 @@ from rich.tree import Tree
 
 if TYPE_CHECKING:
     from blockforge.inspect import ModuleRow, Summary
+    from blockforge.inspect.parallel import ParallelPlan
 
 
 def human_bytes(n: float) -> str:
@@ -240,3 +241,50 @@ __all__ = [
     "compare_markdown", "compare_table", "human_bytes", "human_count", "kinds_table", "summary_markdown",
     "summary_renderable", "summary_table", "summary_tree", "totals_table",
 ]
+
+
+def parallel_rows(p: ParallelPlan) -> list[tuple[str, str]]:
+    """One rank's memory and traffic under ``p`` (see :mod:`blockforge.inspect.parallel`)."""
+    shard = "shard" if p.strategy == "fsdp" else "replica"
+    rows = [
+        ("parameters (psi)", f"{p.params:,}"),
+        (f"weights ({shard})", human_bytes(p.weights)),
+        (f"gradients ({shard})", human_bytes(p.gradients)),
+        (f"AdamW state ({shard})", human_bytes(p.optimizer)),
+    ]
+    if p.strategy == "fsdp":
+        rows.append((f"gathered units ({p.param_dtype}, largest {p.largest_unit:,} params)", human_bytes(p.gathered)))
+    rows += [
+        ("buffers", human_bytes(p.buffers)),
+        (f"activations at micro-batch {p.micro_batch} x {p.seq_len}"
+         + (" (checkpointed per block)" if p.activation_checkpointing else ""), human_bytes(p.activations)),
+        ("total per rank", human_bytes(p.total)),
+        (f"sent per rank per step ({p.accumulation} micro-batch{'es' if p.accumulation > 1 else ''})",
+         human_bytes(p.sent_per_step)),
+    ]
+    return rows
+
+
+def _parallel_title(p: ParallelPlan) -> str:
+    extra = f", reshard_after_forward={str(p.reshard_after_forward).lower()}" if p.strategy == "fsdp" else ""
+    return f"per rank at {p.strategy}:{p.world_size}{extra}"
+
+
+def parallel_renderable(p: ParallelPlan) -> Group:
+    """The per-rank plan for the terminal, with its accounting convention."""
+    table = Table(title=_parallel_title(p), show_header=False, box=None, padding=(0, 2), title_justify="left")
+    table.add_column(style="bold")
+    table.add_column(justify="right")
+    for k, v in parallel_rows(p):
+        table.add_row(k, v)
+    notes = Table(show_header=False, box=None, padding=(0, 1))
+    notes.add_column(style="dim")
+    notes.add_row(f"* {p.convention}")
+    return Group(table, notes)
+
+
+def parallel_markdown(p: ParallelPlan) -> str:
+    """The per-rank plan as a markdown section."""
+    lines = [f"### {_parallel_title(p)}", ""]
+    lines += _md_table(["", "value"], parallel_rows(p), right=(1,))
+    return "\n".join([*lines, "", f"- {p.convention}", ""])

@@ -68,6 +68,22 @@ def test_glu_matches_formula(act, fn):
     torch.testing.assert_close(glu(x), want, atol=ATOL, rtol=0)
 
 
+@pytest.mark.parametrize("gated", [False, True])
+def test_moe_shared_expert_adds_to_the_routed_output(gated):
+    """DeepSeekMoE / Qwen2-MoE: out = routed(x) + shared(x), times sigmoid(w . x) when gated."""
+    torch.manual_seed(3)
+    experts = [MLP(d_model=8, hidden=6, activation=nn.ReLU()) for _ in range(4)]
+    shared = MLP(d_model=8, hidden=10, activation=nn.ReLU())
+    moe = MixtureOfExperts(d_model=8, experts=experts, top_k=2, shared=shared, shared_gate=gated)
+    routed = MixtureOfExperts(d_model=8, experts=experts, top_k=2)
+    routed.router.load_state_dict(moe.router.state_dict())
+    x = torch.randn(2, 5, 8)
+    gate = torch.sigmoid(x @ moe.shared_gate.weight.T) if gated else 1.0
+    torch.testing.assert_close(moe(x), routed(x) + gate * shared(x), atol=ATOL, rtol=0)
+    with pytest.raises(ValueError, match="shared expert"):
+        MixtureOfExperts(d_model=8, experts=experts, shared_gate=True)
+
+
 def test_moe_matches_a_per_token_reference_and_its_load_balancing_loss():
     torch.manual_seed(2)
     experts = [MLP(d_model=8, hidden=6, activation=nn.ReLU()) for _ in range(4)]
@@ -257,3 +273,15 @@ def test_token_types_without_a_token_type_table_are_refused():
     with pytest.raises(ValueError, match=r"no token-type embeddings.*embedding\.token_types"):
         emb(ids, torch.zeros_like(ids))
     assert emb(ids).shape == (1, 3, 4)  # without token types it works as before
+
+
+@pytest.mark.parametrize("n_tokens,experts,top_k", [(2, 18, 1), (1, 5, 2), (3, 4, 1)])
+def test_moe_on_meta_with_more_experts_than_routed_slots(n_tokens, experts, top_k):
+    """Issue 18 item 5: on meta (summaries) the balanced routing gives each of the N * k slots one expert,
+    and an expert past the last slot gets none, rather than crashing in ``arange``."""
+    with torch.device("meta"):
+        moe = MixtureOfExperts(d_model=4, experts=[nn.Linear(4, 4) for _ in range(experts)], top_k=top_k)
+        out = moe(torch.empty(1, n_tokens, 4))
+    assert out.shape == (1, n_tokens, 4) and out.is_meta
+    got = [len(moe._balanced_slots(e, n_tokens, torch.device("meta"))[0]) for e in range(experts)]
+    assert sum(got) == n_tokens * top_k and max(got) - min(got) <= 1

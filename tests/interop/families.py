@@ -24,6 +24,10 @@ class Family:
         per_token: the output has one row per token (``(B, T, ...)``), not one per sequence.
         lm: the model is a causal LM (next-token loss).
         kwargs: extra keyword arguments of the transformers model constructor.
+        length_dependent: outputs depend on the batch's padded length (LongRoPE picks its factors by
+            the longest sequence, in transformers too), so a sequence alone differs from it batched.
+        new_layout: its weights are laid out unlike every case before it (False for variants that differ
+            only in numerics, such as a RoPE scaling type: the weight tests skip them).
     """
 
     name: str
@@ -34,6 +38,8 @@ class Family:
     per_token: bool = True
     lm: bool = True
     kwargs: dict[str, Any] = field(default_factory=dict)
+    length_dependent: bool = False
+    new_layout: bool = True
 
     def make(self, **overrides: Any) -> Any:
         """A random-initialised transformers model of this family (the global RNG decides the weights)."""
@@ -94,6 +100,22 @@ def _gpt_neox(**overrides: Any) -> Any:
     return GPTNeoXConfig(**{**kw, **overrides})
 
 
+def _gpt_bigcode(**overrides: Any) -> Any:
+    from transformers import GPTBigCodeConfig
+
+    kw = dict(vocab_size=VOCAB, n_positions=MAX_LEN, n_embd=32, n_layer=2, n_head=4, initializer_range=0.2,
+              attn_implementation="sdpa")
+    return GPTBigCodeConfig(**{**kw, **overrides})
+
+
+def _gptj(**overrides: Any) -> Any:
+    from transformers import GPTJConfig
+
+    kw = dict(vocab_size=VOCAB, n_positions=MAX_LEN, n_embd=32, n_layer=2, n_head=4, rotary_dim=4,
+              initializer_range=0.2, attn_implementation="sdpa")
+    return GPTJConfig(**{**kw, **overrides})
+
+
 FAMILIES: dict[str, Family] = {
     "gpt2": Family("gpt2", _gpt2, "GPT2LMHeadModel"),
     # as many kv heads as query heads (fused qkv), non-default theta, linear RoPE scaling
@@ -102,6 +124,67 @@ FAMILIES: dict[str, Family] = {
     # grouped-query attention, tied embeddings, biases everywhere
     "llama-gqa": Family("llama", _llama_like("LlamaConfig", num_key_value_heads=2, tie_word_embeddings=True,
                                              attention_bias=True, mlp_bias=True), "LlamaForCausalLM"),
+    # Llama 3.1's frequency-dependent RoPE scaling (pre-training context 4 < the sequences' 16)
+    "llama3.1": Family("llama", _llama_like("LlamaConfig", num_key_value_heads=2, rope_parameters={
+        "rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+        "original_max_position_embeddings": 4, "rope_theta": 500.0}), "LlamaForCausalLM", new_layout=False),
+    # YaRN (attention factor on cos/sin); LongRoPE past its original context (long factors, Phi-3 style)
+    "llama-yarn": Family("llama", _llama_like("LlamaConfig", rope_parameters={
+        "rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 4, "rope_theta": 100.0}),
+        "LlamaForCausalLM", new_layout=False),
+    "llama-longrope": Family("llama", _llama_like("LlamaConfig", rope_parameters={
+        "rope_type": "longrope", "short_factor": [1.0, 1.5, 2.0, 3.0], "long_factor": [1.0, 4.0, 9.0, 30.0],
+        "original_max_position_embeddings": 8, "rope_theta": 100.0}), "LlamaForCausalLM", length_dependent=True,
+        new_layout=False),
+    # Qwen3: per-head RMSNorm on queries and keys, GQA, explicit head_dim != hidden / heads
+    "qwen3": Family("qwen3", _llama_like("Qwen3Config", num_key_value_heads=2, head_dim=16), "Qwen3ForCausalLM"),
+    # Gemma: (1 + w) RMSNorms, sqrt(d) embedding scale, GeGLU, head_dim 16 != 32 / 4, multi-query, tied
+    "gemma": Family("gemma", _llama_like("GemmaConfig", num_key_value_heads=1, head_dim=16, initializer_range=0.2),
+                    "GemmaForCausalLM"),
+    # StarCoder2: LayerNorm with biases, biases everywhere, plain GELU MLP, GQA, sliding window 5
+    "starcoder2": Family("starcoder2", _llama_like("Starcoder2Config", num_key_value_heads=2, sliding_window=5,
+                                                   norm_epsilon=1e-5), "Starcoder2ForCausalLM"),
+    # Mixtral: 4 SwiGLU experts, top-2 renormalised, GQA, window 5
+    "mixtral": Family("mixtral", _llama_like("MixtralConfig", num_key_value_heads=2, num_local_experts=4,
+                                             num_experts_per_tok=2, sliding_window=5, initializer_range=0.2,
+                                             experts_implementation="eager"),
+                      "MixtralForCausalLM"),
+    # Qwen3-MoE: QK-norm, 4 experts of width 24, top-2 not renormalised (norm_topk_prob false)
+    "qwen3_moe": Family("qwen3_moe", _llama_like("Qwen3MoeConfig", num_key_value_heads=2, num_experts=4,
+                                                 num_experts_per_tok=2, moe_intermediate_size=24, experts_implementation="eager",
+                                                 initializer_range=0.2), "Qwen3MoeForCausalLM"),
+    # Phi-3: fused qkv_proj (split into q and kv: GQA) and gate_up_proj; half the features rotated with
+    # LongRoPE past its original context (factor lists of rotary_dim / 2 entries); window 5
+    # (Phi3Config reads original_max_position_embeddings at the top level)
+    "phi3": Family("phi3", _llama_like("Phi3Config", num_key_value_heads=2, sliding_window=5, pad_token_id=None,
+                                       initializer_range=0.2, original_max_position_embeddings=8,
+                                       rope_parameters={"rope_type": "longrope", "partial_rotary_factor": 0.5,
+                                                        "short_factor": [1.0, 2.0], "long_factor": [3.0, 7.0],
+                                                        "rope_theta": 100.0}),
+                   "Phi3ForCausalLM", length_dependent=True),
+    # StableLM: LayerNorms with biases, q/k/v biases, a quarter of the features rotated (the default)
+    "stablelm": Family("stablelm", _llama_like("StableLmConfig", use_qkv_bias=True, num_key_value_heads=4, layer_norm_eps=1e-5,
+                                               initializer_range=0.2), "StableLmForCausalLM"),
+    # StableLM with attention and MLP in parallel on one shared norm, GQA, tied
+    "stablelm-parallel": Family("stablelm", _llama_like("StableLmConfig", use_parallel_residual=True,
+                                                        num_key_value_heads=2, tie_word_embeddings=True,
+                                                        initializer_range=0.2), "StableLmForCausalLM"),
+    # OLMo 2: norms on the sublayer outputs only, QK-norm across all heads (GQA: k_norm narrower)
+    "olmo2": Family("olmo2", _llama_like("Olmo2Config", num_key_value_heads=2, initializer_range=0.2,
+                                         pad_token_id=None), "Olmo2ForCausalLM"),
+    # GPT-BigCode: multi-query attention from one fused c_attn [q; k; v], learned positions, tied
+    "gpt_bigcode": Family("gpt_bigcode", _gpt_bigcode, "GPTBigCodeForCausalLM"),
+    # ... and without multi-query (c_attn per head), exact GELU, untied
+    "gpt_bigcode-mha": Family("gpt_bigcode", lambda **o: _gpt_bigcode(**{
+        "multi_query": False, "activation_function": "gelu", "tie_word_embeddings": False, **o}),
+        "GPTBigCodeForCausalLM"),
+    # GPT-J: parallel attention + MLP on one norm, interleaved RoPE on 4 of 8 features, biased lm_head
+    "gptj": Family("gptj", _gptj, "GPTJForCausalLM"),
+    # Qwen2-MoE: q/k/v biases, 4 experts of width 24, top-2 not renormalised, a sigmoid-gated shared expert
+    "qwen2_moe": Family("qwen2_moe", _llama_like("Qwen2MoeConfig", num_key_value_heads=2, num_experts=4,
+                                                 num_experts_per_tok=2, moe_intermediate_size=24,
+                                                 shared_expert_intermediate_size=40, initializer_range=0.2,
+                                                 experts_implementation="eager"), "Qwen2MoeForCausalLM"),
     # grouped-query attention and a sliding window shorter than the sequences
     "mistral": Family("mistral", _llama_like("MistralConfig", num_key_value_heads=2, sliding_window=5),
                       "MistralForCausalLM"),
@@ -110,6 +193,9 @@ FAMILIES: dict[str, Family] = {
     # encoder: bidirectional, post-norm, token types; hidden states (pooler off so export is exact)
     "bert": Family("bert", _bert, "BertModel", causal=False, output="last_hidden_state", lm=False,
                    kwargs={"add_pooling_layer": False}),
+    # encoder with its masked-LM head (dense + GELU + LayerNorm, decoder tied to the word embeddings)
+    "bert-mlm": Family("bert", lambda **o: _bert(**{"architectures": ["BertForMaskedLM"], **o}), "BertForMaskedLM",
+                       causal=False, lm=False),
     # encoder with a sequence-classification head (CLS token, tanh pooler)
     "bert-cls": Family("bert", lambda **o: _bert(**{"architectures": ["BertForSequenceClassification"],
                                                     "num_labels": 3, **o}),

@@ -91,16 +91,17 @@ def test_published_configs_give_the_hand_written_specs(config, spec_file):
 @pytest.mark.parametrize(
     ("config", "key", "value", "message"),
     [
-        (LLAMA3_8B, "rope_scaling", {"rope_type": "llama3", "factor": 8.0}, "rope type 'llama3' has no exact"),
-        (LLAMA3_8B, "rope_scaling", {"rope_type": "linear", "factor": 2.0, "mystery": 1}, "unknown rope setting"),
-        (LLAMA3_8B, "pretraining_tp", 2, "reproduces only 1"),
+        (LLAMA3_8B, "rope_scaling", {"rope_type": "llama3", "factor": 8.0}, "rope type 'llama3' needs "
+         "'low_freq_factor', 'high_freq_factor'"),
+        (LLAMA3_8B, "rope_scaling", {"type": "linear"}, "rope type 'linear' needs 'factor'"),
+        (LLAMA3_8B, "rope_scaling", {"rope_type": "mrope", "factor": 2.0}, "rope type 'mrope' is not supported"),
+        (LLAMA3_8B, "rope_theta", "big", "expected float or int or null"),
         (LLAMA3_8B, "hidden_act", "gelu_fast", "no exact blockforge equivalent"),
         (MISTRAL_7B, "layer_types", ["sliding_attention", "full_attention"], "per-layer attention types"),
         ({**MISTRAL_7B, "model_type": "qwen2", "architectures": ["Qwen2ForCausalLM"]}, "use_sliding_window", True, "reproduces only False"),
-        (BERT_BASE, "architectures", ["BertForMaskedLM"], "masked-LM head"),
-        (BERT_BASE, "position_embedding_type", "relative_key", "reproduces only 'absolute'"),
+        (BERT_BASE, "architectures", ["BertForTokenClassification"], "reproduces only BertForMaskedLM, "),
         (BERT_BASE, "is_decoder", True, "reproduces only False"),
-        (LLAMA3_8B, "architectures", ["LlamaForSequenceClassification"], "reproduces only LlamaForCausalLM"),
+        (LLAMA3_8B, "architectures", ["LlamaForTokenClassification"], "reproduces only LlamaForCausalLM"),
         (GPT2_SMALL, "architectures", ["GPT2DoubleHeadsModel"], "reproduces only GPT2LMHeadModel"),
         (GEMMA2_2B, "layer_types", ["sliding_attention", "chunked_attention"] * 13, "supported layer types"),
         (GEMMA2_2B, "layer_types", ["full_attention"] * 25, "one entry per layer (num_hidden_layers=26), got 25"),
@@ -108,15 +109,15 @@ def test_published_configs_give_the_hand_written_specs(config, spec_file):
         (GEMMA2_2B, "use_bidirectional_attention", True, "reproduces only None or False"),
         (GEMMA2_2B, "hidden_activation", "gelu_fast", "no exact blockforge equivalent"),
         (GEMMA2_2B, "query_pre_attn_scalar", 0, "must be positive"),
-        (GEMMA2_2B, "rope_scaling", {"rope_type": "dynamic", "factor": 2.0}, "rope type 'dynamic'"),
+        (GEMMA2_2B, "rope_scaling", {"rope_type": "proportional"}, "rope type 'proportional' is not supported"),
         (GEMMA2_2B, "architectures", ["Gemma2ForSequenceClassification"], "reproduces only Gemma2ForCausalLM"),
         (GEMMA2_2B, "attn_logit_softcapping", "50", "expected float or int or null"),
         (PYTHIA_70M, "rotary_pct", 0.3, "must be even"),
         (PYTHIA_70M, "use_parallel_residual", "yes", "expected bool"),
-        (PYTHIA_70M, "rope_scaling", {"rope_type": "dynamic", "factor": 2.0}, "rope type 'dynamic'"),
+        (PYTHIA_70M, "rope_scaling", {"rope_type": "yarn"}, "rope type 'yarn' needs 'factor'"),
         (PYTHIA_70M, "hidden_act", "gelu_fast", "no exact blockforge equivalent"),
         (PYTHIA_70M, "architectures", ["GPTNeoXForSequenceClassification"], "reproduces only GPTNeoXForCausalLM"),
-        (PYTHIA_70M, "rotary_ndims", 16, "unknown key for this family"),
+        (PYTHIA_70M, "is_causal", False, "model reads this key, and blockforge does not reproduce it"),
     ],
 )
 def test_unsupported_values_of_other_families(config, key, value, message):
@@ -126,9 +127,9 @@ def test_unsupported_values_of_other_families(config, key, value, message):
 
 
 def test_architecture_override():
-    """bert-base-uncased ships as BertForMaskedLM: refused, unless the encoder alone is asked for."""
-    with pytest.raises(UnsupportedConfigError, match="masked-LM head"):
-        config_to_spec(BERT_BASE)
+    """bert-base-uncased ships as BertForMaskedLM: its masked-LM head (tied), or the encoder alone."""
+    assert config_to_spec(BERT_BASE)["model"]["head"] == {
+        "type": "masked_lm", "activation": {"type": "gelu"}, "norm": {"type": "layernorm", "eps": 1e-12}, "tied": True}
     assert config_to_spec(BERT_BASE, architecture="BertModel")["model"]["head"] == {"type": "hidden"}
     spec = config_to_spec(BERT_BASE, architecture="BertForSequenceClassification")
     assert spec["model"]["head"]["type"] == "classifier"
@@ -234,7 +235,7 @@ def test_gpt2_small_config_gives_the_gpt2_small_spec():
         ("scale_attn_weights", False, "reproduces only True"),
         ("add_cross_attention", True, "reproduces only False"),
         ("pruned_heads", {"0": [1]}, "reproduces only {}"),
-        ("rotary_dim", 64, "unknown key for this family"),
+        ("sliding_window", 64, "model reads this key, and blockforge does not reproduce it"),
         ("n_embd", "768", "expected int"),
         ("tie_word_embeddings", "yes", "expected bool"),
     ],
@@ -248,12 +249,11 @@ def test_unsupported_fields_are_named(key, value, message):
 
 
 def test_every_problem_is_reported_at_once():
-    cfg = {**GPT2_SMALL, "foo": 1, "bar": 2, "activation_function": "quick_gelu"}
-    del cfg["n_head"]
+    cfg = {**GPT2_SMALL, "foo": 1, "is_causal": False, "attention_chunk_size": 8, "activation_function": "quick_gelu"}
+    del cfg["n_head"]  # absent: transformers' GPT2Config default (12)
     with pytest.raises(UnsupportedConfigError) as info:
         config_to_spec(cfg)
-    assert sorted(p.key for p in info.value.problems) == ["activation_function", "bar", "foo", "n_head"]
-    assert "required key is missing" in str(info.value)
+    assert sorted(p.key for p in info.value.problems) == ["activation_function", "attention_chunk_size", "is_causal"]
 
 
 def test_unknown_family():
@@ -364,3 +364,51 @@ def test_cli_imports_gpt_neox(tmp_path):
     r = runner.invoke(app, ["import-hf", str(cfg)])
     assert r.exit_code == 0, r.output
     assert "type: parallel" in r.output and "fraction: 0.25" in r.output
+
+
+@pytest.mark.parametrize(
+    ("change", "key", "message"),
+    [
+        ({"num_attention_heads": 0}, "num_attention_heads", "greater than 0"),
+        ({"rms_norm_eps": -1.0}, "rms_norm_eps", "(as model.block.norm.eps)"),
+        ({"rope_scaling": {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 4.0, "high_freq_factor": 1.0,
+                           "original_max_position_embeddings": 8192}}, "rope_scaling", "must exceed low_freq_factor"),
+    ],
+)
+def test_spec_errors_point_at_the_config_key(change, key, message):
+    with pytest.raises(UnsupportedConfigError) as info:
+        config_to_spec({**LLAMA3_8B, **change}, source="cfg.json")
+    assert [p.key for p in info.value.problems] == [key]
+    assert message in str(info.value) and "<dict>" not in str(info.value)
+
+
+def test_gemma_legacy_gelu_is_the_tanh_approximation():
+    """GemmaConfig turns the official releases' ``hidden_act: gelu`` into ``gelu_pytorch_tanh``."""
+    ff = config_to_spec({"model_type": "gemma", "hidden_act": "gelu"})["model"]["block"]["feedforward"]
+    assert ff["type"] == "geglu" and ff["approximate"] == "tanh"
+
+
+def test_cli_lists_families_architectures_and_rope_types():
+    from blockforge.interop.hf_families import ARCHITECTURES, CONVERTERS, ROPE_SETTINGS
+
+    r = runner.invoke(app, ["import-hf", "--list"])
+    assert r.exit_code == 0, r.output
+    assert sorted(ARCHITECTURES) == sorted(CONVERTERS)
+    for family, archs in ARCHITECTURES.items():
+        assert f"  {family}: {', '.join(archs)}" in r.output
+    assert f"rope types: {', '.join(ROPE_SETTINGS)}" in r.output
+    assert runner.invoke(app, ["import-hf"]).exit_code == 2  # neither a config nor --list
+
+
+@pytest.mark.parametrize("family", ["bert", "gemma", "gemma2", "gpt2", "gpt_neox", "llama", "mistral", "mixtral",
+                                    "qwen2", "qwen3", "qwen3_moe", "starcoder2"])
+def test_listed_architectures_are_the_ones_converted(family):
+    """Every listed class imports (on transformers' defaults); an unlisted one of the family is refused."""
+    from blockforge.interop.hf_families import ARCHITECTURES
+
+    heads = set()
+    for arch in ARCHITECTURES[family]:
+        heads.add(config_to_spec({"model_type": family, "architectures": [arch]})["model"]["head"]["type"])
+    assert len(heads) == len(ARCHITECTURES[family])  # each class is a different head
+    with pytest.raises(UnsupportedConfigError, match="architectures"):
+        config_to_spec({"model_type": family, "architectures": ["SomethingForTokenClassification"]})

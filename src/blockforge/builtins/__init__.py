@@ -27,14 +27,17 @@ from blockforge.builtins import (
     embedding,
     feedforward,
     head,
+    loss,
     model,
     norm,
+    optimizer,
     positional,
+    schedule,
 )
 from blockforge.registry.hookspecs import hookimpl
 from blockforge.registry.registry import Component, Registrar, Registries
 
-_KINDS = (activation, attention, norm, feedforward, positional, embedding, block, head, model)
+_KINDS = (activation, attention, norm, feedforward, positional, embedding, block, head, model, loss, optimizer, schedule)
 
 
 @hookimpl

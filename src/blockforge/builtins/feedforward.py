@@ -89,6 +89,7 @@ class MoEParams(Params):
             "examples": [
                 {"experts": 4, "top_k": 2, "hidden": 16},
                 {"experts": 3, "top_k": 1, "hidden": 8, "expert": "mlp", "activation": "gelu", "bias": True},
+                {"experts": 4, "top_k": 2, "hidden": 8, "normalize": False, "shared_hidden": 16, "shared_gate": True},
             ]
         }
     )
@@ -105,6 +106,14 @@ class MoEParams(Params):
     """The experts' activation."""
     bias: bool = False
     """Biases in the experts' linear layers."""
+    normalize: bool = True
+    """Renormalise the top-k router probabilities to sum to 1 (Mixtral); false weights each expert by
+    its softmax probability over all experts (Qwen-MoE's ``norm_topk_prob: false``)."""
+    shared_hidden: Width | None = None
+    """Inner width of a shared expert (same kind as the routed ones) that every token passes through,
+    added to the routed output (DeepSeekMoE, Qwen2-MoE); null for none."""
+    shared_gate: bool = False
+    """Scale the shared expert's output per token by ``sigmoid(w . x)`` (Qwen2-MoE); needs ``shared_hidden``."""
 
     def check(self, ctx: BuildContext) -> Iterable[tuple[str, str]]:
         """Contracts of the router.
@@ -113,10 +122,12 @@ class MoEParams(Params):
             ctx: the model's build context.
 
         Returns:
-            ``(field, message)`` if ``top_k`` exceeds ``experts``.
+            ``(field, message)`` if ``top_k`` exceeds ``experts``, or ``shared_gate`` lacks ``shared_hidden``.
         """
         if self.top_k > self.experts:
             yield "top_k", f"top_k={self.top_k} exceeds experts={self.experts}"
+        if self.shared_gate and self.shared_hidden is None:
+            yield "shared_gate", "a shared_gate needs a shared expert: set shared_hidden"
 
 
 def build_mlp(p: MLPParams, ctx: BuildContext) -> nn.Module:
@@ -179,7 +190,10 @@ def build_moe(p: MoEParams, ctx: BuildContext) -> nn.Module:
     cls = GLU if p.expert == "glu" else MLP
     experts = [cls(d_model=ctx.d_model, hidden=p.hidden, activation=ctx.child(p.activation), bias=p.bias)
                for _ in range(p.experts)]
-    return MixtureOfExperts(d_model=ctx.d_model, experts=experts, top_k=p.top_k)
+    shared = (cls(d_model=ctx.d_model, hidden=p.shared_hidden, activation=ctx.child(p.activation), bias=p.bias)
+              if p.shared_hidden is not None else None)
+    return MixtureOfExperts(d_model=ctx.d_model, experts=experts, top_k=p.top_k, normalize=p.normalize,
+                            shared=shared, shared_gate=p.shared_gate)
 
 
 def register(registry: Registrar) -> None:

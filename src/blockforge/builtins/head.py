@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, ClassVar, Literal
 
 from pydantic import ConfigDict, Field
 
 from blockforge.builtins._limits import Probability
 from blockforge.registry.context import BuildContext
 from blockforge.registry.registry import Registrar
-from blockforge.spec.params import ActivationRef, Params
+from blockforge.spec.params import ActivationRef, NormRef, Params
 
 if TYPE_CHECKING:
     from torch import nn
@@ -17,6 +17,9 @@ if TYPE_CHECKING:
 
 class LMHeadParams(Params):
     """Linear projection from d_model to vocabulary logits."""
+
+    produces: ClassVar[str] = "token_logits"
+    """What the head returns (a training objective checks it): ``(B, T, vocab_size)`` logits."""
 
     bias: bool = False
     """Add an output bias (the seed's fc_out has one)."""
@@ -28,6 +31,9 @@ class LMHeadParams(Params):
 
 class ClassifierParams(Params):
     """Sequence classification: pool the sequence (cls / mean / last), optionally a pooler layer, project."""
+
+    produces: ClassVar[str] = "class_logits"
+    """What the head returns (a training objective checks it): ``(B, classes)`` scores."""
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -49,10 +55,29 @@ class ClassifierParams(Params):
     """Applied to the logits, e.g. ``softmax`` to return probabilities; null returns logits."""
     dropout: Probability = 0.0
     """Dropout before the projection."""
+    bias: bool = True
+    """The projection has a bias (BERT's classifier); decoder classifiers (Llama's ``score``) have none."""
+
+
+class MaskedLMHeadParams(Params):
+    """Masked-LM head (BERT, RoBERTa, DistilBERT): dense + activation + norm, then the vocabulary
+    projection (tied to the token embedding by default) with an output bias."""
+
+    activation: ActivationRef = "gelu"
+    """After the dense layer (BERT: exact GELU)."""
+    norm: NormRef | None = "layernorm"
+    """After the activation (BERT: LayerNorm, eps 1e-12); null for none."""
+    tied: bool = True
+    """Reuse the token embedding matrix as the projection (counted once)."""
+    bias: bool = True
+    """Add an output bias."""
 
 
 class HiddenStatesParams(Params):
     """No head: the model returns its final hidden states (B, T, d_model)."""
+
+    produces: ClassVar[str] = "states"
+    """What the head returns (a training objective checks it): ``(B, T, d_model)`` states."""
 
 
 def build_lm_head(p: LMHeadParams, ctx: BuildContext) -> nn.Module:
@@ -87,8 +112,24 @@ def build_classifier(p: ClassifierParams, ctx: BuildContext) -> nn.Module:
     return ClassificationHead(
         d_model=ctx.d_model, classes=p.classes, pooling=p.pooling,
         pooler=ctx.child(p.pooler) if p.pooler is not None else None,
-        output=ctx.child(p.output) if p.output is not None else None, dropout=p.dropout,
+        output=ctx.child(p.output) if p.output is not None else None, dropout=p.dropout, bias=p.bias,
     )
+
+
+def build_masked_lm(p: MaskedLMHeadParams, ctx: BuildContext) -> nn.Module:
+    """Factory of ``head.masked_lm``.
+
+    Args:
+        p: the validated parameters; ``activation`` and ``norm`` are references built with ``ctx.child``.
+        ctx: the build context (``ctx.d_model`` in, ``ctx.vocab_size`` out).
+
+    Returns:
+        A :class:`~blockforge.components.head.MaskedLMHead`, called as ``m(x, embedding=embedding)``.
+    """
+    from blockforge.components.head import MaskedLMHead
+
+    return MaskedLMHead(d_model=ctx.d_model, vocab_size=ctx.vocab_size, activation=ctx.child(p.activation),
+                        norm=ctx.child(p.norm) if p.norm is not None else None, tied=p.tied, bias=p.bias)
 
 
 def build_hidden(p: HiddenStatesParams, ctx: BuildContext) -> nn.Module:
@@ -111,3 +152,4 @@ def register(registry: Registrar) -> None:
     registry.register("head", "lm", params=LMHeadParams, factory=build_lm_head)
     registry.register("head", "classifier", params=ClassifierParams, factory=build_classifier)
     registry.register("head", "hidden", params=HiddenStatesParams, factory=build_hidden)
+    registry.register("head", "masked_lm", params=MaskedLMHeadParams, factory=build_masked_lm)

@@ -9,7 +9,7 @@ declare ``attention_positions = True`` so that validation can check that every m
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Annotated, ClassVar, Literal
 
 from pydantic import Field
 
@@ -57,8 +57,81 @@ class RoPEParams(Params):
     """Frequency base (10000 in the paper; 500000 in Llama 3)."""
     fraction: float = Field(default=1.0, gt=0.0, le=1.0)
     """Fraction of each head's features that are rotated (partial rotary; GPT-NeoX: 0.25)."""
+    interleaved: bool = False
+    """Rotate adjacent feature pairs (x0, x1), (x2, x3), ... (GPT-J, Cohere) instead of the first and second
+    half of the rotated features (GPT-NeoX, Llama)."""
     scaling: float = Field(default=1.0, gt=0.0)
-    """Linear position scaling (position interpolation): positions are divided by this factor."""
+    """The context-extension factor of ``scaling_type`` (linear: frequencies are divided by it)."""
+    scaling_type: Literal["linear", "dynamic", "yarn", "llama3", "longrope"] = "linear"
+    """How the frequencies are scaled for a longer context (formulas and papers:
+    ``blockforge.components.rope_scaling``): ``linear`` (position interpolation), ``dynamic`` (NTK base
+    growing past ``max_len``), ``yarn``, ``llama3`` (Llama 3.1), ``longrope`` (Phi-3)."""
+    original_max_len: Annotated[int, Field(gt=0)] | None = None
+    """The pre-training context length (yarn, llama3, longrope)."""
+    low_freq_factor: float = Field(default=1.0, gt=0.0)
+    """llama3: wavelengths above ``original_max_len / low_freq_factor`` are divided by ``scaling``."""
+    high_freq_factor: float = Field(default=4.0, gt=0.0)
+    """llama3: wavelengths below ``original_max_len / high_freq_factor`` are kept."""
+    beta_fast: float = Field(default=32.0, gt=0.0)
+    """yarn: the ramp's extrapolation bound, in rotations over the original context."""
+    beta_slow: float = Field(default=1.0, gt=0.0)
+    """yarn: the ramp's interpolation bound, in rotations over the original context."""
+    truncate: bool = True
+    """yarn: round the ramp's bounds to whole dimensions."""
+    attention_factor: Annotated[float, Field(gt=0.0)] | None = None
+    """yarn, longrope: the factor on cos and sin (None: the paper's default from ``scaling``)."""
+    mscale: Annotated[float, Field(gt=0.0)] | None = None
+    """yarn: DeepSeek's attention-factor numerator scale (with ``mscale_all_dim``)."""
+    mscale_all_dim: Annotated[float, Field(gt=0.0)] | None = None
+    """yarn: DeepSeek's attention-factor denominator scale (with ``mscale``)."""
+    short_factor: list[Annotated[float, Field(gt=0.0)]] | None = None
+    """longrope: per-frequency factors up to ``original_max_len`` positions (rotary_dim / 2 of them)."""
+    long_factor: list[Annotated[float, Field(gt=0.0)]] | None = None
+    """longrope: per-frequency factors beyond ``original_max_len`` positions."""
+
+    def check(self, ctx: BuildContext) -> Iterable[tuple[str, str]]:
+        """Contracts of the scaling variant.
+
+        Args:
+            ctx: the model's build context.
+
+        Returns:
+            ``(field, message)`` for a missing ``original_max_len`` (yarn, llama3, longrope), missing or
+            unequal longrope factors, ``high_freq_factor <= low_freq_factor`` (llama3), and settings of
+            another variant.
+        """
+        kind = self.scaling_type
+        if kind in ("yarn", "llama3", "longrope") and self.original_max_len is None:
+            yield "original_max_len", f"scaling_type {kind!r} needs original_max_len (the pre-training context)"
+        if kind == "longrope":
+            if self.short_factor is None or self.long_factor is None:
+                yield "short_factor", "scaling_type 'longrope' needs short_factor and long_factor"
+            elif len(self.short_factor) != len(self.long_factor):
+                yield "long_factor", (f"short_factor and long_factor need the same length (rotary_dim / 2), got "
+                                      f"{len(self.short_factor)} and {len(self.long_factor)}")
+        if kind == "llama3" and self.high_freq_factor <= self.low_freq_factor:
+            yield "high_freq_factor", "must exceed low_freq_factor"
+        uses = {"original_max_len": ("yarn", "llama3", "longrope"), "low_freq_factor": ("llama3",),
+                "high_freq_factor": ("llama3",), "beta_fast": ("yarn",), "beta_slow": ("yarn",),
+                "truncate": ("yarn",), "attention_factor": ("yarn", "longrope"), "mscale": ("yarn",),
+                "mscale_all_dim": ("yarn",), "short_factor": ("longrope",), "long_factor": ("longrope",)}
+        for name, kinds in uses.items():
+            if kind not in kinds and getattr(self, name) != type(self).model_fields[name].default:
+                yield name, f"used only with scaling_type {' or '.join(map(repr, kinds))}, not {kind!r}"
+
+    def rope_scaling(self, max_len: int) -> dict[str, object] | None:
+        """The keyword arguments of :class:`~blockforge.components.rope_scaling.RopeScaling`, or None for
+        plain (unscaled) RoPE."""
+        if self.scaling_type == "linear" and self.scaling == 1.0:
+            return None
+        return {
+            "type": self.scaling_type, "factor": self.scaling, "max_len": max_len,
+            "original_max_len": self.original_max_len or max_len, "low_freq_factor": self.low_freq_factor,
+            "high_freq_factor": self.high_freq_factor, "beta_fast": self.beta_fast, "beta_slow": self.beta_slow,
+            "attention_factor": self.attention_factor, "mscale": self.mscale, "mscale_all_dim": self.mscale_all_dim,
+            "truncate": self.truncate, "short_factor": tuple(self.short_factor or ()),
+            "long_factor": tuple(self.long_factor or ()),
+        }
 
 
 class ALiBiParams(Params):
@@ -117,15 +190,18 @@ def build_rope(p: RoPEParams, ctx: BuildContext) -> nn.Module:
 
     Args:
         p: the validated parameters.
-        ctx: the build context (unused).
+        ctx: the build context (``ctx.max_len``: where ``dynamic`` scaling starts).
 
     Returns:
         A :class:`~blockforge.components.positional.RotaryEmbedding`; the model hands its
         ``attention_positions(T)`` to every mixer as ``positions=``.
     """
     from blockforge.components.positional import RotaryEmbedding
+    from blockforge.components.rope_scaling import RopeScaling
 
-    return RotaryEmbedding(theta=p.theta, fraction=p.fraction, scaling=p.scaling)
+    scaling = p.rope_scaling(ctx.max_len)
+    return RotaryEmbedding(theta=p.theta, fraction=p.fraction, interleaved=p.interleaved,
+                           rope_scaling=RopeScaling(**scaling) if scaling is not None else None)
 
 
 def build_alibi(p: ALiBiParams, ctx: BuildContext) -> nn.Module:

@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "build": "blockforge.cli.build:build",
     "generate": "blockforge.cli.generate:generate",
     "chat": "blockforge.cli.chat:chat",
+    "train": "blockforge.cli.train:train",
     "components": "blockforge.cli.components:components",
     "plugins": "blockforge.cli.plugins:plugins",
     "schema": "blockforge.cli.schema:schema",

@@ -26,6 +26,25 @@ SeqLenOpt = Annotated[
 ]
 
 
+def _check_parallel(value: str | None) -> str | None:
+    from blockforge.inspect.parallel import parse_parallel
+
+    if value is not None:
+        try:
+            parse_parallel(value)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from None
+    return value
+
+
+ParallelOpt = Annotated[
+    Optional[str],  # noqa: UP007 - typer reads Optional
+    typer.Option(metavar="STRATEGY:N", callback=_check_parallel,
+                 help="Plan N data-parallel ranks: ddp:N or fsdp:N. Per-rank weights, gradients, optimizer "
+                      "state, activations at --batch (one rank's micro-batch) and bytes sent per step."),
+]
+
+
 def _error_format(fmt: Format) -> Format:
     return Format.json if fmt == Format.json else Format.text
 
@@ -53,27 +72,67 @@ def summary(
     view: Annotated[View, typer.Option(help="Module tree as a table or a tree (text format).")] = View.table,
     fmt: SummaryFormatOpt = Format.text,
     overrides: SetOpt = None,
+    parallel: ParallelOpt = None,
 ) -> None:
     """Summarise a spec without allocating weights: module tree, output shapes, parameters, FLOPs
-    (forward and forward + backward), KV cache per token and the training memory footprint."""
+    (forward and forward + backward), KV cache per token and the training memory footprint; with
+    --parallel, each rank's memory and traffic (docs/distributed.md)."""
+    registries = CliContext.of(ctx).registries
     with user_errors(_error_format(fmt)):
-        s = summarize_spec(spec, registries=CliContext.of(ctx).registries, batch=batch, seq_len=seq_len, overrides=overrides or ())
+        s = summarize_spec(spec, registries=registries, batch=batch, seq_len=seq_len, overrides=overrides or ())
+        plan = _parallel_plan(spec, s, parallel, registries, overrides or ()) if parallel else None
     if fmt == Format.json:
         data = s.to_dict()
         data["modules"] = [r for r in data["modules"] if r["depth"] <= depth]
+        if plan is not None:
+            data["parallel"] = plan.to_dict()
         out.print_json(json.dumps(data))
         return
     if fmt == Format.markdown:
-        from blockforge.render import summary_markdown
+        from blockforge.render import parallel_markdown, summary_markdown
 
-        out.print(summary_markdown(s, depth=depth), markup=False, highlight=False, soft_wrap=True)
+        text = summary_markdown(s, depth=depth) + ("\n" + parallel_markdown(plan) if plan is not None else "")
+        out.print(text, markup=False, highlight=False, soft_wrap=True)
         for note in s.notes:
             out.print(f"\n> **Note:** {note}", markup=False, highlight=False, soft_wrap=True)
         return
     from rich.markup import escape
 
-    from blockforge.render import summary_renderable
+    from blockforge.render import parallel_renderable, summary_renderable
 
     out.print(summary_renderable(s, depth=depth, view=view.value))
+    if plan is not None:
+        out.print(parallel_renderable(plan))
     for note in s.notes:  # e.g. a language model that is not causal (and so has no KV cache line)
         out.print(f"[yellow]note:[/] {escape(note)}", soft_wrap=True)
+
+
+def _parallel_plan(spec, s, parallel: str, registries, overrides):  # noqa: ANN001, ANN202
+    """The per-rank plan of ``--parallel``: the spec's ``parallel:`` options when its strategy matches; with a
+    ``training:`` section, its micro-batch, sequence length, accumulation and activation checkpointing
+    (the global batch split over the N ranks; one that does not divide is a located error)."""
+    from blockforge.inspect import summarize
+    from blockforge.inspect.parallel import parse_parallel, plan_parallel
+    from blockforge.spec import load_document, load_spec
+    from blockforge.spec.parallel import rank_batches
+
+    strategy, n = parse_parallel(parallel)
+    validated = load_spec(spec, registries=registries, overrides=overrides)
+    section = getattr(validated, "parallel", None)
+    options: dict = {}
+    if section is not None and section.strategy == strategy == "fsdp":
+        options["reshard_after_forward"] = section.reshard_after_forward
+        if section.mixed_precision is not None:
+            options["param_dtype"] = section.mixed_precision.param_dtype
+            options["reduce_dtype"] = section.mixed_precision.reduce_dtype
+    training = getattr(validated, "training", None)
+    if training is not None:
+        doc = load_document(spec, overrides=overrides)
+        split = rank_batches(global_batch=training.batch_size, world_size=n,
+                             micro_batch=training.micro_batch_size, locate=doc.locate)
+        seq_len = training.seq_len or s.input_shape[1]
+        if [split.micro_batch, seq_len] != list(s.input_shape):
+            s = summarize(validated, batch=split.micro_batch, seq_len=seq_len, registries=registries)
+        options["accumulation"] = split.accumulation
+        options["activation_checkpointing"] = training.activation_checkpointing
+    return plan_parallel(s, strategy=strategy, world_size=n, **options)

@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from blockforge.components.cache import BlockCache
 
-NormPosition = Literal["pre", "post", "sandwich"]
+NormPosition = Literal["pre", "post", "sandwich", "output"]
 
 
 def _mix(mixer: nn.Module, x: Tensor, mask: Tensor | None, positions: object | None,
@@ -94,6 +94,7 @@ class TransformerBlock(nn.Module):
     ``post`` (the seed's, and the original Transformer's): ``x = norm(x + f(x))``.
     ``pre`` (GPT-2 onwards): ``x = x + f(norm(x))``.
     ``sandwich`` (Gemma 2): ``x = x + post_norm(f(norm(x)))``.
+    ``output`` (OLMo 2): ``x = x + norm(f(x))``, the norm on each branch's output only.
     Each branch ``f(.)`` is followed by dropout, then layer scale and stochastic depth when set.
 
     State dict: ``attn_norm``, ``attention``, ``ff_norm``, ``feedforward``; with ``sandwich`` also
@@ -103,11 +104,12 @@ class TransformerBlock(nn.Module):
         attention: the sequence mixer, called as ``attention(x, mask=mask, positions=positions)``.
         feedforward: the feed-forward module, called as ``feedforward(x)`` (``feedforward(x, mask=mask)`` if
             it declares ``takes_mask``).
-        attn_norm: the norm around the attention sublayer (before it for pre/sandwich, after for post).
+        attn_norm: the norm around the attention sublayer (before it for pre/sandwich, after the residual
+            sum for post, on the sublayer's output for output).
         ff_norm: the norm around the feed-forward sublayer.
         attn_post_norm: with ``sandwich``, the norm on the attention output; otherwise must be None.
         ff_post_norm: with ``sandwich``, the norm on the feed-forward output; otherwise must be None.
-        norm_position: ``pre``, ``post`` or ``sandwich``.
+        norm_position: ``pre``, ``post``, ``sandwich`` or ``output``.
         dropout: residual dropout on each sublayer's output (training only).
         layer_scale: initial value of per-channel branch scales (CaiT), or None for none.
         drop_path: stochastic-depth probability of dropping each branch per sample (training only).
@@ -133,8 +135,8 @@ class TransformerBlock(nn.Module):
         d_model: int | None = None,
     ) -> None:
         super().__init__()
-        if norm_position not in ("pre", "post", "sandwich"):
-            raise ValueError(f"norm_position must be 'pre', 'post' or 'sandwich', got {norm_position!r}")
+        if norm_position not in ("pre", "post", "sandwich", "output"):
+            raise ValueError(f"norm_position must be 'pre', 'post', 'sandwich' or 'output', got {norm_position!r}")
         if (norm_position == "sandwich") != (attn_post_norm is not None and ff_post_norm is not None):
             raise ValueError("attn_post_norm and ff_post_norm are required with 'sandwich' and only with it")
         if layer_scale is not None and d_model is None:
@@ -171,6 +173,11 @@ class TransformerBlock(nn.Module):
             x = self.attn_norm(x + self.drop_path(self.attn_scale(self.dropout(y))))  # (B, T, C)
             y = _feed(self.feedforward, x, mask)  # (B, T, C)
             return self.ff_norm(x + self.drop_path(self.ff_scale(self.dropout(y))))  # (B, T, C)
+        if self.norm_position == "output":
+            y = self.attn_norm(_mix(self.attention, x, mask, positions, cache))  # (B, T, C)
+            x = x + self.drop_path(self.attn_scale(self.dropout(y)))  # (B, T, C)
+            y = self.ff_norm(_feed(self.feedforward, x, mask))  # (B, T, C)
+            return x + self.drop_path(self.ff_scale(self.dropout(y)))  # (B, T, C)
         y = _mix(self.attention, self.attn_norm(x), mask, positions, cache)  # (B, T, C)
         if self.attn_post_norm is not None:
             y = self.attn_post_norm(y)

@@ -68,6 +68,65 @@ class LMHead(nn.Module):
         return f"tied={self.tied}, softcap={self.softcap}"
 
 
+class MaskedLMHead(nn.Module):
+    """BERT's masked-LM head: a dense layer, an activation and a norm (the "prediction head transform"),
+    then the vocabulary projection, tied to the token embedding, with an output bias (Devlin et al. 2019;
+    transformers' ``BertLMPredictionHead``, RoBERTa's ``lm_head``, DistilBERT's ``vocab_*``).
+
+    State dict: ``dense`` (weight, bias), ``norm``, ``bias`` (tied) or ``proj`` (untied).
+
+    Args:
+        d_model: hidden width.
+        vocab_size: number of logits.
+        activation: after the dense layer (BERT: exact GELU).
+        norm: after the activation (BERT: LayerNorm), or None.
+        tied: the projection is the token embedding's weight.
+        bias: the projection has an output bias.
+    """
+
+    def __init__(
+        self, *, d_model: int, vocab_size: int, activation: nn.Module, norm: nn.Module | None,
+        tied: bool = True, bias: bool = True,
+    ) -> None:
+        super().__init__()
+        self.tied = tied
+        self.dense = nn.Linear(d_model, d_model)
+        self.activation = activation
+        self.norm = norm
+        self.proj = None if tied else nn.Linear(d_model, vocab_size, bias=bias)
+        self.bias = nn.Parameter(torch.empty(vocab_size)) if (tied and bias) else None
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Zero the output bias of a tied head."""
+        if self.bias is not None:
+            nn.init.zeros_(self.bias)
+
+    def forward(self, x: Tensor, *, embedding: nn.Module | None = None, mask: Tensor | None = None) -> Tensor:
+        """Args:
+            x: ``(B, T, C)`` hidden states.
+            embedding: the token embedding (has ``weight``); needed when ``tied``.
+            mask: ignored (every position gets logits).
+
+        Returns:
+            ``(B, T, vocab_size)`` logits.
+
+        Raises:
+            ValueError: a tied head called without the embedding.
+        """
+        h = self.activation(self.dense(x))  # (B, T, C)
+        if self.norm is not None:
+            h = self.norm(h)  # (B, T, C)
+        if self.proj is not None:
+            return self.proj(h)  # (B, T, V)
+        if embedding is None:
+            raise ValueError("a tied masked-LM head needs the token embedding")
+        return F.linear(h, embedding.weight, self.bias)  # (B, T, V)
+
+    def extra_repr(self) -> str:
+        return f"tied={self.tied}"
+
+
 class ClassificationHead(nn.Module):
     """Pools a sequence to one vector and classifies it (BERT's pooler + classifier when ``pooler`` is set).
 
@@ -83,6 +142,7 @@ class ClassificationHead(nn.Module):
             or None for no such layer.
         output: applied to the logits, e.g. ``nn.Softmax(-1)`` to return probabilities; None = logits.
         dropout: dropout before the projection (training only).
+        bias: the projection has a bias (BERT); decoder classifiers (Llama's ``score``) have none.
 
     Raises:
         ValueError: for an unknown pooling or non-positive sizes.
@@ -97,6 +157,7 @@ class ClassificationHead(nn.Module):
         pooler: nn.Module | None = None,
         output: nn.Module | None = None,
         dropout: float = 0.0,
+        bias: bool = True,
     ) -> None:
         super().__init__()
         if pooling not in ("cls", "mean", "last"):
@@ -107,7 +168,7 @@ class ClassificationHead(nn.Module):
         self.pool = nn.Linear(d_model, d_model) if pooler is not None else None
         self.pool_act = pooler
         self.drop = nn.Dropout(dropout)
-        self.proj = nn.Linear(d_model, classes)
+        self.proj = nn.Linear(d_model, classes, bias=bias)
         self.output = output
 
     def forward(self, x: Tensor, *, embedding: nn.Module | None = None, mask: Tensor | None = None) -> Tensor:

@@ -15,6 +15,7 @@ new positions only and the positions continue each row's count of real tokens.
 from __future__ import annotations
 
 import inspect
+import math
 from collections.abc import Sequence
 
 import torch
@@ -30,13 +31,96 @@ def aux_loss(model: nn.Module) -> Tensor | None:
     return torch.stack(losses).sum() if losses else None
 
 
-def _check_ids(ids: Tensor, mask: Tensor | None, max_len: int, what: str = "ids") -> None:
+def init_tied_table(embedding: nn.Module, head: nn.Module) -> None:
+    """Initialise a token embedding that a tied LM head reuses as the output projection it also is.
+
+    PyTorch initialises an ``nn.Embedding`` from N(0, 1), which suits an input table but not an output
+    projection: tied logits ``h @ E^T`` of a normalised ``h`` then have a standard deviation of about
+    ``sqrt(d_model)``, and a fresh model starts far above ``ln(vocab_size)`` (loss 324 for a 512-wide
+    tied LM with a 32k vocabulary). The table is instead drawn as ``nn.Linear(d_model, vocab_size)``
+    draws its weight (U(-1/sqrt(d_model), 1/sqrt(d_model)), Kaiming-uniform with a = sqrt(5)), so a tied
+    head starts like an untied one (the seed's ``fc_out``). Untied tables keep N(0, 1).
+
+    Args:
+        embedding: the model's token embedding (an ``nn.Embedding`` with ``weight`` of shape ``(V, C)``).
+        head: the model's head; nothing is done unless it is tied (``head.tied``).
+    """
+    weight = getattr(embedding, "weight", None)
+    if not getattr(head, "tied", False) or not isinstance(weight, Tensor) or weight.dim() != 2:
+        return
+    bound = 1.0 / math.sqrt(weight.shape[1])
+    with torch.no_grad():
+        nn.init.uniform_(weight, -bound, bound)
+
+
+_ID_DTYPES = (torch.int64, torch.int32)
+
+
+def _check_ids(ids: Tensor, mask: Tensor | None, max_len: int, what: str = "ids", *,
+               vocab_size: int | None = None, device: torch.device | None = None) -> None:
+    """Refuse inputs that torch would turn into a deep error or a silent wrong result.
+
+    Checks, each a ``ValueError`` naming the argument, the value and what is allowed: ``ids`` is a
+    ``(batch, seq_len)`` tensor of ``int64``/``int32`` ids in ``0..vocab_size-1`` on the model's device, no
+    longer than ``max_len``; ``mask`` has the same shape and holds only 0 and 1 (or is boolean). The range
+    and mask checks read the values (one reduction; on an accelerator, one synchronisation); meta inputs
+    carry no values, and a graph traced by ``torch.compile`` holds no value checks: both are checked for
+    shape, dtype and device only.
+    """
+    if not isinstance(ids, Tensor):
+        raise ValueError(f"{what} must be a torch.Tensor of token ids, shape (batch, seq_len), got "
+                         f"{type(ids).__name__}; wrap it: torch.tensor({what}, dtype=torch.long)")
+    if ids.dtype not in _ID_DTYPES:
+        raise ValueError(f"{what} must hold integer token ids (torch.long or torch.int32), got {ids.dtype}")
     if ids.dim() != 2:
         raise ValueError(f"{what} must be (batch, seq_len), got shape {tuple(ids.shape)}")
     if ids.shape[1] > max_len:
         raise ValueError(f"sequence length {ids.shape[1]} exceeds max_len={max_len} of this model")
-    if mask is not None and mask.shape != ids.shape:
-        raise ValueError(f"mask shape {tuple(mask.shape)} does not match {what} shape {tuple(ids.shape)}")
+    if device is not None and ids.device != device and device.type != "meta":
+        raise ValueError(f"{what} are on {ids.device} but the model is on {device}; move them: "
+                         f"{what}.to({str(device)!r})")
+    values = not ids.is_meta and not torch.compiler.is_compiling()  # compiled graphs hold no value checks
+    if vocab_size is not None and values and ids.numel():
+        lo, hi = (int(v) for v in torch.aminmax(ids))
+        if lo < 0 or hi >= vocab_size:
+            bad = lo if lo < 0 else hi
+            raise ValueError(f"{what} holds token id {bad}, outside 0..{vocab_size - 1} (vocab_size={vocab_size})")
+    if mask is not None:
+        _check_mask(mask, ids, what)
+
+
+def _check_mask(mask: Tensor, ids: Tensor, what: str = "ids", name: str = "mask") -> None:
+    if not isinstance(mask, Tensor):
+        raise ValueError(f"{name} must be a torch.Tensor of 1 (token) and 0 (padding), got {type(mask).__name__}")
+    if mask.shape != ids.shape:
+        raise ValueError(f"{name} shape {tuple(mask.shape)} does not match {what} shape {tuple(ids.shape)}")
+    if mask.device != ids.device:
+        raise ValueError(f"{name} is on {mask.device} but {what} are on {ids.device}")
+    if mask.dtype != torch.bool and not mask.is_meta and mask.numel() and not torch.compiler.is_compiling():
+        ok = (mask == 0) | (mask == 1)
+        if not bool(ok.all()):
+            bad = mask[~ok].flatten()[0].item()
+            raise ValueError(f"{name} must hold only 1 (token) and 0 (padding), found {bad}")
+
+
+def _check_token_types(token_types: Tensor, ids: Tensor, embedding: nn.Module) -> None:
+    table = getattr(embedding, "token_type", None)
+    if table is None:
+        return  # the embedding says why it takes none
+    _check_ids(token_types, None, ids.shape[1], "token_types", vocab_size=table.num_embeddings, device=ids.device)
+    if token_types.shape != ids.shape:
+        raise ValueError(f"token_types shape {tuple(token_types.shape)} does not match ids shape {tuple(ids.shape)}")
+
+
+def _model_device(model: nn.Module) -> torch.device | None:
+    for p in model.parameters():
+        return p.device
+    return None
+
+
+def _vocab_size(embedding: nn.Module) -> int | None:
+    n = getattr(embedding, "num_embeddings", None)
+    return n if isinstance(n, int) else None
 
 
 def _head(head: nn.Module, x: Tensor, embedding: nn.Module, mask: Tensor | None) -> Tensor:
@@ -164,10 +248,13 @@ class TransformerLM(nn.Module):
             set), ``(B, classes)`` for a classifier, ``(B, T, C)`` hidden states for ``hidden``.
 
         Raises:
-            ValueError: ``T`` exceeds ``max_len``, or the shapes of ``ids``, ``mask`` and ``position_ids``
-                disagree.
+            ValueError: ``ids`` is not a ``(B, T)`` integer tensor on the model's device with ids in
+                ``0..vocab_size-1`` and ``T <= max_len``; ``mask`` is not ``(B, T)`` of 0/1;
+                ``token_types`` are out of range; the shapes of ``ids`` and ``position_ids`` disagree.
         """
-        _check_ids(ids, mask, self.max_len)
+        _check_ids(ids, mask, self.max_len, vocab_size=_vocab_size(self.embedding), device=_model_device(self))
+        if token_types is not None:
+            _check_token_types(token_types, ids, self.embedding)
         _check_positions(position_ids, ids)
         position_ids = _positions(ids, mask, position_ids, cache, self.max_len)
         x = self.embedding(ids) if token_types is None else self.embedding(ids, token_types)  # (B, T, C)
@@ -182,6 +269,13 @@ class TransformerLM(nn.Module):
         x, mask = _keep_last(x, mask, logits_to_keep)  # (B, T', C)
         x = self.final_norm(x)  # (B, T', C)
         return _head(self.head, x, self.embedding, mask)
+
+    def init_tied_weights(self) -> None:
+        """Initialise the token embedding as the output projection when the head is tied (:func:`init_tied_table`).
+
+        Called by the builder after every module's own ``reset_parameters`` when the spec sets no ``init_std``.
+        """
+        init_tied_table(self.embedding, self.head)
 
     @property
     def cache_blocks(self) -> nn.ModuleList:
@@ -257,7 +351,7 @@ class EncoderDecoder(nn.Module):
 
     def encode(self, ids: Tensor, mask: Tensor | None = None) -> Tensor:
         """Args: ids: ``(B, S)`` source ids; mask: optional ``(B, S)`` padding mask. Returns: ``(B, S, C)``."""
-        _check_ids(ids, mask, self.max_len)
+        _check_ids(ids, mask, self.max_len, vocab_size=_vocab_size(self.embedding), device=_model_device(self))
         position_ids = _positions(ids, mask, None, None, self.max_len)
         x = self._embed(ids, position_ids)  # (B, S, C)
         positions = attention_positions(self.positional, ids.shape[1], ids.device, position_ids)
@@ -304,7 +398,11 @@ class EncoderDecoder(nn.Module):
             memory = self.encode(ids, mask)  # (B, S, C)
             if cache is not None:
                 cache.memory, cache.memory_mask = memory, mask
-        _check_ids(decoder_ids, decoder_mask, self.max_len, "decoder_ids")
+        _check_ids(decoder_ids, decoder_mask, self.max_len, "decoder_ids", vocab_size=_vocab_size(self.embedding),
+                   device=_model_device(self))
+        if decoder_ids.shape[0] != memory.shape[0]:
+            raise ValueError(f"decoder_ids has batch size {decoder_ids.shape[0]} but ids has {memory.shape[0]}; "
+                             "each target sequence decodes against its own source")
         _check_positions(decoder_position_ids, decoder_ids)
         position_ids = _positions(decoder_ids, decoder_mask, decoder_position_ids, cache, self.max_len)
         y = self._embed(decoder_ids, position_ids)  # (B, T, C)
@@ -318,6 +416,13 @@ class EncoderDecoder(nn.Module):
         y, decoder_mask = _keep_last(y, decoder_mask, logits_to_keep)  # (B, T', C)
         y = self.decoder_norm(y)  # (B, T', C)
         return _head(self.head, y, self.embedding, decoder_mask)
+
+    def init_tied_weights(self) -> None:
+        """Initialise the token embedding as the output projection when the head is tied (:func:`init_tied_table`).
+
+        Called by the builder after every module's own ``reset_parameters`` when the spec sets no ``init_std``.
+        """
+        init_tied_table(self.embedding, self.head)
 
     @property
     def cache_blocks(self) -> nn.ModuleList:

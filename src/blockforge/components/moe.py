@@ -19,8 +19,7 @@ class MixtureOfExperts(nn.Module):
     with a small coefficient (0.01 in Switch).
 
     Padding takes no part in routing: called with ``mask=`` (blocks pass it to a feed-forward that declares
-    ``takes_mask``), padding positions are sent to no expert (their output is zero) and are left out of
-    ``f_e`` and ``P_e``, so a padded batch has the loss of its real tokens (0 when there are none).
+    ``takes_mask``), padding positions are sent to no routed expert and are left out of ``f_e`` and ``P_e``, so a padded batch has the loss of its real tokens (0 when there are none).
 
     On real devices each expert runs on the tokens routed to it. On the meta device (shape inference:
     summaries, FLOPs, activation memory) the routing has no data, so a perfectly balanced top-k routing
@@ -29,24 +28,39 @@ class MixtureOfExperts(nn.Module):
     once (the FLOPs of a top-k layer, not of a dense one). The sparse dispatch (``torch.where`` on the
     routing) is data-dependent, so ``torch.compile(fullgraph=True)`` does not capture a MoE layer in one graph.
 
-    State dict: ``router`` (no bias), ``experts.<e>.*``.
+    A shared expert (DeepSeekMoE, Qwen2-MoE) sees every token and is added to the routed output,
+    optionally scaled per token by ``sigmoid(shared_gate(x))`` (Qwen2-MoE).
+
+    State dict: ``router`` (no bias), ``experts.<e>.*``; with a shared expert ``shared.*`` and
+    ``shared_gate.weight`` (``(1, C)``, no bias).
 
     Args:
         d_model: input and output width.
         experts: the expert modules, each ``(N, C) -> (N, C)``.
         top_k: experts per token.
+        normalize: renormalise the top-k probabilities to sum to 1 (Mixtral); False keeps each
+            selected expert's softmax probability over all experts (Qwen-MoE without ``norm_topk_prob``).
+        shared: an expert ``(N, C) -> (N, C)`` applied to every token, or None.
+        shared_gate: scale the shared expert's output by a learned per-token sigmoid gate.
 
     Raises:
         ValueError: if ``top_k`` is not in ``1..len(experts)``.
     """
 
-    def __init__(self, *, d_model: int, experts: Sequence[nn.Module], top_k: int = 2) -> None:
+    def __init__(
+        self, *, d_model: int, experts: Sequence[nn.Module], top_k: int = 2, normalize: bool = True,
+        shared: nn.Module | None = None, shared_gate: bool = False,
+    ) -> None:
         super().__init__()
         if not 1 <= top_k <= len(experts):
             raise ValueError(f"top_k must be in 1..{len(experts)} (the number of experts), got {top_k}")
-        self.top_k = top_k
+        if shared_gate and shared is None:
+            raise ValueError("shared_gate needs a shared expert")
+        self.top_k, self.normalize = top_k, normalize
         self.router = nn.Linear(d_model, len(experts), bias=False)
         self.experts = nn.ModuleList(experts)
+        self.shared = shared
+        self.shared_gate = nn.Linear(d_model, 1, bias=False) if shared_gate else None
         self.aux_loss: Tensor | None = None
 
     #: Blocks call a feed-forward that declares this as ``m(x, mask=mask)`` (padding is not routed).
@@ -61,7 +75,8 @@ class MixtureOfExperts(nn.Module):
                 and does not count in ``aux_loss``.
 
         Returns:
-            ``(B, T, C)`` (zero at padding positions); sets ``self.aux_loss`` (a scalar).
+            ``(B, T, C)`` (at padding positions only the shared expert's output, if any); sets
+            ``self.aux_loss`` (a scalar).
         """
         b, t, c = x.shape
         n_exp = len(self.experts)
@@ -70,7 +85,9 @@ class MixtureOfExperts(nn.Module):
         compute = torch.promote_types(logits.dtype, torch.float32)  # upcast half precision, keep float64
         probs = torch.softmax(logits, dim=-1, dtype=compute)  # (N, E)
         top_p, top_i = probs.topk(self.top_k, dim=-1)  # (N, k), (N, k)
-        top_p = (top_p / top_p.sum(-1, keepdim=True)).to(x.dtype)  # (N, k)
+        if self.normalize:
+            top_p = top_p / top_p.sum(-1, keepdim=True)  # (N, k)
+        top_p = top_p.to(x.dtype)  # (N, k)
         real = None if mask is None else mask.reshape(b * t).to(torch.bool)  # (N,) True for a token
         routed = top_i if real is None else top_i.masked_fill(~real[:, None], n_exp)  # (N, k); padding -> no expert
         out = torch.zeros_like(flat)  # (N, C)
@@ -82,6 +99,11 @@ class MixtureOfExperts(nn.Module):
             if token.numel():
                 y = expert(flat[token]) * top_p[token, slot, None]  # (n_e, C)
                 out = out.index_add(0, token, y)  # (N, C)
+        if self.shared is not None:
+            y = self.shared(flat)  # (N, C)
+            if self.shared_gate is not None:
+                y = torch.sigmoid(self.shared_gate(flat)) * y  # (N, 1) * (N, C)
+            out = out + y  # (N, C)
         self.aux_loss = self._balance_loss(probs, routed, real)  # scalar
         return out.view(b, t, c)  # (B, T, C)
 
@@ -114,10 +136,12 @@ class MixtureOfExperts(nn.Module):
         ``s mod E``; ``k <= E`` makes a token's ``k`` experts distinct.
 
         Returns:
-            ``(n_e,)`` token indices and ``(n_e,)`` slot indices, ``n_e = ceil((N * k - expert) / E)``.
+            ``(n_e,)`` token indices and ``(n_e,)`` slot indices, ``n_e = max(0, ceil((N * k - expert) / E))``:
+            none when there are fewer routed slots than experts (``expert >= N * k``).
         """
-        s = torch.arange(expert, n_tokens * self.top_k, len(self.experts), device=device)  # (n_e,)
+        start = min(expert, n_tokens * self.top_k)  # arange refuses a start past the end
+        s = torch.arange(start, n_tokens * self.top_k, len(self.experts), device=device)  # (n_e,)
         return s // self.top_k, s % self.top_k
 
     def extra_repr(self) -> str:
-        return f"experts={len(self.experts)}, top_k={self.top_k}"
+        return f"experts={len(self.experts)}, top_k={self.top_k}, shared={self.shared is not None}"

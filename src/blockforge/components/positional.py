@@ -29,6 +29,7 @@ import torch
 from torch import Tensor, nn
 
 from blockforge.components.masks import build_mask
+from blockforge.components.rope_scaling import RopeScaling, rope_inverse_frequencies
 
 
 def attention_positions(
@@ -161,42 +162,60 @@ class RotaryPositions:
     theirs to 1e-10), and cast to the queries' dtype.
 
     Args:
-        positions: ``(T,)`` or ``(B, T)`` float positions (already divided by the linear scaling factor).
+        positions: ``(T,)`` or ``(B, T)`` float positions.
         theta: the frequency base.
         fraction: the fraction of each head's features that are rotated.
+        scaling: the frequency scaling variant (:mod:`~blockforge.components.rope_scaling`); None: plain RoPE.
+        interleaved: rotate adjacent feature pairs ``(x0, x1), (x2, x3), ...`` (GPT-J, Cohere: "rotate
+            every two") instead of the two halves.
     """
 
-    def __init__(self, *, positions: Tensor, theta: float, fraction: float) -> None:
+    def __init__(
+        self, *, positions: Tensor, theta: float, fraction: float, scaling: RopeScaling | None = None,
+        interleaved: bool = False,
+    ) -> None:
         self.positions = positions
         self.theta = theta
         self.fraction = fraction
+        self.scaling = scaling
+        self.interleaved = interleaved
 
     def cos_sin(self, head_dim: int, dtype: torch.dtype) -> tuple[Tensor, Tensor, int]:
         """``cos`` and ``sin`` of shape ``(T, rotary_dim)`` (``(B, 1, T, rotary_dim)`` for per-row positions)
         and ``rotary_dim`` for heads of ``head_dim``."""
         rot = int(head_dim * self.fraction) // 2 * 2
-        idx = torch.arange(0, rot, 2, dtype=torch.float32, device=self.positions.device)  # (rot/2,)
-        inv_freq = 1.0 / (self.theta ** (idx / rot))  # (rot/2,)
+        seq_len = None
+        if self.scaling is not None and self.scaling.length_dependent and self.positions.numel():
+            seq_len = int(self.positions.max().item()) + 1
+        inv_freq, factor = rope_inverse_frequencies(
+            rotary_dim=rot, theta=self.theta, scaling=self.scaling, seq_len=seq_len, device=self.positions.device
+        )  # (rot/2,)
         angles = self.positions.float()[..., None] * inv_freq  # (T, rot/2) or (B, T, rot/2)
-        angles = torch.cat((angles, angles), dim=-1)  # (T, rot) or (B, T, rot)
+        if self.interleaved:
+            angles = angles.repeat_interleave(2, dim=-1)  # (T, rot) or (B, T, rot): one angle per adjacent pair
+        else:
+            angles = torch.cat((angles, angles), dim=-1)  # (T, rot) or (B, T, rot)
         if angles.dim() == 3:
             angles = angles[:, None]  # (B, 1, T, rot): broadcast over heads
-        return angles.cos().to(dtype), angles.sin().to(dtype), rot
+        return (angles.cos() * factor).to(dtype), (angles.sin() * factor).to(dtype), rot
 
     def rotate(self, q: Tensor, k: Tensor) -> tuple[Tensor, Tensor]:
         """Rotate queries ``(B, H, T, D)`` and keys ``(B, KV, T, D)``; returns both, same shapes."""
         cos, sin, rot = self.cos_sin(q.shape[-1], q.dtype)  # (T, rot)
-        return _rope(q, cos, sin, rot), _rope(k, cos, sin, rot)
+        return _rope(q, cos, sin, rot, self.interleaved), _rope(k, cos, sin, rot, self.interleaved)
 
     def score_bias(self, heads: int, t_q: int, t_k: int, dtype: torch.dtype) -> None:
         """Rotary positions add no score bias."""
         return None
 
 
-def _rope(x: Tensor, cos: Tensor, sin: Tensor, rot: int) -> Tensor:
+def _rope(x: Tensor, cos: Tensor, sin: Tensor, rot: int, interleaved: bool = False) -> Tensor:
     x_rot, x_pass = x[..., :rot], x[..., rot:]  # (B, H, T, rot), (B, H, T, D - rot)
-    x1, x2 = x_rot.chunk(2, dim=-1)  # each (B, H, T, rot/2)
-    rotated = torch.cat((-x2, x1), dim=-1)  # (B, H, T, rot)
+    if interleaved:  # pairs (x0, x1), (x2, x3), ... -> (-x1, x0), (-x3, x2), ...
+        rotated = torch.stack((-x_rot[..., 1::2], x_rot[..., 0::2]), dim=-1).flatten(-2)  # (B, H, T, rot)
+    else:
+        x1, x2 = x_rot.chunk(2, dim=-1)  # each (B, H, T, rot/2)
+        rotated = torch.cat((-x2, x1), dim=-1)  # (B, H, T, rot)
     return torch.cat((x_rot * cos + rotated * sin, x_pass), dim=-1)  # (B, H, T, D)
 
 
@@ -206,17 +225,27 @@ class RotaryEmbedding(nn.Module):
     Args:
         theta: frequency base (10000 in the paper, 500000 in Llama 3).
         fraction: fraction of each head's features that are rotated (GPT-NeoX uses 0.25).
-        scaling: linear position scaling ("position interpolation"): positions are divided by it.
+        scaling: linear position scaling ("position interpolation"): the frequencies are divided by it.
+        rope_scaling: another frequency scaling variant (yarn, llama3, ...;
+            :mod:`~blockforge.components.rope_scaling`), instead of ``scaling``.
+        interleaved: rotate adjacent feature pairs (GPT-J) instead of the two halves (GPT-NeoX, Llama).
 
     Raises:
         ValueError: for a non-positive ``theta`` or ``scaling`` or a ``fraction`` outside (0, 1].
     """
 
-    def __init__(self, *, theta: float = 10000.0, fraction: float = 1.0, scaling: float = 1.0) -> None:
+    def __init__(
+        self, *, theta: float = 10000.0, fraction: float = 1.0, scaling: float = 1.0,
+        rope_scaling: RopeScaling | None = None, interleaved: bool = False,
+    ) -> None:
         super().__init__()
+        self.interleaved = interleaved
         if theta <= 0 or scaling <= 0 or not 0 < fraction <= 1:
             raise ValueError(f"need theta > 0, scaling > 0, 0 < fraction <= 1; got {theta}, {scaling}, {fraction}")
         self.theta, self.fraction, self.scaling = theta, fraction, scaling
+        if rope_scaling is None and scaling != 1.0:
+            rope_scaling = RopeScaling(type="linear", factor=scaling)
+        self.rope_scaling = rope_scaling
 
     def forward(self, x: Tensor, *, position_ids: Tensor | None = None) -> Tensor:
         """Args: x: ``(B, T, C)``. Returns: ``x`` unchanged (RoPE acts inside attention)."""
@@ -227,13 +256,16 @@ class RotaryEmbedding(nn.Module):
     ) -> RotaryPositions:
         """The rotation for positions ``position_ids`` (``(B, T)``), or ``0 .. t-1`` when None."""
         if position_ids is None:
-            pos = torch.arange(t, dtype=torch.float32, device=device) / self.scaling  # (T,)
+            pos = torch.arange(t, dtype=torch.float32, device=device)  # (T,)
         else:
-            pos = position_ids.to(torch.float32) / self.scaling  # (B, T)
-        return RotaryPositions(positions=pos, theta=self.theta, fraction=self.fraction)
+            pos = position_ids.to(torch.float32)  # (B, T)
+        return RotaryPositions(positions=pos, theta=self.theta, fraction=self.fraction, scaling=self.rope_scaling,
+                               interleaved=self.interleaved)
 
     def extra_repr(self) -> str:
-        return f"theta={self.theta}, fraction={self.fraction}, scaling={self.scaling}"
+        kind = f", scaling={self.rope_scaling.type}" if self.rope_scaling is not None else ""
+        pairs = ", interleaved=True" if self.interleaved else ""
+        return f"theta={self.theta}, fraction={self.fraction}{kind}{pairs}"
 
 
 def alibi_slopes(heads: int, dtype: torch.dtype = torch.float32) -> Tensor:

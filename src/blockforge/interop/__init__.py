@@ -33,6 +33,10 @@ _LAZY = {
     "read_safetensors": "blockforge.interop.hf_weights",
     "write_safetensors": "blockforge.interop.hf_weights",
     "from_hf_model": "blockforge.interop.hf_weights",
+    "from_hf_directory": "blockforge.interop.hf_weights",
+    "read_hf_directory": "blockforge.interop.hf_weights",
+    "save_hf_directory": "blockforge.interop.hf_weights",
+    "spec_to_config": "blockforge.interop.hf_export",
 }
 
 __all__ = sorted(_LAZY)

@@ -14,161 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from blockforge.errors import BlockforgeError
-
-GENERIC_IGNORED = frozenset(
-    {
-        # bookkeeping
-        "_name_or_path", "transformers_version", "model_type", "_commit_hash",
-        "torch_dtype", "dtype", "use_bfloat16", "torchscript", "tf_legacy_loss",
-        "_attn_implementation", "_attn_implementation_autoset", "attn_implementation",
-        "_experts_implementation", "gradient_checkpointing", "transformers.js_config",
-        # outputs and caching
-        "return_dict", "output_hidden_states", "output_attentions", "use_cache", "output_scores",
-        "return_dict_in_generate",
-        # tasks, labels, tokenizer
-        "finetuning_task", "id2label", "label2id", "num_labels", "problem_type", "tokenizer_class",
-        "prefix", "task_specific_params",
-        # token ids (used by generation and padding_idx, which only affects gradients/initialisation)
-        "bos_token_id", "eos_token_id", "pad_token_id", "sep_token_id", "decoder_start_token_id",
-        "forced_bos_token_id", "forced_eos_token_id",
-        # generation settings
-        "max_length", "min_length", "do_sample", "early_stopping", "num_beams", "num_beam_groups",
-        "diversity_penalty", "temperature", "top_k", "top_p", "typical_p", "repetition_penalty",
-        "length_penalty", "no_repeat_ngram_size", "encoder_no_repeat_ngram_size", "bad_words_ids",
-        "num_return_sequences", "remove_invalid_values", "exponential_decay_length_penalty",
-        "suppress_tokens", "begin_suppress_tokens", "epsilon_cutoff", "eta_cutoff", "guidance_scale",
-        "max_new_tokens", "min_new_tokens", "renormalize_logits", "sequence_bias", "low_memory",
-        "forced_decoder_ids", "constraints", "penalty_alpha", "top_a", "output_logits",
-        # chunked feed-forward computes the same values
-        "chunk_size_feed_forward",
-    }
-)
-"""Config keys every family ignores: they do not change what the model computes."""
-
-GENERIC_EXPECTED: Mapping[str, Any] = {
-    "is_encoder_decoder": False,
-    "add_cross_attention": False,
-    "tie_encoder_decoder": False,
-    "cross_attention_hidden_size": None,
-    "pruned_heads": {},
-}
-"""Config keys whose value must be exactly this (other values change the architecture)."""
-
-
-class InteropError(BlockforgeError, ValueError):
-    """A transformers config or state dict cannot be converted exactly."""
-
-
-@dataclass(frozen=True)
-class ConfigProblem:
-    """One key of a config that blockforge cannot reproduce.
-
-    Attributes:
-        key: the config key.
-        value: its value in the config.
-        message: why it is refused and what would be accepted.
-    """
-
-    key: str
-    value: Any
-    message: str
-
-    def __str__(self) -> str:
-        return f"{self.key} = {self.value!r}: {self.message}"
-
-
-class UnsupportedConfigError(InteropError):
-    """Some keys of a config have no exact blockforge equivalent.
-
-    Attributes:
-        family: the config's ``model_type``.
-        problems: every refused key, with its value and the reason.
-        source: where the config came from (a path or ``<config>``).
-    """
-
-    def __init__(self, family: str, problems: list[ConfigProblem], source: str = "<config>") -> None:
-        self.family, self.problems, self.source = family, problems, source
-        lines = "\n".join(f"  - {p}" for p in problems)
-        super().__init__(
-            f"{source}: cannot import this {family} config exactly ({len(problems)} problem"
-            f"{'s' if len(problems) != 1 else ''}):\n{lines}"
-        )
-
-
-class ConfigReader:
-    """Reads a config dict key by key and remembers what it did not account for.
-
-    Converters call :meth:`take`, :meth:`expect` and :meth:`ignore`; :meth:`finish` raises one
-    :class:`UnsupportedConfigError` listing every unknown key and every refused value.
-    """
-
-    def __init__(self, config: Mapping[str, Any], family: str) -> None:
-        self.config = dict(config)
-        self.family = family
-        self.seen: set[str] = set()
-        self.problems: list[ConfigProblem] = []
-
-    def has(self, key: str) -> bool:
-        return key in self.config
-
-    def take(self, key: str, default: Any = ..., *, types: type | tuple[type, ...] | None = None) -> Any:
-        """The value of ``key`` (or ``default`` when absent; required when no default is given)."""
-        self.seen.add(key)
-        if key not in self.config:
-            if default is ...:
-                self.problems.append(ConfigProblem(key, None, "required key is missing"))
-            return None if default is ... else default
-        value = self.config[key]
-        allowed = types if isinstance(types, tuple) else (types,)
-        # bool is an int subclass: accept True/False only where bool itself is allowed
-        if types is not None and (not isinstance(value, allowed) or isinstance(value, bool) and bool not in allowed):
-            names = " or ".join("null" if t is type(None) else t.__name__ for t in allowed)
-            self.problems.append(ConfigProblem(key, value, f"expected {names}"))
-            return None if default is ... else default
-        return value
-
-    def expect(self, key: str, allowed: Any, why: str = "") -> None:
-        """Require ``key`` (when present) to equal ``allowed`` (or be one of a tuple of values)."""
-        self.seen.add(key)
-        if key not in self.config:
-            return
-        value = self.config[key]
-        options = allowed if isinstance(allowed, tuple) else (allowed,)
-        if value not in options:
-            shown = " or ".join(repr(o) for o in options)
-            self.problems.append(
-                ConfigProblem(key, value, f"blockforge reproduces only {shown}{'; ' + why if why else ''}")
-            )
-
-    def refuse(self, key: str, message: str) -> None:
-        """Record a problem with ``key`` found by the converter itself."""
-        self.seen.add(key)
-        self.problems.append(ConfigProblem(key, self.config.get(key), message))
-
-    def ignore(self, *keys: str) -> None:
-        """Mark keys that do not affect the forward pass of this family."""
-        self.seen.update(keys)
-
-    def finish(self, source: str) -> None:
-        """Raise for unknown keys and refused values.
-
-        Raises:
-            UnsupportedConfigError: listing every problem.
-        """
-        for key, value in GENERIC_EXPECTED.items():
-            if key not in self.seen:
-                self.expect(key, value)
-        self.seen.update(GENERIC_IGNORED)
-        for key in self.config:
-            if key not in self.seen:
-                self.problems.append(
-                    ConfigProblem(key, self.config[key], "unknown key for this family; blockforge does not "
-                                  "know whether it changes the model, so it refuses to guess")
-                )
-        if self.problems:
-            raise UnsupportedConfigError(self.family, self.problems, source)
-
+from blockforge.interop.hf_families import CONVERTERS
+from blockforge.interop.hf_reader import ConfigProblem, ConfigReader, InteropError, UnsupportedConfigError
 
 def config_to_spec(
     config: Mapping[str, Any] | Any,
@@ -200,8 +47,6 @@ def config_to_spec(
             raise InteropError(f"expected a config mapping or a transformers PretrainedConfig, got "
                                f"{type(config).__name__}")
         config = to_dict()
-    from blockforge.interop.hf_families import CONVERTERS
-
     family = config.get("model_type")
     if not isinstance(family, str):
         raise InteropError(f"{source}: the config has no 'model_type'; supported: {', '.join(sorted(CONVERTERS))}")
@@ -215,12 +60,54 @@ def config_to_spec(
     reader = ConfigReader(config, family)
     model = conv(reader)
     reader.finish(source)
-    return {
+    spec = {
         "blockforge": 1,
         "name": name or f"hf-{family}",
         "description": f"imported from a transformers {family} config ({source})",
         "model": model,
     }
+    _validate(spec, reader, source)
+    return spec
+
+
+def _validate(spec: dict[str, Any], reader: ConfigReader, source: str) -> None:
+    """Validate the generated spec; its problems are reported against the config keys they came from.
+
+    A spec value is traced back to the config key that holds the same value (the converters copy
+    values; the last path component breaks ties, so ``num_attention_heads: 0`` is named, not
+    ``model.block.attention.heads``). A value no single key holds is named by its spec path.
+
+    Raises:
+        UnsupportedConfigError: the spec does not validate.
+    """
+    from blockforge.errors import SpecError
+    from blockforge.spec import load_spec
+
+    try:
+        load_spec(spec)
+    except SpecError as exc:
+        problems = []
+        for issue in exc.issues:
+            value: Any = spec
+            for part in issue.path:
+                try:
+                    value = value[part]
+                except (KeyError, IndexError, TypeError):
+                    value = None
+                    break
+            keys = [k for k in reader.seen if k in reader.config and reader.config[k] == value
+                    and type(reader.config[k]) is type(value)]
+            path = ".".join(str(p) for p in issue.path)
+            if not keys and "positional" in issue.path:  # a rope setting, nested in the config
+                keys = [k for k in ("rope_scaling", "rope_parameters") if reader.config.get(k)]
+            if keys:
+                key = min(keys, key=lambda k: (str(issue.path[-1]) not in k, k))
+                if any(p.key == key for p in problems):  # one value, several places (block and final norm)
+                    continue
+                problems.append(ConfigProblem(key, reader.config[key], f"{issue.message} (as {path})"))
+                continue
+            problems.append(ConfigProblem(f"<{path}>", value, f"{issue.message} (derived from the config)"))
+        raise UnsupportedConfigError(reader.family, problems, source) from None
 
 
 def read_config(path: str | Path) -> dict[str, Any]:
@@ -250,6 +137,4 @@ def import_config(path: str | Path, *, name: str | None = None, architecture: st
 
 def supported_families() -> Iterator[str]:
     """The ``model_type`` values :func:`config_to_spec` converts."""
-    from blockforge.interop.hf_families import CONVERTERS
-
     return iter(sorted(CONVERTERS))

@@ -14,7 +14,7 @@ from torch import Tensor, nn
 
 from blockforge.errors import BlockforgeError
 from blockforge.interop.hf_config import InteropError
-from blockforge.interop.hf_layouts import LAYOUTS, Layout, Shape
+from blockforge.interop.hf_layouts import LAYOUTS, Layout, Shape, assemble_theirs
 
 
 @dataclass
@@ -26,12 +26,17 @@ class WeightReport:
         missing: ``(key, expected shape)`` for keys the model needs but the state dict lacks.
         unexpected: ``(key, shape)`` for keys the state dict has but the layout does not use.
         mismatched: ``(key, shape in the state dict, expected shape)``; also tied tensors that differ.
+        ignored: keys that hold no weight of this model: known non-persistent buffers
+            (``embeddings.position_ids``, rotary ``inv_freq``, GPT-2's causal-mask ``attn.bias``) that
+            older transformers versions saved, which transformers ignores too, and parts the model does
+            not reproduce (``BertModel``'s pooler).
     """
 
     loaded: list[str] = field(default_factory=list)
     missing: list[tuple[str, Shape]] = field(default_factory=list)
     unexpected: list[tuple[str, Shape]] = field(default_factory=list)
     mismatched: list[tuple[str, Shape, Shape | str]] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -39,12 +44,25 @@ class WeightReport:
 
     def __str__(self) -> str:
         lines = [f"loaded {len(self.loaded)} tensors"]
+        if self.ignored:
+            lines.append(f"ignored {len(self.ignored)} tensors without weights of this model (non-persistent "
+                         f"buffers, parts not reproduced): {', '.join(self.ignored)}")
         lines += [f"missing: {k} (expected shape {list(s)})" for k, s in self.missing]
         lines += [f"unexpected: {k} (shape {list(s)})" for k, s in self.unexpected]
         for k, got, want in self.mismatched:
             want_s = want if isinstance(want, str) else f"expected shape {list(want)}"
             lines.append(f"mismatched: {k} (shape {list(got)} in the state dict, {want_s})")
         return "\n".join(lines)
+
+
+NON_PERSISTENT = (
+    r"(.+\.)?embeddings\.(position_ids|token_type_ids)",  # BERT-like: position and default type ids
+    r"(.+\.)?rotary_emb\.(inv_freq|original_inv_freq)",  # every rotary family
+    r"(.+\.)?(attn|attention)\.(bias|masked_bias)",  # GPT-2, GPT-J, GPT-NeoX: causal-mask buffers
+    r"(.+\.)?embed_positions",  # GPT-J's sinusoid table
+)
+"""Non-persistent buffers (no weights) that checkpoints of every family may carry, by key pattern; a
+load ignores them where the layout maps no tensor of that name, and lists them in the report."""
 
 
 class WeightMismatchError(InteropError):
@@ -106,10 +124,7 @@ def export_hf_state_dict(model: nn.Module, *, family: str, include_aliases: bool
     """
     lay = layout(model, family)
     ours = model.state_dict()
-    out: dict[str, Tensor] = {}
-    for rule in lay.rules:
-        for k, t in rule.to_theirs(ours[rule.ours].detach()).items():
-            out[k] = t.contiguous()
+    out = {k: t.contiguous() for k, t in assemble_theirs(lay.rules, {k: v.detach() for k, v in ours.items()}).items()}
     if include_aliases:
         for alias, target in lay.aliases.items():
             out[alias] = out[target]
@@ -165,10 +180,12 @@ def load_hf_state_dict(
         for key in rule.theirs:
             used.add(key)
             if key not in sd:
-                report.missing.append((key, expected[key]))
+                if (key, expected[key]) not in report.missing:  # experts share one stacked tensor
+                    report.missing.append((key, expected[key]))
                 ok = False
             elif tuple(sd[key].shape) != expected[key]:
-                report.mismatched.append((key, tuple(sd[key].shape), expected[key]))
+                if key not in [k for k, *_ in report.mismatched]:
+                    report.mismatched.append((key, tuple(sd[key].shape), expected[key]))
                 ok = False
             else:
                 parts.append(sd[key])
@@ -187,9 +204,15 @@ def load_hf_state_dict(
             report.mismatched.append(
                 (alias, tuple(sd[alias].shape), f"this model ties it to {target}, but the values differ")
             )
+    report.loaded = list(dict.fromkeys(report.loaded))  # a stacked expert tensor feeds several rules
     patterns = [re.compile(p) for p in lay.ignored]
+    buffers = [re.compile(p) for p in NON_PERSISTENT]
     for key, t in sd.items():
-        if key not in used and not any(p.fullmatch(key) for p in patterns):
+        if key in used:
+            continue
+        if any(p.fullmatch(key) for p in patterns) or any(p.fullmatch(key) for p in buffers):
+            report.ignored.append(key)
+        else:
             report.unexpected.append((key, tuple(t.shape)))
     if strict and not report.ok:
         raise WeightMismatchError(report, family)
@@ -202,10 +225,8 @@ def load_hf_state_dict(
 
 def _expected_shapes(model: nn.Module, lay: Layout) -> dict[str, Tensor]:
     """transformers key -> an empty meta tensor of the shape this model needs."""
-    ours = model.state_dict()
-    out: dict[str, Tensor] = {}
-    for rule in lay.rules:
-        out.update(rule.to_theirs(torch.empty(ours[rule.ours].shape, device="meta")))
+    ours = {k: torch.empty(v.shape, device="meta") for k, v in model.state_dict().items()}
+    out = assemble_theirs(lay.rules, ours)
     for alias, target in lay.aliases.items():
         out[alias] = out[target]
     return out
@@ -246,6 +267,116 @@ def write_safetensors(state_dict: Mapping[str, Tensor], path: str | Path) -> Non
         raise InteropError(str(exc)) from None
 
 
+def read_hf_directory(path: str | Path) -> tuple[dict[str, Any], dict[str, Tensor]]:
+    """Read a transformers checkpoint directory: ``config.json`` and its weights, one
+    ``model.safetensors`` or the shards a ``model.safetensors.index.json`` lists (``weight_map``).
+
+    Returns:
+        ``(config, state_dict)``, the state dict on the CPU.
+
+    Raises:
+        InteropError: no config, no weights (``pytorch_model.bin`` is named as unsupported: pickle),
+            a malformed index, a shard missing, or a tensor the index places in another shard.
+    """
+    import json
+
+    from blockforge.interop.hf_config import read_config
+
+    root = Path(path)
+    if not root.is_dir():
+        raise InteropError(f"{root}: not a directory")
+    config = read_config(root / "config.json")
+    index = root / "model.safetensors.index.json"
+    if index.exists():
+        try:
+            weight_map = json.loads(index.read_text(encoding="utf-8"))["weight_map"]
+            shards = sorted(set(weight_map.values()))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise InteropError(f"{index}: not a safetensors index (needs a 'weight_map' object): {exc}") from None
+        state: dict[str, Tensor] = {}
+        for shard in shards:
+            if Path(shard).name != shard:
+                raise InteropError(f"{index}: shard {shard!r} is not a file name in {root}")
+            part = read_safetensors(root / shard)
+            for key in part:
+                if weight_map.get(key) != shard:
+                    raise InteropError(f"{root / shard}: holds {key!r}, which the index places in "
+                                       f"{weight_map.get(key)!r}")
+            state.update(part)
+        missing = sorted(set(weight_map) - set(state))
+        if missing:
+            raise InteropError(f"{index}: tensors listed but in no shard: {', '.join(missing[:5])}")
+        return config, state
+    single = root / "model.safetensors"
+    if single.exists():
+        return config, read_safetensors(single)
+    found = ", ".join(sorted(p.name for p in root.iterdir())) or "nothing"
+    raise InteropError(f"{root}: no model.safetensors or model.safetensors.index.json (found: {found}); "
+                       "pickled pytorch_model.bin files are not read")
+
+
+def from_hf_directory(
+    path: str | Path, *, dtype: torch.dtype | None = None, architecture: str | None = None,
+    name: str | None = None,
+) -> tuple[nn.Module, WeightReport]:
+    """Compile a transformers checkpoint directory (:func:`read_hf_directory`) and load its weights strictly.
+
+    Returns:
+        ``(model, report)``: the compiled model in eval mode (the checkpoint's dtype unless ``dtype``),
+        and what the load matched and ignored.
+
+    Raises:
+        InteropError: see :func:`read_hf_directory`, :func:`~blockforge.interop.config_to_spec` and
+            :func:`load_hf_state_dict`.
+    """
+    from blockforge.build import build_model
+    from blockforge.interop.hf_config import config_to_spec
+
+    config, state = read_hf_directory(path)
+    spec = config_to_spec(config, name=name, source=str(Path(path) / "config.json"), architecture=architecture)
+    if dtype is None:
+        dtype = next((t.dtype for t in state.values() if t.is_floating_point()), torch.float32)
+    model = build_model(spec, dtype=dtype)
+    report = load_hf_state_dict(model, state, family=config["model_type"])
+    return model.eval(), report
+
+
+def save_hf_directory(model: nn.Module, path: str | Path, *, family: str | None = None) -> str:
+    """Write a directory transformers loads with ``from_pretrained``: ``config.json`` (the spec mapped
+    back by :func:`~blockforge.interop.hf_export.spec_to_config`) and ``model.safetensors``.
+
+    Args:
+        model: built by :func:`blockforge.build_model` (or loaded from a model directory).
+        path: the directory (created if missing); both files are written atomically.
+        family: the transformers family; None finds the one the spec maps back to.
+
+    Returns:
+        The family written (``model_type``).
+
+    Raises:
+        InteropError: the spec maps back to no family exactly, or the directory cannot be written.
+    """
+    import json
+
+    from blockforge._io import write_text_atomic
+    from blockforge.interop.hf_export import spec_to_config
+
+    spec = getattr(model, "blockforge_spec", None)
+    if not isinstance(spec, dict):
+        raise InteropError("this module was not built by blockforge.build_model (it has no blockforge_spec)")
+    family, config = spec_to_config(spec, family=family)
+    dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
+    config["dtype"] = str(dtype).removeprefix("torch.")
+    root = Path(path)
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        save_hf_weights(model, root / "model.safetensors", family=family)
+        write_text_atomic(root / "config.json", json.dumps(config, indent=2, sort_keys=True) + "\n")
+    except (OSError, BlockforgeError) as exc:
+        raise InteropError(f"cannot write {root}: {exc}") from None
+    return family
+
+
 def load_hf_weights(
     model: nn.Module, source: Mapping[str, Tensor] | str | Path, *, family: str, strict: bool = True
 ) -> WeightReport:
@@ -282,7 +413,7 @@ def from_hf_model(hf_model: nn.Module, *, name: str | None = None) -> nn.Module:
     from blockforge.build import build_model
     from blockforge.interop.hf_config import config_to_spec
 
-    spec = config_to_spec(hf_model.config, name=name)
+    spec = config_to_spec(hf_model.config, name=name, architecture=type(hf_model).__name__)
     first = next(hf_model.parameters())
     model = build_model(spec, dtype=first.dtype, device=first.device)
     load_hf_state_dict(model, hf_model.state_dict(), family=hf_model.config.model_type)
@@ -290,7 +421,7 @@ def from_hf_model(hf_model: nn.Module, *, name: str | None = None) -> nn.Module:
 
 
 __all__ = [
-    "from_hf_model",
+    "from_hf_directory", "from_hf_model", "read_hf_directory", "save_hf_directory",
     "WeightMismatchError", "WeightReport", "export_hf_state_dict", "layout",
     "load_hf_state_dict", "load_hf_weights", "read_safetensors", "save_hf_weights", "write_safetensors",
 ]

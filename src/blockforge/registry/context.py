@@ -66,3 +66,19 @@ class BuildContext:
             A copy with ``layer`` set; everything else unchanged.
         """
         return replace(self, layer=layer)
+
+
+@dataclass(frozen=True)
+class TrainContext:
+    """What the factory of a training component (loss, optimizer, schedule) receives besides its parameters.
+
+    Attributes:
+        model: the model being trained (an ``nn.Module``; an optimizer takes its parameters, a loss may
+            read its auxiliary losses).
+        model_context: the model's :class:`BuildContext` (``vocab_size``, ``d_model``, ...).
+        steps: the number of optimizer steps of the run (schedules decay over it).
+    """
+
+    model: Any
+    model_context: BuildContext
+    steps: int

@@ -71,9 +71,18 @@ def blockforge_register_components(registry: Registrar) -> None:
     What a component is made of:
 
     * ``kind``: one of ``attention``, ``activation``, ``norm``, ``feedforward``, ``positional``,
-      ``embedding``, ``block``, ``head``, ``model`` (:class:`blockforge.registry.Kind`). The kind
+      ``embedding``, ``block``, ``head``, ``model``, ``loss``, ``optimizer``, ``schedule``
+      (:class:`blockforge.registry.Kind`). The kind
       fixes how the built module is called (``norm(x)``, ``attention(x, mask=mask, positions=positions)``,
       ...; ``CALLED_AS`` in :mod:`blockforge.registry.convention`, and ``docs/plugins.md``).
+      The training kinds ``loss``, ``optimizer`` and ``schedule`` (named in a spec's ``training:`` section)
+      are registered the same way; their factories get a :class:`blockforge.registry.context.TrainContext`
+      (``model``, ``model_context``, ``steps``) instead of a ``BuildContext`` and return, for a loss, an
+      ``nn.Module`` with ``prepare(batch, generator=, special=)`` and ``forward(output, labels, aux_loss=None)``
+      whose parameter model declares ``objective: ClassVar[str]`` (``next_token``, ``masked``,
+      ``classification``); for an optimizer, a ``torch.optim.Optimizer`` over ``ctx.model``'s parameters; for
+      a schedule, a function ``factor(step) -> float`` (``blockforge/builtins/loss.py``, ``optimizer.py``,
+      ``schedule.py`` are the examples).
       Sequence mixers (``attention``) and blocks are always called with ``positions=``: the model's
       per-forward RoPE/ALiBi state (``positions.rotate(q, k)``, ``positions.score_bias(heads, t_q, t_k,
       dtype)``) or None; their ``forward`` must accept it (a build error otherwise), and a block

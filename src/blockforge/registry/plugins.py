@@ -3,9 +3,19 @@
 Every plugin is loaded on its own: it is imported, registered with pluggy (misspelt hooks are caught
 by ``check_pending``), its ``blockforge_register_components`` hook is called, and its components are
 checked. A failure at any of these stages is recorded on the plugin's :class:`PluginInfo` (with the
-distribution's name and version) and everything the plugin registered is rolled back, so a broken
-plugin leaves no half of itself behind and the other plugins keep working. Strict mode turns the
-first failure into a :class:`~blockforge.errors.PluginError`.
+distribution's name and version, and the file:line of the plugin's own code that failed) and the
+plugin is rolled back, so a broken plugin leaves no half of itself behind and the other plugins keep
+working. Strict mode turns the first failure into a :class:`~blockforge.errors.PluginError`.
+
+Containment: every exception a plugin raises is contained, ``SystemExit`` and other ``BaseException``
+subclasses included; only a real Ctrl-C (a SIGINT seen by :func:`watch_interrupts`) goes through.
+After each plugin, the registries and blockforge's module-level limits (upper-case constants such as
+the loader's ``MAX_DEPTH``) are exactly as before it: a plugin that removes or replaces another's
+component, registers under another owner's name, or changes a limit fails and is undone. A plugin
+still importing after :data:`SLOW_IMPORT_S` seconds is named in a warning. Discovery reads each
+installed distribution on its own: one with an unreadable ``METADATA`` or ``entry_points.txt`` is
+listed as failed (stage ``discover``) and the others load; with every plugin disabled nothing is
+scanned. What Python cannot contain (``os._exit``, a crash in C code) is listed in ``docs/plugins.md``.
 
 Torch-free: importing plugins must not import torch (see ``docs/plugins.md``).
 """
@@ -17,6 +27,11 @@ import importlib
 import logging
 import os
 import re
+import signal
+import sys
+import threading
+import traceback
+import types
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -36,6 +51,9 @@ registry layer knows plugins only through the hooks, never by importing the laye
 ENV_DISABLE = "BLOCKFORGE_DISABLE_PLUGINS"
 ENV_STRICT = "BLOCKFORGE_STRICT_PLUGINS"
 ALL = "all"
+ENV_DEBUG = "BLOCKFORGE_DEBUG"
+SLOW_IMPORT_S = 5.0
+"""After this many seconds still importing a plugin, a warning names it (the import is not cut off)."""
 
 log = logging.getLogger("blockforge.plugins")
 
@@ -53,6 +71,9 @@ class PluginInfo:
             raised) or ``check`` (a component it registered is malformed); None otherwise.
         error: why it failed (one line), or why it is disabled.
         components: qualified names (``kind.name``) it contributed.
+        where: ``file:line`` of the plugin's own code where it failed, when the traceback shows one.
+        traceback: the full traceback of the failure (printed with ``BLOCKFORGE_DEBUG=1``).
+        module: the top-level module the plugin is imported from (to name it in errors from its code).
     """
 
     name: str
@@ -62,6 +83,9 @@ class PluginInfo:
     stage: str | None = None
     error: str | None = None
     components: list[str] = field(default_factory=list)
+    where: str | None = None
+    traceback: str | None = None
+    module: str | None = None
 
     @property
     def label(self) -> str:
@@ -74,7 +98,8 @@ class PluginInfo:
         """This report as plain JSON-able data (``blockforge plugins --json``).
 
         Returns:
-            ``name``, ``distribution``, ``version``, ``status``, ``stage``, ``error`` and ``components``.
+            ``name``, ``distribution``, ``version``, ``status``, ``stage``, ``error`` (which ends with the
+            plugin's failing ``file:line``, when known) and ``components``.
         """
         return {
             "name": self.name,
@@ -144,9 +169,153 @@ def strict_from_env() -> bool:
     return os.environ.get(ENV_STRICT, "").strip().lower() in {"1", "true", "yes", "on"}
 
 
+MAX_ERROR_CHARS = 600
+
+
 def _one_line(exc: BaseException) -> str:
-    text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[0] if text else ''}".rstrip(": ")
+    """``Type: message`` on one line: every line of the message kept (pluggy names a misspelt hook
+    argument on its third line), joined with ``; ``, cut at :data:`MAX_ERROR_CHARS`."""
+    try:
+        text = "; ".join(line.strip() for line in str(exc).strip().splitlines() if line.strip())
+    except Exception:  # noqa: BLE001 - a plugin's exception whose __str__ raises
+        text = "<message could not be printed>"
+    if len(text) > MAX_ERROR_CHARS:
+        text = text[: MAX_ERROR_CHARS - 3] + "..."
+    return f"{type(exc).__name__}: {text}".rstrip(": ")
+
+
+_SIGINT: dict[str, bool] = {"watching": False, "seen": False}
+
+
+def watch_interrupts() -> None:
+    """Tell a real Ctrl-C from a ``KeyboardInterrupt`` a plugin raises (the CLI calls this at start).
+
+    Installs a SIGINT handler that records the signal and raises ``KeyboardInterrupt`` as Python's own
+    does. Only in the main thread, and only over Python's default handler. Without it (a library
+    caller), every ``KeyboardInterrupt`` counts as real and is never contained.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return
+    if signal.getsignal(signal.SIGINT) is not signal.default_int_handler:
+        return
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        _SIGINT["seen"] = True
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGINT, on_sigint)
+    _SIGINT["watching"] = True
+
+
+def is_real_interrupt(exc: BaseException) -> bool:
+    """Whether ``exc`` is the user's Ctrl-C (not contained), rather than something a plugin raised.
+
+    Args:
+        exc: any exception.
+
+    Returns:
+        True for a ``KeyboardInterrupt`` after a SIGINT (or whenever :func:`watch_interrupts` is not
+        installed); False for everything else.
+    """
+    if not isinstance(exc, KeyboardInterrupt):
+        return False
+    return _SIGINT["seen"] or not _SIGINT["watching"]
+
+
+def _frames(exc: BaseException) -> list[traceback.FrameSummary]:
+    """The frames of ``exc`` and the exceptions it was raised from or during, innermost last."""
+    chain: list[BaseException] = []
+    seen: set[int] = set()
+    e: BaseException | None = exc
+    while e is not None and id(e) not in seen and len(chain) < 16:
+        seen.add(id(e))
+        chain.append(e)
+        e = e.__cause__ or e.__context__
+    frames: list[traceback.FrameSummary] = []
+    for e in reversed(chain):
+        frames.extend(traceback.extract_tb(e.__traceback__))
+    return frames
+
+
+def _own_frame(exc: BaseException, module: str | None) -> str | None:
+    """``file:line`` of the innermost frame of the plugin's own code (its top-level module ``module``),
+    else of the innermost frame outside Python's import machinery and blockforge."""
+    frames = [f for f in _frames(exc) if not f.filename.startswith("<")]
+    if module:
+        root = sys.modules.get(module)
+        where = getattr(root, "__file__", None)
+        if where:
+            base = os.path.dirname(where) if os.path.basename(where) == "__init__.py" else where
+            own = [f for f in frames if f.filename == base or f.filename.startswith(base + os.sep)]
+            if own:
+                return f"{own[-1].filename}:{own[-1].lineno}"
+    blockforge_dir = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    others = [f for f in frames if not f.filename.startswith(blockforge_dir + os.sep)
+              and f"{os.sep}importlib{os.sep}" not in f.filename and f"{os.sep}pluggy{os.sep}" not in f.filename]
+    return f"{others[-1].filename}:{others[-1].lineno}" if others else None
+
+
+def blame(exc: BaseException, plugins: Sequence[PluginInfo] | None = None) -> tuple[PluginInfo, str] | None:
+    """The plugin whose code ``exc`` passed through, innermost first, and where.
+
+    Used by the CLI so that an error raised in (or through) a plugin's factory, ``check``, ``forward``
+    or a function it patched names the plugin instead of reading as blockforge's bug.
+
+    Args:
+        exc: an exception that escaped a command.
+        plugins: the plugins to look for (default: every ``blockforge`` entry point installed).
+
+    Returns:
+        ``(plugin, "file:line")`` for the innermost frame in a plugin's module, or None.
+    """
+    if plugins is None:
+        try:
+            plugins = [PluginInfo(c[0].name, c[0].distribution, c[0].version, module=c[0].module)
+                       for c in _discover() if c[1] is not None]
+        except Exception:  # noqa: BLE001 - naming the plugin is best effort
+            return None
+    by_module = {p.module: p for p in plugins if p.module and p.module != BUILTIN_MODULE.split(".")[0]}
+    for f in reversed(_frames(exc)):
+        for module, info in by_module.items():
+            root = sys.modules.get(module)
+            where = getattr(root, "__file__", None)
+            if not where:
+                continue
+            base = os.path.dirname(where) if os.path.basename(where) == "__init__.py" else where
+            if f.filename == base or f.filename.startswith(base + os.sep):
+                return info, f"{f.filename}:{f.lineno}"
+    return None
+
+
+def prime_pydantic_plugins() -> None:
+    """Let the libraries that scan every installed distribution do so now, where a malformed one cannot
+    break us.
+
+    pydantic scans every distribution's entry points the first time it builds a validator, and torch
+    does at import (device-backend autoload); one unreadable ``entry_points.txt`` makes both raise, which
+    would break every command. Called before blockforge defines a model: on failure, the broken
+    distributions are named in one warning, pydantic's plugins stay off for this process (pydantic keeps
+    an empty plugin set after a failed scan) and torch's device-backend autoload is turned off
+    (``TORCH_DEVICE_BACKEND_AUTOLOAD=0``, unless already set). Uses pydantic's private
+    ``pydantic.plugin._loader``; without it, nothing is done.
+    """
+    try:
+        from pydantic.plugin._loader import get_plugins
+    except ImportError:
+        return
+    try:
+        list(get_plugins())
+    except Exception as exc:  # noqa: BLE001 - an installed distribution's fault, not ours
+        bad = []
+        for dist in metadata.distributions():
+            try:
+                dist.entry_points  # noqa: B018 - parses entry_points.txt
+            except Exception:  # noqa: BLE001
+                bad.append(os.path.basename(str(getattr(dist, "_path", "") or "")) or repr(dist))
+        os.environ.setdefault("TORCH_DEVICE_BACKEND_AUTOLOAD", "0")
+        log.warning("warning: installed distribution(s) %s cannot be read (%s); pydantic plugins and torch "
+                    "device-backend autoload are off for this run (reinstall or remove them)",
+                    ", ".join(sorted(set(bad))) or "?", _one_line(exc))
 
 
 def make_plugin_manager() -> pluggy.PluginManager:
@@ -224,36 +393,88 @@ def load_plugins(
     infos.append(core)
 
     candidates: list[tuple[PluginInfo, Any]] = []
-    if entry_points:
-        for ep in sorted(metadata.entry_points(group=ENTRY_POINT_GROUP), key=lambda e: e.name):
-            dist = getattr(ep, "dist", None)
-            info = PluginInfo(ep.name, dist.metadata["Name"] if dist else None, dist.version if dist else None)
-            if ep.name == BUILTIN_PLUGIN and info.distribution == "blockforge":
-                continue
-            candidates.append((info, ep.load))
+    if entry_points and _norm(ALL) not in is_disabled.names:  # --no-plugins scans nothing
+        candidates.extend(_discover())
     for name, obj in extra:
-        candidates.append((PluginInfo(name), lambda obj=obj: obj))
+        module = obj.__name__ if isinstance(obj, types.ModuleType) else type(obj).__module__
+        candidates.append((PluginInfo(name, module=module.split(".")[0]), lambda obj=obj: obj))
 
     for info, load in candidates:
         why = is_disabled(info)
         if why is not None:
             info.status, info.error = "disabled", why
+        elif load is None:  # discovery failed: the distribution's files could not be read
+            if strict:
+                raise PluginError(f"plugin {info.label} failed at {info.stage}: {info.error}")
         else:
             _load_one(pm, registries, info, load, strict=strict, checked=True)
         infos.append(info)
     return PluginSet(registries, infos, is_disabled.unmatched())
 
 
+_SECTION_RE = re.compile(r"^\s*\[\s*" + ENTRY_POINT_GROUP + r"\s*\]\s*$", re.MULTILINE)
+
+
+def _discover() -> list[tuple[PluginInfo, Any]]:
+    """Every ``blockforge`` entry point of the installed distributions, sorted by name, each
+    distribution read on its own (the first of a name on ``sys.path`` wins, as in ``importlib.metadata``).
+
+    A distribution whose ``entry_points.txt`` names the group but cannot be read, or whose ``METADATA``
+    cannot be, becomes a failed :class:`PluginInfo` (stage ``discover``) with no loader (None).
+    """
+    found: list[tuple[PluginInfo, Any]] = []
+    seen: set[str] = set()
+    for dist in metadata.distributions():
+        folder = os.path.basename(str(getattr(dist, "_path", "") or "")) or repr(dist)
+        try:
+            text = dist.read_text("entry_points.txt")
+        except Exception as exc:  # noqa: BLE001 - undecodable bytes, an unreadable file
+            text, unreadable = None, exc
+        else:
+            unreadable = None
+        if unreadable is None and (text is None or not _SECTION_RE.search(text)):
+            continue  # not a blockforge plugin (and nothing of it is read further)
+        try:
+            if unreadable is not None:
+                raise unreadable
+            name, version = dist.metadata["Name"], dist.version
+            key = _norm(name or folder)
+            if key in seen:
+                continue
+            seen.add(key)
+            eps = list(dist.entry_points.select(group=ENTRY_POINT_GROUP))
+        except Exception as exc:  # noqa: BLE001 - a malformed distribution is listed, not fatal
+            if "dist:" + folder in seen:
+                continue
+            seen.add("dist:" + folder)
+            bad = PluginInfo(folder, status="failed", stage="discover",
+                             error=f"{_one_line(exc)} (reading {folder}; reinstall or remove that distribution)")
+            found.append((bad, None))
+            continue
+        for ep in eps:
+            if ep.name == BUILTIN_PLUGIN and name == "blockforge":
+                continue
+            info = PluginInfo(ep.name, name, version, module=ep.module.split(".")[0])
+            found.append((info, ep.load))
+    found.sort(key=lambda c: c[0].name)
+    return found
+
+
 def _load_one(
     pm: pluggy.PluginManager, registries: Registries, info: PluginInfo, load: Any, *, strict: bool, checked: bool
 ) -> None:
-    """Import, register, call and check one plugin; on failure record why and roll it back."""
+    """Import, register, call and check one plugin; on failure record why and roll it back (registries,
+    pluggy, limits). Everything the plugin raises is contained except a real Ctrl-C."""
+    before, limits = registries.snapshot(), _limits()
+    stage = "import"
+    obj = None
     try:
-        obj = load()
-    except (Exception, SystemExit) as exc:  # noqa: BLE001 - any import failure is the plugin's, not ours
-        _fail(info, "import", exc, strict)
-        return
-    try:
+        with _slow_import_warning(info):
+            obj = load()
+        if info.module is None:
+            name = obj.__name__ if isinstance(obj, types.ModuleType) else type(obj).__module__
+            info.module = name.split(".")[0]
+        stage = "register"
         pm.register(obj, name=info.name)
         if not pm.get_hookcallers(obj):
             raise NoHooksError(
@@ -261,27 +482,99 @@ def _load_one(
                 "that holds the @hookimpl functions?"
             )
         pm.check_pending()
-    except Exception as exc:  # noqa: BLE001
-        _unregister(pm, obj)
-        _fail(info, "register", exc, strict)
-        return
-    registrar = Registrar(registries, owner=info.name)
-    stage = "hook"
-    try:
+        registrar = Registrar(registries, owner=info.name)
+        stage = "hook"
         for impl in pm.hook.blockforge_register_components.get_hookimpls():
             if impl.plugin is obj:
                 impl.function(**{arg: registrar for arg in impl.argnames})  # 0 or 1 argument
+        _check_untouched(info, before, registries.snapshot(), limits)
         stage = "check"
+        added = _added(before, registries.snapshot())
         if checked:
-            for comp in registrar.registered:
+            for comp in added:
                 check_component(pm, comp, registries)
-    except (Exception, SystemExit) as exc:  # noqa: BLE001
-        for comp in registrar.registered:
-            registries[comp.kind].remove(comp.name)
-        _unregister(pm, obj)
+    except BaseException as exc:  # noqa: BLE001 - contain all a plugin raises (SystemExit too) but Ctrl-C
+        registries.restore(before)
+        _restore_limits(limits)
+        if obj is not None:
+            _unregister(pm, obj)
+        if is_real_interrupt(exc):
+            raise
         _fail(info, stage, exc, strict)
         return
-    info.components = [c.qualified_name for c in registrar.registered]
+    info.components = [c.qualified_name for c in added]
+
+
+def _limits() -> dict[tuple[str, str], Any]:
+    """blockforge's module-level limits: the upper-case constants of its imported modules (immutable values)."""
+    found: dict[tuple[str, str], Any] = {}
+    for mod_name, mod in list(sys.modules.items()):
+        if not (mod_name == "blockforge" or mod_name.startswith("blockforge.")) or mod is None:
+            continue
+        for key, value in list(vars(mod).items()):
+            if key.isupper() and isinstance(value, (int, float, str, bytes, tuple, frozenset, type(None))):
+                found[(mod_name, key)] = value
+    return found
+
+
+def _restore_limits(limits: dict[tuple[str, str], Any]) -> list[str]:
+    """Put back every limit a plugin changed; the names of those it had changed."""
+    changed = []
+    for (mod_name, key), value in limits.items():
+        mod = sys.modules.get(mod_name)
+        if mod is not None and getattr(mod, key, value) is not value and getattr(mod, key, value) != value:
+            changed.append(f"{mod_name}.{key}")
+            setattr(mod, key, value)
+    return changed
+
+
+def _added(before: dict[str, dict[str, Component]], after: dict[str, dict[str, Component]]) -> list[Component]:
+    return [c for kind, items in after.items() for name, c in items.items() if name not in before.get(kind, {})]
+
+
+def _check_untouched(info: PluginInfo, before: dict[str, dict[str, Component]],
+                     after: dict[str, dict[str, Component]], limits: dict[tuple[str, str], Any]) -> None:
+    """Refuse a plugin that changed what is not its own: another's component, an owner, a limit."""
+    problems = []
+    for kind, items in before.items():
+        for name, comp in items.items():
+            now = after.get(kind, {}).get(name)
+            if now is None:
+                problems.append(f"removed {kind}.{name} (owned by {comp.owner!r})")
+            elif now is not comp:
+                claim = f", claiming the owner {now.owner!r}" if now.owner != info.name else ""
+                problems.append(f"replaced {kind}.{name} (owned by {comp.owner!r}){claim}")
+    for comp in _added(before, after):
+        if comp.owner != info.name:
+            problems.append(f"registered {comp.qualified_name} under the owner {comp.owner!r}, not its own name")
+    for (mod_name, key), value in limits.items():
+        mod = sys.modules.get(mod_name)
+        if mod is not None and getattr(mod, key, value) != value:
+            problems.append(f"changed blockforge's limit {mod_name}.{key}")
+    if problems:
+        raise TamperError("; ".join(problems) + " (a plugin may only add components of its own)")
+
+
+class _slow_import_warning:
+    """Warn, naming the plugin, when its import is still running after :data:`SLOW_IMPORT_S` seconds."""
+
+    def __init__(self, info: PluginInfo) -> None:
+        self.info = info
+        self.timer: threading.Timer | None = None
+
+    def __enter__(self) -> None:
+        def warn() -> None:
+            sys.stderr.write(f"warning: plugin {self.info.label} is still importing after {SLOW_IMPORT_S:g} s "
+                             f"(skip it with --disable-plugin {self.info.name})\n")
+            sys.stderr.flush()
+
+        self.timer = threading.Timer(SLOW_IMPORT_S, warn)
+        self.timer.daemon = True
+        self.timer.start()
+
+    def __exit__(self, *exc: object) -> None:
+        if self.timer is not None:
+            self.timer.cancel()
 
 
 def check_component(pm: pluggy.PluginManager, comp: Component, registries: Registries) -> None:
@@ -312,6 +605,10 @@ class NoHooksError(BlockforgeError):
     """A plugin object implements none of blockforge's hooks."""
 
 
+class TamperError(BlockforgeError):
+    """A plugin changed what is not its own (another's component, an owner, a limit); it was undone."""
+
+
 def _unregister(pm: pluggy.PluginManager, obj: object) -> None:
     if pm.is_registered(obj):
         pm.unregister(obj)
@@ -320,9 +617,12 @@ def _unregister(pm: pluggy.PluginManager, obj: object) -> None:
 def _fail(info: PluginInfo, stage: str, exc: BaseException, strict: bool) -> None:
     info.status = "failed"
     info.stage = stage
-    info.error = _one_line(exc)
+    info.where = _own_frame(exc, info.module)
+    info.traceback = "".join(traceback.format_exception(exc))
+    info.error = _one_line(exc) + (f" (at {info.where})" if info.where else "")
     if strict:
-        raise PluginError(f"plugin {info.label} failed at {stage}: {info.error}") from exc
+        debug = f"\n{info.traceback}" if os.environ.get(ENV_DEBUG) else ""
+        raise PluginError(f"plugin {info.label} failed at {stage}: {info.error}{debug}") from exc
 
 
 def _version() -> str | None:
@@ -367,10 +667,11 @@ def _load_default(options: PluginOptions) -> PluginSet:
     """Load the plugin set for fully resolved ``options`` (memoised: the key is everything the load
     reads, except which distributions are installed; :func:`forget_default_plugins` clears it)."""
     ps = load_plugins(disable=options.disable, strict=options.strict)
+    debug = bool(os.environ.get(ENV_DEBUG))
     for info in ps.failures:
         log.warning(
-            "warning: plugin %s failed at %s and was skipped: %s (see `blockforge plugins`)",
-            info.label, info.stage, info.error,
+            "warning: plugin %s failed at %s and was skipped: %s (see `blockforge plugins`)%s",
+            info.label, info.stage, info.error, f"\n{info.traceback}" if debug and info.traceback else "",
         )
     for name in ps.unmatched_disables:
         if _norm(name) in _BUILTIN_NAMES:
@@ -431,8 +732,13 @@ __all__ = [
     "PluginInfo",
     "PluginOptions",
     "PluginSet",
+    "TamperError",
+    "blame",
     "check_component",
+    "is_real_interrupt",
+    "watch_interrupts",
     "forget_default_plugins",
+    "prime_pydantic_plugins",
     "default_plugins",
     "default_registries",
     "load_plugins",

@@ -251,6 +251,24 @@ class Registries(Mapping[str, Registry]):
         for reg in self._by_kind.values():
             yield from reg
 
+    def snapshot(self) -> dict[str, dict[str, Component]]:
+        """What is registered now, to put back with :meth:`restore` (the plugin loader's rollback).
+
+        Returns:
+            ``{kind: {name: Component}}``, a copy.
+        """
+        return {k.value: dict(reg._items) for k, reg in self._by_kind.items()}
+
+    def restore(self, snapshot: dict[str, dict[str, Component]]) -> None:
+        """Make the registered contents exactly ``snapshot`` again (whatever was added, removed or replaced).
+
+        Args:
+            snapshot: a value of :meth:`snapshot`.
+        """
+        for k, reg in self._by_kind.items():
+            reg._items.clear()
+            reg._items.update(snapshot.get(k.value, {}))
+
     def fingerprint(self) -> tuple[tuple[str, str, int], ...]:
         """An identity of the registered contents, for caching bound spec models.
 

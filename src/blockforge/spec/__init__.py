@@ -7,6 +7,10 @@ from pathlib import Path
 from collections.abc import Sequence
 from typing import Any
 
+from blockforge.registry.plugins import prime_pydantic_plugins
+
+prime_pydantic_plugins()  # before the first model class: a malformed installed distribution is not fatal
+
 from pydantic import BaseModel
 
 from blockforge.errors import Location, SpecError, SpecIssue

@@ -59,12 +59,16 @@ def identity(spec: BaseModel) -> dict[str, Any]:
     return data
 
 
+NOT_ARCHITECTURE = ("name", "description", "training", "data", "parallel")
+"""Top-level sections the hash leaves out: names, and how the model is trained (not what it is)."""
+
+
 def spec_hash(spec: BaseModel | dict[str, Any]) -> str:
     """A stable SHA-256 of the architecture.
 
     Independent of key order, formatting, file split and of how a layer plan is written (it hashes the
-    resolved layers). ``name`` and ``description`` are left out: renaming a spec does not change the
-    architecture.
+    resolved layers). ``name``, ``description`` and the training sections (:data:`NOT_ARCHITECTURE`) are left
+    out: renaming a spec or changing how it is trained does not change the architecture.
 
     Args:
         spec: a validated spec, or data that is already canonical.
@@ -73,6 +77,6 @@ def spec_hash(spec: BaseModel | dict[str, Any]) -> str:
         The hex digest.
     """
     data = identity(spec) if isinstance(spec, BaseModel) else spec
-    data = {k: v for k, v in data.items() if k not in ("name", "description")}
+    data = {k: v for k, v in data.items() if k not in NOT_ARCHITECTURE}
     blob = json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
     return hashlib.sha256(blob.encode()).hexdigest()

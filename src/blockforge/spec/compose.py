@@ -13,7 +13,16 @@ from pathlib import Path
 from typing import Any
 
 from blockforge.errors import Location, SpecError, SpecIssue, SpecPath, format_path, suggest
-from blockforge.spec.loader import MAX_NODES, Document, load_file, load_text
+from blockforge.spec.loader import (
+    MAX_BYTES,
+    MAX_DEPTH,
+    MAX_NODES,
+    Document,
+    count_values,
+    load_file,
+    load_text,
+    value_depth,
+)
 from blockforge.spec.merge import Merged, directive_issues, merge_into, strip
 from blockforge.spec.models import format_version_issue
 
@@ -21,6 +30,8 @@ EXTENDS = "extends"
 MAX_CHAIN = 32
 """Longest ``extends`` chain followed."""
 SET_SOURCE = "--set"
+MAX_OVERRIDES = 1000
+"""Most ``--set`` overrides applied at once (their total text is bounded like a spec file's)."""
 
 
 def _relocate(result: Any, merged: Merged, base: Document, docs: dict[int, Document]) -> Document:
@@ -115,9 +126,13 @@ def extend(doc: Document, base_dir: Path | None, chain: Sequence[str] = ()) -> D
         try:
             loaded = load_file(p)
         except SpecError as exc:
-            if exc.issues and exc.issues[0].code == "not_found":
+            first = exc.issues[0] if exc.issues else None
+            if first is not None and first.code == "not_found":
                 raise SpecError([SpecIssue(at, f"'extends' target not found: {p}", doc.locate(at), None,
                                            "extends")]) from None
+            if first is not None and first.code in ("is_directory", "not_regular", "unreadable"):
+                raise SpecError([SpecIssue(at, f"'extends' target {p}: {first.message}", doc.locate(at),
+                                           "'extends' names a spec file", "extends")]) from None
             raise
         _check_version(loaded)
         sub = extend(loaded, p.parent, chain)
@@ -153,11 +168,15 @@ def parse_set_path(text: str) -> SpecPath:
     path: list[str | int] = []
     pos = 0
     while pos < len(text):
+        if len(path) >= MAX_DEPTH:
+            raise ValueError(f"key path longer than {MAX_DEPTH} segments")
         if text[pos] == "." and path:
             pos += 1
         m = _SEGMENT.match(text, pos)
         if m is None:
             raise ValueError(f"malformed key path {text!r}")
+        if m.group(2) is not None and len(m.group(2).lstrip("-")) > 9:
+            raise ValueError(f"list index {m.group(2)[:12]}... is too large")
         path.append(m.group(1) if m.group(1) is not None else int(m.group(2)))
         pos = m.end()
     if not path:
@@ -177,10 +196,19 @@ def apply_overrides(doc: Document, overrides: Iterable[str]) -> Document:
     Returns:
         The document with the overrides applied; malformed overrides are skipped and recorded in its
         ``issues`` (reported with the validation errors).
+
+    Raises:
+        SpecError: more than :data:`MAX_OVERRIDES` overrides, or more than
+            :data:`~blockforge.spec.loader.MAX_BYTES` of them in all (``too_large``).
     """
     overrides = list(overrides)
     if not overrides:
         return doc
+    total = sum(len(o) for o in overrides)
+    if len(overrides) > MAX_OVERRIDES or total > MAX_BYTES:
+        raise SpecError([SpecIssue((), f"{len(overrides)} overrides of {total} characters in all; the limits are "
+                                   f"{MAX_OVERRIDES} overrides and {MAX_BYTES // 1024} KiB",
+                                   Location(SET_SOURCE), "write the values into a spec file", "too_large")])
     issues: list[SpecIssue] = []
     merged = Merged(doc.data)
     docs: dict[int, Document] = {}
@@ -197,7 +225,11 @@ def apply_overrides(doc: Document, overrides: Iterable[str]) -> Document:
         try:
             vdoc = load_text(value, source=SET_SOURCE)
         except SpecError as exc:
-            issues.extend(SpecIssue(path, i.message, loc, None, i.code) for i in exc.issues)
+            issues.extend(SpecIssue(path, i.message, loc, i.hint, i.code) for i in exc.issues)
+            continue
+        if len(path) + value_depth(vdoc.data, MAX_DEPTH) > MAX_DEPTH:
+            issues.append(SpecIssue(path, f"the value would nest the spec deeper than {MAX_DEPTH} levels", loc,
+                                    None, "too_deep"))
             continue
         vdoc = Document(vdoc.data, SET_SOURCE, {(): loc}, {}, {})
         docs[id(vdoc)] = vdoc
@@ -213,6 +245,9 @@ def apply_overrides(doc: Document, overrides: Iterable[str]) -> Document:
 
 _REF = re.compile(r"\$\{([^${}]*)\}")
 MAX_REF_DEPTH = 32
+"""Longest chain of references followed (``a`` names ``b`` names ``c`` ...)."""
+MAX_REF_WORK = 2 * MAX_NODES
+"""Most values visited while resolving references (whole-value references copy what they name)."""
 
 
 def resolve_references(doc: Document) -> Document:
@@ -222,6 +257,12 @@ def resolve_references(doc: Document) -> Document:
     is an int); a reference inside longer text is replaced by the value's text. Nothing is evaluated:
     a reference names a value, it is not an expression.
 
+    The work is bounded while it is done, not measured afterwards: text built from references may total
+    at most :data:`~blockforge.spec.loader.MAX_BYTES` characters, at most :data:`MAX_REF_WORK` values are
+    visited, and the result holds at most :data:`~blockforge.spec.loader.MAX_NODES` values nested at
+    most :data:`~blockforge.spec.loader.MAX_DEPTH` deep. So a reference bomb (strings of ten
+    ``${previous}`` each, nested) is refused in milliseconds.
+
     Args:
         doc: the document (after ``extends`` and overrides).
 
@@ -230,15 +271,24 @@ def resolve_references(doc: Document) -> Document:
         mapping referenced inside text is recorded in its ``issues`` and the reference left as written.
 
     Raises:
-        SpecError: references that expand the spec past the size limit.
+        SpecError: references that expand the spec past a limit (``too_large``, ``too_deep``), located
+            at the value being resolved.
     """
     if not _has_ref(doc.data):
         return doc
     issues: list[SpecIssue] = []
     root = doc.data
     done: dict[SpecPath, Any] = {}
+    budget = {"text": MAX_BYTES, "work": MAX_REF_WORK}
+    where: list[SpecPath] = [()]  # the value being resolved, for a budget error's location
 
-    def lookup(target: SpecPath, at: SpecPath, stack: tuple[SpecPath, ...]) -> Any:
+    def too_large(what: str) -> SpecError:
+        at = where[0]
+        return SpecError([SpecIssue(at, f"references expand the spec past {what}", doc.locate(at),
+                                    "a reference copies the value it names; do not nest them to multiply a "
+                                    "spec", "too_large")])
+
+    def lookup(target: SpecPath, stack: tuple[SpecPath, ...], level: int) -> Any:
         node: Any = root
         walked: SpecPath = ()
         for part in target:
@@ -252,13 +302,18 @@ def resolve_references(doc: Document) -> Document:
                     else None
                 raise _RefError(f"reference to {format_path(target)!r}: no such value", hint)
             walked = (*walked, part)
-        return resolve(node, target, stack)
+        return resolve(node, target, stack, level + 1)
 
-    def resolve(value: Any, at: SpecPath, stack: tuple[SpecPath, ...]) -> Any:
+    def resolve(value: Any, at: SpecPath, stack: tuple[SpecPath, ...], level: int) -> Any:
+        budget["work"] -= 1
+        if budget["work"] < 0:
+            raise too_large(f"{MAX_REF_WORK} values visited")
+        if level > 2 * MAX_DEPTH:
+            raise _RefError(f"references nest the spec deeper than {MAX_DEPTH} levels", None)
         if isinstance(value, dict):
-            return {k: resolve(v, (*at, k), stack) for k, v in value.items()}
+            return {k: resolve(v, (*at, k), stack, level + 1) for k, v in value.items()}
         if isinstance(value, list):
-            return [resolve(v, (*at, i), stack) for i, v in enumerate(value)]
+            return [resolve(v, (*at, i), stack, level + 1) for i, v in enumerate(value)]
         if not isinstance(value, str) or "${" not in value:
             return value
         if at in done:
@@ -271,15 +326,19 @@ def resolve_references(doc: Document) -> Document:
         inner = (*stack, at)
         whole = _REF.fullmatch(value)
         if whole is not None and not value.startswith("$$"):
-            result = lookup(_ref_path(whole.group(1)), at, inner)
+            result = lookup(_ref_path(whole.group(1)), inner, level)
         else:
             def text_of(m: re.Match[str]) -> str:
                 if m.start() > 0 and value[m.start() - 1] == "$":
                     return m.group(0)
-                got = lookup(_ref_path(m.group(1)), at, inner)
+                got = lookup(_ref_path(m.group(1)), inner, level)
                 if isinstance(got, (dict, list)):
                     raise _RefError(f"{m.group(0)} names a {type(got).__name__}; only a whole value can", None)
-                return "null" if got is None else str(got).lower() if isinstance(got, bool) else str(got)
+                piece = "null" if got is None else str(got).lower() if isinstance(got, bool) else str(got)
+                budget["text"] -= len(piece)  # counted piece by piece, before the string is joined
+                if budget["text"] < 0:
+                    raise too_large(f"{MAX_BYTES // 1024} KiB of text")
+                return piece
 
             result = _REF.sub(text_of, value).replace("$${", "${")
         done[at] = result
@@ -291,8 +350,11 @@ def resolve_references(doc: Document) -> Document:
         if isinstance(value, list):
             return [walk(v, (*at, i)) for i, v in enumerate(value)]
         if isinstance(value, str) and "${" in value:
+            where[0] = at
             try:
-                return resolve(value, at, ())
+                return resolve(value, at, (), len(at))
+            except SpecError:
+                raise
             except _RefError as exc:
                 issues.append(SpecIssue(at, exc.message, doc.locate(at), exc.hint, "reference"))
             except ValueError as exc:
@@ -302,25 +364,13 @@ def resolve_references(doc: Document) -> Document:
         return value
 
     data = walk(root, ())
-    if _count(data, MAX_NODES) > MAX_NODES:
-        raise SpecError([SpecIssue((), f"references expand the spec to more than {MAX_NODES} values",
-                                   doc.locate(()), "a reference copies the value it names; do not nest them "
-                                   "to multiply a spec", "too_large")])
+    if count_values(data, MAX_NODES) > MAX_NODES:
+        where[0] = ()
+        raise too_large(f"{MAX_NODES} values")
+    if value_depth(data, MAX_DEPTH) > MAX_DEPTH:
+        raise SpecError([SpecIssue((), f"references nest the spec deeper than {MAX_DEPTH} levels", doc.locate(()),
+                                   None, "too_deep")])
     return Document(data, doc.source, doc.values, doc.keys, doc.lines, [*doc.issues, *issues])
-
-
-def _count(value: Any, limit: int) -> int:
-    """Values in ``value`` (shared subtrees counted each time they appear), stopping past ``limit``."""
-    n = 0
-    stack = [value]
-    while stack and n <= limit:
-        v = stack.pop()
-        n += 1
-        if isinstance(v, dict):
-            stack.extend(v.values())
-        elif isinstance(v, list):
-            stack.extend(v)
-    return n
 
 
 class _RefError(Exception):

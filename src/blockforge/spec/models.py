@@ -10,9 +10,10 @@ from typing import Any, Literal
 from pydantic import Field, PrivateAttr
 
 from blockforge.errors import SpecIssue
-
+from blockforge.spec.parallel import Parallel
 from blockforge.spec.params import ModelRef, Params
 from blockforge.spec.plan import ResolvedSlot
+from blockforge.spec.training import DataSpec, TrainingSpec
 
 FORMAT_VERSION = 1
 """The spec format version this blockforge reads (``blockforge: 1``)."""
@@ -29,6 +30,10 @@ class SpecFile(Params):
     """Free text."""
     model: ModelRef
     """The model: ``{type: lm, ...}``; see ``blockforge components model``."""
+    training: TrainingSpec | None = None  # how it is trained: loss, optimizer, schedule (spec/training.py)
+    data: DataSpec | None = None  # what it is trained on: corpora, tokenizer, held-out split
+    parallel: Parallel | None = None
+    """How training is spread over processes (``strategy: none | ddp | fsdp``); see ``docs/distributed.md``."""
 
     _plan: ResolvedSlot = PrivateAttr(default_factory=ResolvedSlot)
 

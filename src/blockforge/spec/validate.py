@@ -33,6 +33,7 @@ from blockforge.spec.models import SpecFile, format_version_issue
 from blockforge.spec.plan import LayerGroup, LayerPlan, LayerStack, Stack, resolve_plan
 from blockforge.spec.plan import resolve
 from blockforge.spec.slots import Shape, field_annotation, shape_of, slot_of
+from blockforge.spec.training import training_issues
 
 
 def _layer_list(layers: list[int]) -> str:
@@ -231,6 +232,7 @@ def validate_document(doc: Document, registries: Registries) -> BaseModel:
     if not issues and not early:
         spec._plan.value = resolve(spec, locate=doc.locate, found=found)  # type: ignore[attr-defined]
         issues.extend(check_positions_used(spec, doc))
+        issues.extend(training_issues(spec, doc))
     if issues or early:
         raise report(issues)
     return spec
