@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from benchmarks import build_time, commands, generation, memory, model_speed
+from benchmarks import build_time, commands, generation, memory, model_speed, summaries
 from benchmarks.report import render, splice
 from benchmarks.timing import machine
 
@@ -35,7 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--smoke", action="store_true", help="tiny sizes and one repetition (checks the suite runs)")
     ap.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"report path (default {DEFAULT_OUT})")
     ap.add_argument("--threads", type=int, default=_threads(), help="torch.set_num_threads (default: usable cores)")
-    ap.add_argument("--only", nargs="*", choices=["speed", "build", "cold", "meta", "commands", "memory", "generation"],
+    ap.add_argument("--only", nargs="*", choices=["speed", "build", "cold", "meta", "commands", "summaries", "memory",
+                                                     "generation"],
                     help="run only these sections")
     ap.add_argument("--reps", type=int, default=None,
                     help="timed repetitions of every section (default: each section's own, see below)")
@@ -50,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
         "cold": 1 if smoke else 3,
         "meta": 1 if smoke else 3,
         "commands": 1 if smoke else 7,
+        "summaries": 1 if smoke else 3,
         "memory": 1 if smoke else 3,
         "generation": 1 if smoke else 3,
     }
@@ -79,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
     figures += section("cold", lambda: build_time.run_cold(smoke=smoke, reps=reps["cold"])) or []
     figures += section("meta", lambda: build_time.run_meta(smoke=smoke, reps=reps["meta"])) or []
     figures += section("commands", lambda: commands.run(reps=reps["commands"], warmup=0 if smoke else 1)) or []
+    figures += section("summaries", lambda: summaries.run(reps=reps["summaries"], warmup=0 if smoke else 1,
+                                                          smoke=smoke)) or []
     out = section("memory", lambda: memory.run(smoke=smoke, reps=reps["memory"]))
     if out:
         figures += out[0]

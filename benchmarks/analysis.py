@@ -80,6 +80,23 @@ ANALYSIS: dict[str, str] = {
         "first use) would remove that for specs that name few components. The ratio goal (< 0.35x "
         "`import torch`) is met."
     ),
+    "summary-all": (
+        "What a summary pays for, after issue 12 item 16 (cProfile and `-X importtime` of `blockforge summary`, "
+        "loaded 2-core machine, separate probes): `import torch`; `torch.fx.experimental.symbolic_shapes` and "
+        "sympy, imported by `torch._check` inside torch's Python meta kernels on the first probed op (about "
+        "1 s loaded, unavoidable while the probe runs on meta); the probe itself (0.3-0.7 s: ~1,700 "
+        "dispatched ops for the hybrid LSTM spec, the same at max_len 128 and 2048 now that a recurrence is "
+        "one batched pass; it was 17 s at 64, 27 s at 128, 95 s at 512 before); and, for the 80-layer "
+        "specs, rendering the module table with rich (4.8 s of 14.5 s for llama-70b under cProfile), which "
+        "collapsing repeated layers (issue 17) removes. No longer paid: `torch._dynamo` (as long as "
+        "`import torch` again), the step-by-step recurrence on meta. What would close the rest: render "
+        "repeated layers once (issue 17); a probe that needs no Python meta kernels for element-wise ops."
+    ),
+    "diff": (
+        "Cause: `diff` now builds each side on the meta device to count parameters (no FLOP probe, no "
+        "torch._dynamo); what is left is `import torch` and the CLI's imports and plugin discovery. Before "
+        "issue 12 it ran a full summary per side (14-21 s in the issue)."
+    ),
     "rss": (
         "Cause (found with VmRSS probes around each step, then confirmed by patching a copy of src/): "
         "(a) building on the meta device runs the components' `reset_parameters`, and `normal_` (nn.Embedding, "

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as _dt
 from dataclasses import dataclass
 
-from benchmarks import commands, generation, memory
+from benchmarks import commands, generation, memory, summaries
 from benchmarks.analysis import ANALYSIS
 from benchmarks.timing import Figure, fmt_seconds
 
@@ -70,6 +70,20 @@ def goals(figures: list[Figure]) -> list[Goal]:
     s70 = next((f for f in figures if f.name.startswith("70B") and "summarize" in f.name), None)
     if s70 is not None:
         out.append(Goal("summary-70b", "70B summary < 5 s", _value(s70), s70.median < 5.0))
+    anchor = _find(figures, summaries.ANCHOR)
+    slowest = max((f for f in figures if f.section == summaries.SECTION and f.name.startswith("blockforge summary")),
+                  key=lambda f: f.median, default=None)
+    if anchor is not None and slowest is not None:
+        over = slowest.median - anchor.median
+        out.append(Goal("summary-all", f"summary of every spec <= `import torch` + {summaries.SUMMARY_MARGIN_S:g} s",
+                        f"slowest: {slowest.name.removeprefix('blockforge summary ')} {_value(slowest)} = `import torch` "
+                        f"({_value(anchor)}) {over:+.2f} s", over <= summaries.SUMMARY_MARGIN_S))
+    d = _find(figures, summaries.diff_name())
+    if anchor is not None and d is not None:
+        over = d.median - anchor.median
+        out.append(Goal("diff", f"diff of two specs <= `import torch` + {summaries.DIFF_MARGIN_S:g} s",
+                        f"{_value(d)} = `import torch` ({_value(anchor)}) {over:+.2f} s",
+                        over <= summaries.DIFF_MARGIN_S))
     b = _find(figures, "blockforge build_model (specs/seed.yaml) on CPU")
     base = _find(figures, memory.BASELINE)
     if b is not None and base is not None:
@@ -137,6 +151,7 @@ def render(*, figures: list[Figure], machine: dict[str, str], notes: dict[str, s
         "transformers anchor only constructs LlamaForCausalLM (same sizes, gated MLP of equal parameter "
         "count) under `torch.device('meta')`.",
         commands.SECTION: commands.__doc__,
+        summaries.SECTION: summaries.__doc__,
         memory.SECTION: memory.__doc__,
         generation.SECTION: generation.__doc__,
     }

@@ -28,7 +28,8 @@ def test_benchmark_suite_smoke(tmp_path):
     text = out.read_text()
     assert not (tmp_path / "RESULTS.md.tmp").exists()
     for heading in ("## Machine", "## Goals", "## Model speed", "## Build time (CPU)",
-                    "## Meta-device build + summary", "## Command latency", "## Memory (peak RSS)", "## Generation speed"):
+                    "## Meta-device build + summary", "## Command latency", "## Summary and diff latency", "## Memory (peak RSS)",
+                    "## Generation speed"):
         assert heading in text, heading
     assert "SMOKE RUN" in text
     assert "torch threads (set_num_threads) | 1 |" in text
@@ -40,11 +41,12 @@ def test_benchmark_suite_smoke(tmp_path):
         assert re.search(r"\| \d+(\.\d+)? (s|ms|us|MiB) \|", row), row
         assert re.search(r"\| (\d+\.\d\dx|anchor) \|", row), row
     goals = text.split("## Goals")[1].split("\n## ")[0]
-    for goal in ("validate < 0.3 s", "70B summary < 5 s", "build peak RSS"):
+    for goal in ("validate < 0.3 s", "70B summary < 5 s", "build peak RSS", "summary of every spec <= `import torch` + 1 s",
+                 "diff of two specs <= `import torch` + 0.5 s"):
         assert goal in goals
     expected = {"met", "**MISSED**"} if have_transformers() else {"met", "**MISSED**", "not checked"}
     results = re.findall(r"\| (met|\*\*MISSED\*\*|not checked) \|", goals)
-    assert len(results) == 9 and set(results) <= expected, results
+    assert len(results) == 11 and set(results) <= expected, results
     if have_transformers():
         assert "transformers GPT2LMHeadModel (sdpa)" in text
         assert "nanoGPT-style" in text and "seed guide's Transformer" in text

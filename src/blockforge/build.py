@@ -221,13 +221,15 @@ def build_model(
         registries: registries to resolve names in; defaults to built-ins plus installed plugins.
         device: where the weights live; ``meta`` builds any size without allocating.
         dtype: parameter dtype (default: torch's default, float32).
-        seed: initialisation seed; the same seed gives the same weights.
+        seed: initialisation seed; the same seed gives the same weights, whatever the dtype (they are
+            drawn in float32 and rounded to ``dtype``).
         progress: called as ``progress(done, total)`` as each block is initialised (not on meta).
         overrides: ``key.path=VALUE`` overrides (values typed as YAML), as ``--set`` on the command line.
 
     Returns:
-        The model. ``model.blockforge_spec`` is the canonical spec, ``model.blockforge_hash`` its hash and
-        ``model.blockforge_plan`` the :class:`~blockforge.spec.resolved.ResolvedPlan` it was built from.
+        The model. ``model.blockforge_spec`` is the canonical spec, ``model.blockforge_hash`` its hash,
+        ``model.blockforge_plan`` the :class:`~blockforge.spec.resolved.ResolvedPlan` it was built from and
+        ``model.blockforge_notes`` what ``validate`` notes about it (a language model that is not causal).
 
     Raises:
         SpecError: the spec is invalid (every problem, located).
@@ -257,7 +259,16 @@ def build_model(
     model.blockforge_spec = canonical(validated)
     model.blockforge_hash = spec_hash(validated)
     model.blockforge_plan = validated.plan  # type: ignore[attr-defined]
+    model.blockforge_notes = _notes(validated)
     return model
+
+
+def _notes(validated: BaseModel) -> tuple[str, ...]:
+    """What validation has to say about a valid spec (a language model that is not causal), for summaries."""
+    from blockforge.spec.causality import noncausal_note
+
+    note = noncausal_note(validated)
+    return (note,) if note else ()
 
 
 _RANDOM_FILLS = frozenset(
@@ -294,6 +305,33 @@ class _NoRandomFillsOnMeta(torch.overrides.TorchFunctionMode):
         return func(*args, **kwargs)
 
 
+class _RandomFillsInFloat32(torch.overrides.TorchFunctionMode):
+    """While initialising, every fill of a floating tensor that is not float32 is drawn in float32 and cast.
+
+    torch's random fills draw differently per dtype (a bfloat16 ``normal_`` is not the float32 draw rounded),
+    so a model built in bfloat16 or float64 would be another model than the float32 one of the same seed.
+    Each fill (``nn.init.*_`` and the ``Tensor`` random fills) runs on a float32 copy of the tensor's shape,
+    consuming the generator exactly as the float32 build does, and the result is copied in: the weights of
+    any dtype are the float32 weights rounded to that dtype. One tensor's float32 copy is alive at a time.
+    """
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):  # type: ignore[no-untyped-def]
+        kwargs = kwargs or {}
+        if func in _RANDOM_FILLS:
+            by_keyword = not args
+            target = kwargs.get("tensor") if by_keyword else args[0]
+            if isinstance(target, torch.Tensor) and target.is_floating_point() and target.dtype != torch.float32:
+                draw = torch.empty(target.shape, dtype=torch.float32, device=target.device)
+                if by_keyword:
+                    func(*args, **{**kwargs, "tensor": draw})
+                else:
+                    func(draw, *args[1:], **kwargs)
+                with torch.no_grad():
+                    target.copy_(draw)
+                return target
+        return func(*args, **kwargs)
+
+
 def _materialize(
     construct: Any, *, device: torch.device, dtype: torch.dtype | None, seed: int, std: float | None,
     progress: Progress | None = None,
@@ -324,7 +362,8 @@ def _materialize(
                          "inspect the model with `blockforge summary` (meta device) instead") from None
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(seed)
-        initialize(model, std=std, progress=progress)
+        with _RandomFillsInFloat32():
+            initialize(model, std=std, progress=progress)
     return model
 
 
@@ -338,6 +377,7 @@ def build_component(
     n_layers: int = 1,
     registries: Registries | None = None,
     device: str | torch.device = "cpu",
+    dtype: torch.dtype | None = None,
     seed: int = 0,
 ) -> nn.Module:
     """Build one component from its reference, outside any model (tests, notebooks, plugins).
@@ -348,6 +388,7 @@ def build_component(
         d_model: width passed in the build context; likewise ``vocab_size``, ``max_len``, ``n_layers``.
         registries: registries to resolve names in; defaults to built-ins plus installed plugins.
         device: where to allocate (``meta`` for none).
+        dtype: parameter dtype (default: torch's default); weights are drawn in float32 and rounded.
         seed: initialisation seed.
 
     Returns:
@@ -382,7 +423,7 @@ def build_component(
     ]
     if issues:
         raise SpecError(issues)
-    return _materialize(lambda: ctx.child(ref), device=torch.device(device), dtype=None, seed=seed, std=None)
+    return _materialize(lambda: ctx.child(ref), device=torch.device(device), dtype=dtype, seed=seed, std=None)
 
 
 __all__ = ["BuildError", "OutputContractError", "out_of_memory", "SpecError", "SpecIssue", "build_component", "build_model", "initialize"]

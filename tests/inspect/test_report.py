@@ -243,8 +243,6 @@ def test_llama_70b_spec_on_meta():
 #: Specs whose components take a different kernel path on meta than on CPU; there the meta and CPU
 #: summaries agree on parameters and shapes, and FLOPs/activations are those of the meta path.
 KERNEL_DEPENDENT = {
-    # CPU runs nn.LSTM as one fused mkldnn op that the FLOP counter does not see; meta runs its matmuls
-    "hybrid-lstm-attention.yaml",
     # MoE routing is data-dependent: meta stands in a balanced top-k routing, CPU routes by the router, so
     # per-expert rows differ (their totals agree: test_moe_summary_counts_top_k_experts_not_all)
     "tiny-moe-parallel.yaml",

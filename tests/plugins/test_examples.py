@@ -70,7 +70,7 @@ def installed_run(plugin_site, tmp_path_factory) -> dict[str, list[str]]:
     """
     report = tmp_path_factory.mktemp("installed-run") / "report.xml"
     r = run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", f"--junitxml={report}",
-             "tests/test_specs.py", "tests/test_registry_driven.py",
+             "tests/test_specs.py", "tests/builtins/test_registry_driven.py",
              *(f"plugins/{folder}/tests" for folder in EXAMPLES.values()),
              "-k", " or ".join(["linformer", "dyt", *(p.stem for p in PLUGIN_SPECS)])], plugin_site)
     assert report.exists(), r.stdout + r.stderr

@@ -188,7 +188,8 @@ def test_hash_ignores_formatting_order_and_name(tmp_path, registries):
 
 
 @pytest.mark.parametrize(("attention", "message"), [
-    ("{type: mha, heads: 4}", "must be causal"),
+    # (a decoder whose attention omits causal was refused here; it is causal now: issue 12 item 5,
+    # tests/test_causal_default.py::test_a_decoder_block_that_omits_causal_is_causal)
     ("{type: mha, heads: 4, causal: false}", "must be causal"),
     ("{type: lstm, bidirectional: true}", "bidirectional mixer in the decoder"),
 ])

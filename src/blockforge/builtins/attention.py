@@ -87,8 +87,10 @@ class MultiHeadAttentionParams(_HeadsParams):
 
     out_bias: bool | None = None
     """Bias on the output projection; null = same as ``bias``."""
-    causal: bool = False
-    """Forbid attending to later positions (decoders)."""
+    causal: bool | None = None
+    """Forbid attending to later positions. null (the default): as the model is: causal in a language model
+    (``lm``, a decoder block's self-attention), bidirectional in an encoder. ``false`` in an ``lm`` makes a
+    model that sees the tokens it predicts; ``validate`` and ``summary`` say so."""
     window: Annotated[int, Field(gt=0, le=MAX_LEN)] | None = None
     """Sliding window: each query sees at most this many keys, itself included (Mistral: 4096); null = all."""
     scale: Annotated[float, Field(gt=0.0)] | None = None
@@ -119,6 +121,14 @@ class MultiHeadAttentionParams(_HeadsParams):
             yield "window", (f"window={self.window} is longer than max_len={ctx.max_len}: every query already "
                              f"sees every earlier key, so the window does nothing; drop it (window: null) or make "
                              f"it at most {ctx.max_len}")
+
+    def is_causal(self, ctx: BuildContext) -> bool:
+        """``causal`` as written, or the model's default (``ctx.causal``) when it is null."""
+        return self.causal if self.causal is not None else ctx.causal
+
+    def sees_future(self, ctx: BuildContext) -> str | None:
+        """``"causal: false"`` when this attention is not causal (see :meth:`Params.sees_future`)."""
+        return None if self.is_causal(ctx) else "causal: false"
 
 
 class CrossAttentionParams(_HeadsParams):
@@ -156,6 +166,10 @@ class RecurrentParams(Params):
         if self.bidirectional and ctx.d_model % 2:
             yield "bidirectional", f"a bidirectional mixer needs an even d_model, got {ctx.d_model}"
 
+    def sees_future(self, ctx: BuildContext) -> str | None:
+        """``"bidirectional: true"`` for a bidirectional recurrence (see :meth:`Params.sees_future`)."""
+        return "bidirectional: true" if self.bidirectional else None
+
 
 class LSTMParams(RecurrentParams):
     """An LSTM layer over the sequence in place of attention (hybrid recurrent/attention stacks)."""
@@ -170,8 +184,8 @@ def build_mha(p: MultiHeadAttentionParams, ctx: BuildContext) -> nn.Module:
 
     Args:
         p: the validated parameters.
-        ctx: the build context: ``ctx.d_model`` is the width; ``p.qk_norm`` is built with ``ctx.child``
-            at the width of one head.
+        ctx: the build context: ``ctx.d_model`` is the width; ``ctx.causal`` decides a ``causal`` left
+            null; ``p.qk_norm`` is built with ``ctx.child`` at the width of one head.
 
     Returns:
         A :class:`~blockforge.components.attention.MultiHeadAttention`, called as
@@ -185,7 +199,7 @@ def build_mha(p: MultiHeadAttentionParams, ctx: BuildContext) -> nn.Module:
     q_norm, k_norm = p._qk_norms(ctx)
     return MultiHeadAttention(
         d_model=ctx.d_model, heads=p.heads, kv_heads=p.kv_heads, head_dim=p.head_dim, bias=p.bias,
-        out_bias=p.out_bias, causal=p.causal, window=p.window, softcap=p.softcap, scale=p.scale,
+        out_bias=p.out_bias, causal=p.is_causal(ctx), window=p.window, softcap=p.softcap, scale=p.scale,
         q_norm=q_norm, k_norm=k_norm, qk_norm_scope=p.qk_norm_scope, dropout=p.dropout,
     )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import TYPE_CHECKING, Annotated, ClassVar, Literal
 
 from pydantic import ConfigDict, Field
@@ -126,12 +127,19 @@ class DecoderBlockParams(Params):
         """
         # A decoder trained with teacher forcing must not see the tokens it predicts. A mixer whose
         # parameters do not say (a plugin without `causal`) is given the benefit of the doubt.
-        if getattr(self.attention, "causal", None) is False:
+        causal_false = getattr(self.attention, "causal", None) is False
+        bidirectional = getattr(self.attention, "bidirectional", None) is True
+        if causal_false:
             yield "attention", ("the decoder's self-attention must be causal, or each position sees the "
                                 "tokens it is trained to predict: add causal: true")
-        if getattr(self.attention, "bidirectional", None) is True:
+        if bidirectional:
             yield "attention", ("a bidirectional mixer in the decoder sees the tokens it is trained to "
                                 "predict: use bidirectional: false")
+        see = getattr(self.attention, "sees_future", None)
+        reason = see(replace(ctx, causal=True)) if callable(see) and not (causal_false or bidirectional) else None
+        if reason:  # a mixer that declares it sees later positions (a plugin's)
+            yield "attention", (f"the decoder's self-attention sees later positions ({reason}), so each position "
+                                "sees the tokens it is trained to predict: use a causal mixer")
 
 
 def build_transformer_block(p: TransformerBlockParams, ctx: BuildContext) -> nn.Module:
@@ -194,7 +202,8 @@ def build_decoder_block(p: DecoderBlockParams, ctx: BuildContext) -> nn.Module:
 
     Args:
         p: the validated parameters; ``attention``, ``feedforward`` and the norms are references.
-        ctx: the build context of this layer (``ctx.layer`` is its index; ``ctx.d_model`` the width).
+        ctx: the build context of this layer (``ctx.layer`` is its index; ``ctx.d_model`` the width); the
+            self-attention is built with ``causal=True`` (a ``causal`` left null is causal).
 
     Returns:
         A :class:`~blockforge.components.block.DecoderBlock`, called as
@@ -206,7 +215,7 @@ def build_decoder_block(p: DecoderBlockParams, ctx: BuildContext) -> nn.Module:
     from blockforge.components.block import DecoderBlock
 
     return DecoderBlock(
-        attention=ctx.child(p.attention),
+        attention=replace(ctx, causal=True).child(p.attention),  # a decoder's self-attention is causal
         cross_attention=ctx.child(p.cross_attention),
         feedforward=ctx.child(p.feedforward),
         attn_norm=ctx.child(p.norm),

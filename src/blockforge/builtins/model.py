@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, ClassVar
 
 from pydantic import ConfigDict, Field
 
@@ -31,7 +31,15 @@ def _attention_positions(positional: object) -> str | None:
 
 
 class LMParams(LayerStack):
-    """Decoder-only language model: embedding, positions, n_layers blocks, optional final norm, head."""
+    """Decoder-only language model: embedding, positions, n_layers blocks, optional final norm, head.
+
+    A language model is causal unless its spec says otherwise in so many words: attention that leaves
+    ``causal`` unset is causal here (``causal: false`` or a bidirectional recurrence makes a model that sees
+    the tokens it predicts, which ``validate`` and ``summary`` name).
+    """
+
+    causal_by_default: ClassVar[bool] = True
+    """What the mixers of this model do when their spec leaves causality unsaid (``BuildContext.causal``)."""
 
     model_config = ConfigDict(
         json_schema_extra={
@@ -85,10 +93,12 @@ class LMParams(LayerStack):
 
         Returns:
             A :class:`BuildContext` with this model's ``d_model``, ``vocab_size``, ``max_len`` and ``n_layers``,
-            and ``positions`` set when the positional encoding acts inside attention.
+            ``positions`` set when the positional encoding acts inside attention, and ``causal`` (True for
+            ``lm``, False for ``encoder``).
         """
         return BuildContext(d_model=self.d_model, vocab_size=self.vocab_size, max_len=self.max_len,
-                            n_layers=self.n_layers, positions=_attention_positions(self.positional))
+                            n_layers=self.n_layers, positions=_attention_positions(self.positional),
+                            causal=type(self).causal_by_default)
 
 
 class EncoderParams(LMParams):
@@ -116,6 +126,8 @@ class EncoderParams(LMParams):
             ]
         }
     )
+
+    causal_by_default: ClassVar[bool] = False
 
     head: HeadRef = "hidden"
     """Output head: ``hidden`` (states), ``classifier``, or ``lm`` (masked-LM logits)."""

@@ -134,9 +134,11 @@ def _shown(row: dict[str, Any], side: str, width: int = 60) -> str:
 
 
 def _params(validated: Any, registries: Any) -> int:
-    from blockforge.inspect import summarize
+    """Unique parameter elements of the model (tied tensors once), built on meta: no weights, no FLOP probe."""
+    from blockforge.build import build_model
 
-    return int(summarize(validated, registries=registries).total_params)
+    model = build_model(validated, device="meta", registries=registries)
+    return sum(p.numel() for p in model.parameters())
 
 
 def diff(

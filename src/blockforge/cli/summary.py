@@ -133,12 +133,18 @@ def summary(
         text = summary_markdown(s, depth=depth, expand=expand, keys=keys) + (
             "\n" + parallel_markdown(plan) if plan is not None else "")
         out.print(text, markup=False, highlight=False, soft_wrap=True)
+        for note in s.notes:
+            out.print(f"\n> **Note:** {note}", markup=False, highlight=False, soft_wrap=True)
         return
+    from rich.markup import escape
+
     from blockforge.render import parallel_renderable, summary_renderable
 
     out.print(summary_renderable(s, depth=depth, view=view.value, expand=expand, keys=keys))
     if plan is not None:
         out.print(parallel_renderable(plan))
+    for note in s.notes:  # e.g. a language model that is not causal (and so has no KV cache line)
+        out.print(f"[yellow]note:[/] {escape(note)}", soft_wrap=True)
 
 
 def _parallel_plan(spec, s, parallel: str, registries, overrides):  # noqa: ANN001, ANN202

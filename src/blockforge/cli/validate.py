@@ -24,6 +24,7 @@ def validate(
     """Validate specs: every problem, located, in one report. Never imports torch."""
     from blockforge.errors import SpecError
     from blockforge.spec import load_spec, spec_hash
+    from blockforge.spec.causality import noncausal_note
 
     registries = CliContext.of(ctx).registries
     results: list[dict[str, object]] = []
@@ -41,10 +42,13 @@ def validate(
                 print_issues(exc.issues, err)
             continue
         h = spec_hash(validated)
-        results.append({"spec": label, "ok": True, "name": validated.name, "hash": h})
+        note = noncausal_note(validated)
+        results.append({"spec": label, "ok": True, "name": validated.name, "hash": h, "notes": [note] if note else []})
         if fmt == Format.text:  # click, not rich: a run with no errors never imports rich
             typer.echo(f"{typer.style('ok', fg='green')} {label}: {validated.name or '(unnamed)'} "
                        f"{typer.style(f'(hash {h[:12]})', dim=True)}")
+            if note:
+                typer.echo(f"  {typer.style('note:', fg='yellow')} {note}")
     if fmt == Format.json:
         out.print_json(json.dumps({"ok": not failed, "specs": results}))
     if failed:

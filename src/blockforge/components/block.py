@@ -51,6 +51,13 @@ def _mix(mixer: nn.Module, x: Tensor, mask: Tensor | None, positions: object | N
     return mixer(x, mask=mask, positions=positions, cache=cache.mixer)
 
 
+def _feed(feedforward: nn.Module, x: Tensor, mask: Tensor | None) -> Tensor:
+    """Call a feed-forward; one that declares ``takes_mask`` (a MoE: padding is not routed) also gets ``mask``."""
+    if mask is not None and getattr(feedforward, "takes_mask", False):
+        return feedforward(x, mask=mask)
+    return feedforward(x)
+
+
 class LayerScale(nn.Module):
     """Per-channel learned scale of a residual branch (CaiT): ``x * weight``.
 
@@ -115,7 +122,8 @@ class TransformerBlock(nn.Module):
 
     Args:
         attention: the sequence mixer, called as ``attention(x, mask=mask, positions=positions)``.
-        feedforward: the feed-forward module, called as ``feedforward(x)``.
+        feedforward: the feed-forward module, called as ``feedforward(x)`` (``feedforward(x, mask=mask)`` if
+            it declares ``takes_mask``).
         attn_norm: the norm around the attention sublayer (before it for pre/sandwich, after the residual
             sum for post, on the sublayer's output for output).
         ff_norm: the norm around the feed-forward sublayer.
@@ -183,18 +191,18 @@ class TransformerBlock(nn.Module):
         if self.norm_position == "post":
             y = _mix(self.attention, x, mask, positions, cache)  # (B, T, C)
             x = self.attn_norm(x + self.drop_path(self.attn_scale(self.dropout(y))))  # (B, T, C)
-            y = self.feedforward(x)  # (B, T, C)
+            y = _feed(self.feedforward, x, mask)  # (B, T, C)
             return self.ff_norm(x + self.drop_path(self.ff_scale(self.dropout(y))))  # (B, T, C)
         if self.norm_position == "output":
             y = self.attn_norm(_mix(self.attention, x, mask, positions, cache))  # (B, T, C)
             x = x + self.drop_path(self.attn_scale(self.dropout(y)))  # (B, T, C)
-            y = self.ff_norm(self.feedforward(x))  # (B, T, C)
+            y = self.ff_norm(_feed(self.feedforward, x, mask))  # (B, T, C)
             return x + self.drop_path(self.ff_scale(self.dropout(y)))  # (B, T, C)
         y = _mix(self.attention, self.attn_norm(x), mask, positions, cache)  # (B, T, C)
         if self.attn_post_norm is not None:
             y = self.attn_post_norm(y)
         x = x + self.drop_path(self.attn_scale(self.dropout(y)))  # (B, T, C)
-        y = self.feedforward(self.ff_norm(x))  # (B, T, C)
+        y = _feed(self.feedforward, self.ff_norm(x), mask)  # (B, T, C)
         if self.ff_post_norm is not None:
             y = self.ff_post_norm(y)
         return x + self.drop_path(self.ff_scale(self.dropout(y)))  # (B, T, C)
@@ -260,7 +268,7 @@ class ParallelBlock(nn.Module):
         h = self.attn_norm(x)  # (B, T, C)
         hf = self.ff_norm(x) if self.ff_norm is not None else h  # (B, T, C)
         y = self.dropout(_mix(self.attention, h, mask, positions, cache))  # (B, T, C)
-        y = y + self.dropout(self.feedforward(hf))  # (B, T, C)
+        y = y + self.dropout(_feed(self.feedforward, hf, mask))  # (B, T, C)
         return x + self.drop_path(y)  # (B, T, C)
 
     def residuals(self) -> tuple[Residual, ...]:
@@ -340,10 +348,10 @@ class DecoderBlock(nn.Module):
         if self.norm_position == "post":
             x = self.attn_norm(x + self.dropout(_mix(self.attention, x, mask, positions, cache)))  # (B, T, C)
             x = self.cross_norm(x + self.dropout(cross(x)))  # (B, T, C)
-            return self.ff_norm(x + self.dropout(self.feedforward(x)))  # (B, T, C)
+            return self.ff_norm(x + self.dropout(_feed(self.feedforward, x, mask)))  # (B, T, C)
         x = x + self.dropout(_mix(self.attention, self.attn_norm(x), mask, positions, cache))  # (B, T, C)
         x = x + self.dropout(cross(self.cross_norm(x)))  # (B, T, C)
-        return x + self.dropout(self.feedforward(self.ff_norm(x)))  # (B, T, C)
+        return x + self.dropout(_feed(self.feedforward, self.ff_norm(x), mask))  # (B, T, C)
 
     def residuals(self) -> tuple[Residual, ...]:
         """The block's wiring (see :class:`Residual`): self-attention, cross-attention, feed-forward."""

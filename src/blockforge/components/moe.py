@@ -18,6 +18,9 @@ class MixtureOfExperts(nn.Module):
     balanced router. Models sum it over their layers (``model.aux_loss()``); add it to the training loss
     with a small coefficient (0.01 in Switch).
 
+    Padding takes no part in routing: called with ``mask=`` (blocks pass it to a feed-forward that declares
+    ``takes_mask``), padding positions are sent to no routed expert and are left out of ``f_e`` and ``P_e``, so a padded batch has the loss of its real tokens (0 when there are none).
+
     On real devices each expert runs on the tokens routed to it. On the meta device (shape inference:
     summaries, FLOPs, activation memory) the routing has no data, so a perfectly balanced top-k routing
     stands in for it: token ``n`` goes to experts ``(n * k + j) mod E`` for ``j < k``, so each expert
@@ -60,8 +63,21 @@ class MixtureOfExperts(nn.Module):
         self.shared_gate = nn.Linear(d_model, 1, bias=False) if shared_gate else None
         self.aux_loss: Tensor | None = None
 
-    def forward(self, x: Tensor) -> Tensor:
-        """Args: x: ``(B, T, C)``. Returns: ``(B, T, C)``; sets ``self.aux_loss`` (a scalar)."""
+    #: Blocks call a feed-forward that declares this as ``m(x, mask=mask)`` (padding is not routed).
+    takes_mask = True
+
+    def forward(self, x: Tensor, *, mask: Tensor | None = None) -> Tensor:
+        """Route each token to its top-k experts.
+
+        Args:
+            x: ``(B, T, C)``.
+            mask: optional ``(B, T)`` padding mask, 1 for a token and 0 for padding; padding is not routed
+                and does not count in ``aux_loss``.
+
+        Returns:
+            ``(B, T, C)`` (at padding positions only the shared expert's output, if any); sets
+            ``self.aux_loss`` (a scalar).
+        """
         b, t, c = x.shape
         n_exp = len(self.experts)
         flat = x.reshape(b * t, c)  # (N, C)
@@ -72,12 +88,14 @@ class MixtureOfExperts(nn.Module):
         if self.normalize:
             top_p = top_p / top_p.sum(-1, keepdim=True)  # (N, k)
         top_p = top_p.to(x.dtype)  # (N, k)
+        real = None if mask is None else mask.reshape(b * t).to(torch.bool)  # (N,) True for a token
+        routed = top_i if real is None else top_i.masked_fill(~real[:, None], n_exp)  # (N, k); padding -> no expert
         out = torch.zeros_like(flat)  # (N, C)
         for e, expert in enumerate(self.experts):
             if flat.is_meta:
                 token, slot = self._balanced_slots(e, b * t, flat.device)  # (n_e,), (n_e,)
             else:
-                token, slot = torch.where(top_i == e)  # (n_e,), (n_e,)
+                token, slot = torch.where(routed == e)  # (n_e,), (n_e,)
             if token.numel():
                 y = expert(flat[token]) * top_p[token, slot, None]  # (n_e, C)
                 out = out.index_add(0, token, y)  # (N, C)
@@ -86,11 +104,30 @@ class MixtureOfExperts(nn.Module):
             if self.shared_gate is not None:
                 y = torch.sigmoid(self.shared_gate(flat)) * y  # (N, 1) * (N, C)
             out = out + y  # (N, C)
-        expert_ids = torch.arange(n_exp, device=x.device)  # (E,)
-        counts = (top_i[..., None] == expert_ids).sum(dim=(0, 1)).to(probs.dtype)  # (E,) slots per expert
-        frac = counts / counts.sum()  # (E,)
-        self.aux_loss = n_exp * (frac * probs.mean(0)).sum()  # scalar
+        self.aux_loss = self._balance_loss(probs, routed, real)  # scalar
         return out.view(b, t, c)  # (B, T, C)
+
+    def _balance_loss(self, probs: Tensor, routed: Tensor, real: Tensor | None) -> Tensor:
+        """Switch's ``E * sum_e f_e * P_e`` over the real tokens.
+
+        Args:
+            probs: ``(N, E)`` router probabilities.
+            routed: ``(N, k)`` chosen experts, ``E`` (no expert) for padding.
+            real: ``(N,)`` True for a token, or None when nothing is padding.
+
+        Returns:
+            A scalar; 0 when no token is real.
+        """
+        n_exp = probs.shape[-1]
+        expert_ids = torch.arange(n_exp, device=probs.device)  # (E,)
+        counts = (routed[..., None] == expert_ids).sum(dim=(0, 1)).to(probs.dtype)  # (E,) slots per expert
+        if real is None:
+            mean_p = probs.mean(0)  # (E,)
+        else:
+            weight = real.to(probs.dtype)[:, None]  # (N, 1)
+            mean_p = (probs * weight).sum(0) / weight.sum().clamp(min=1)  # (E,)
+        frac = counts / counts.sum().clamp(min=1)  # (E,)
+        return n_exp * (frac * mean_p).sum()  # scalar
 
     def _balanced_slots(self, expert: int, n_tokens: int, device: torch.device) -> tuple[Tensor, Tensor]:
         """The (token, slot) pairs routed to ``expert`` under the balanced routing used on meta.

@@ -2,7 +2,10 @@
 
 The probe runs wherever the model lives; on the ``meta`` device nothing is allocated, so a 70B model
 is measured in seconds. Attention is routed through one fused kernel on meta and CPU so that the FLOPs
-and the saved tensors do not depend on which kernel torch would pick there.
+and the saved tensors do not depend on which kernel torch would pick there; recurrent layers run as one
+batched pass with the matmuls of the step-by-step recurrence (:mod:`blockforge.inspect.recurrent`), on
+every device, so a summary of a spec (meta) and of the model built from it (CPU) agree. torch's Python
+meta kernels run without importing ``torch._dynamo`` (:mod:`blockforge.inspect.eager`).
 """
 
 from __future__ import annotations
@@ -17,6 +20,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.overrides import TorchFunctionMode
 from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
+
+from blockforge.inspect.eager import eager_meta_kernels
+from blockforge.inspect.recurrent import BatchedRecurrence
 
 aten = torch.ops.aten
 
@@ -208,7 +214,8 @@ def _run(model: nn.Module, ids: Tensor) -> Probe:
     devices = [ids.device] if ids.device.type == "cuda" else []
     try:
         model.train()
-        with torch.random.fork_rng(devices=devices), torch.enable_grad(), fused, counter:
+        with (eager_meta_kernels(), torch.random.fork_rng(devices=devices), torch.enable_grad(), fused,
+              BatchedRecurrence(), counter):
             with (_shape_hooks(model, result.shapes), declared_kv_cache(model, fused),
                   torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t)):
                 logits = _first_tensor(model(ids))  # (B, T, V) logits, (B, K) classes, (B, T, C) states

@@ -120,6 +120,7 @@ def summarize(
                         tokens=batch * seq),
         memory=memory,
         kinds={k: per_kind[k] for k in ordered(set(per_kind))},
+        notes=list(getattr(model, "blockforge_notes", ())),
     )
 
 

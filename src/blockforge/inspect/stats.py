@@ -148,6 +148,7 @@ class Summary:
         flops: FLOPs of the probe, or None when not measured.
         memory: memory footprint, or None when not measured.
         kinds: per-kind totals (``attention``, ``feedforward``, ``embedding``, ``norm``, ..., ``other``).
+        notes: what validation notes about the spec (a language model that is not causal), one sentence each.
     """
 
     name: str | None
@@ -160,6 +161,7 @@ class Summary:
     flops: FlopStats | None = None
     memory: MemoryStats | None = None
     kinds: dict[str, KindTotal] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def total_bytes(self) -> int:
@@ -178,6 +180,7 @@ class Summary:
             "flops": self.flops.to_dict() if self.flops else None,
             "memory": self.memory.to_dict() if self.memory else None,
             "kinds": {k: asdict(v) for k, v in self.kinds.items()},
+            "notes": list(self.notes),
             "modules": [asdict(r) for r in self.rows],
         }
 

@@ -308,12 +308,17 @@ def rope_decoder(
         norm = {"type": "rmsnorm", "eps": float(r.take("rms_norm_eps", types=(float, int)))}
     if qk_norm:
         attention["qk_norm"] = dict(norm)
+    max_len = r.take("max_position_embeddings", types=int)
+    if isinstance(window, int) and isinstance(max_len, int) and window >= max_len:
+        # a window as long as any sequence masks nothing (transformers' sliding mask is then the causal one);
+        # Phi-3.5 / Phi-4 publish sliding_window 262144 over max_position_embeddings 131072
+        attention.pop("window", None)
     return {
         "type": "lm",
         "vocab_size": r.take("vocab_size", types=int),
         "d_model": d,
         "n_layers": r.take("num_hidden_layers", types=int),
-        "max_len": r.take("max_position_embeddings", types=int),
+        "max_len": max_len,
         **(extra or {}),
         "positional": positional if positional is not None else rope(r),
         "block": {"type": "transformer", "norm_position": "pre", "norm": norm, "attention": attention,

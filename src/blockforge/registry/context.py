@@ -26,6 +26,8 @@ class BuildContext:
         positions: the name of the model's positional encoding when it acts inside attention
             (``"rope"``, ``"alibi"``: every mixer is then called with its per-forward state as
             ``positions=``), or None when positions are added to the embeddings or absent.
+        causal: what a sequence mixer does when its spec leaves causality unsaid (``causal: null``): True in
+            a language model (``lm``; a decoder block's self-attention), False in an encoder.
         build: builds a nested component reference (``ctx.build(params.attention)``).
     """
 
@@ -35,6 +37,7 @@ class BuildContext:
     n_layers: int
     layer: int | None = None
     positions: str | None = None
+    causal: bool = False
     build: Callable[[Any, BuildContext], nn.Module] | None = None
 
     def child(self, ref: Any) -> nn.Module:

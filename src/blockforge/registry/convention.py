@@ -23,7 +23,8 @@ CALLED_AS: dict[Kind, str] = {
 """The call each kind of component receives (``docs/plugins.md``, "How each kind is called").
 ``positions`` is always passed to mixers and blocks: the model's per-forward RoPE/ALiBi state, or None.
 Cross-attention (``uses_positions = "cross"``) is called as ``m(x, memory=memory, memory_mask=memory_mask)``
-instead, and decoder blocks also get ``memory=`` and ``memory_mask=``."""
+instead, and decoder blocks also get ``memory=`` and ``memory_mask=``. A feed-forward module that declares
+``takes_mask = True`` (a mixture of experts: padding is not routed) is called as ``m(x, mask=mask)``."""
 
 
 def convention_problem(kind: str, params: type, module: object) -> str | None:

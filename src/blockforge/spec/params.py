@@ -108,6 +108,22 @@ class Params(BaseModel):
         """
         return ()
 
+    def sees_future(self, ctx: BuildContext) -> str | None:
+        """Whether this component lets a position see later positions of its own sequence, and why.
+
+        ``validate`` and summaries name a language model (``ctx.causal``) with such a mixer as not causal.
+        Sequence mixers override it; the default says nothing (None), as for components that mix no
+        positions.
+
+        Args:
+            ctx: the build context (``ctx.causal``: the model's default for a causality left unsaid).
+
+        Returns:
+            A short reason written as the spec would say it (``"causal: false"``, ``"bidirectional: true"``),
+            or None when the component does not see later positions (or does not say).
+        """
+        return None
+
 
 def examples_of(params: type[BaseModel]) -> list[dict[str, Any]]:
     """The example parameter sets a model declares (``json_schema_extra={"examples": [...]}``).

@@ -54,6 +54,14 @@ class LinformerParams(Params):
         if self.k > self.seq_len:
             yield "k", f"k={self.k} is larger than seq_len={self.seq_len}; a low-rank projection needs k <= seq_len"
 
+    def sees_future(self, ctx: BuildContext) -> str | None:
+        """Linformer is never causal: its projection mixes every position into each key and value.
+
+        blockforge names a language model (``type: lm``) built with it as not causal; use it in an
+        ``encoder``.
+        """
+        return "projects keys and values over the whole sequence"
+
 
 def build_linformer(p: LinformerParams, ctx: BuildContext) -> nn.Module:
     """Build the module (torch is imported here, not at the top of this module).
