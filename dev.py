@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Set-up and everyday tasks, with nothing but Python 3.11+ and pip.
 
-    python3 dev.py demo     # create .venv, install, print the seed model's summary
+    python3 dev.py setup    # create .venv and install blockforge (editable) into it
+    python3 dev.py demo     # set up, then `blockforge summary ARGS` (no ARGS: the seed model)
     python3 dev.py test     # create .venv, install, run the test suite (extra args go to pytest)
     python3 dev.py bench    # run the benchmarks and write benchmarks/RESULTS.md
 
@@ -58,12 +59,23 @@ def main(argv: list[str]) -> int:
         return 2
     setup()
     if task == "demo":
-        return run([str(BIN / "blockforge"), "summary", *rest])
+        code = run([str(BIN / "blockforge"), "summary", *rest])
+        _where()
+        return code
     if task == "test":
         return run([str(PY), "-m", "pytest", *rest])
     if task == "bench":
         return run([str(PY), "-m", "benchmarks", *rest])
+    _where()
     return 0
+
+
+def _where() -> None:
+    """Say how to reach the installed command (it lives in the venv, not on PATH)."""
+    activate = VENV / "Scripts" / "activate" if os.name == "nt" else VENV / "bin" / "activate"
+    rel = os.path.relpath(activate) if os.name == "nt" else f"source {os.path.relpath(activate)}"
+    print(f"\nblockforge is installed in {os.path.relpath(VENV)}: run `{rel}` to put `blockforge` on PATH "
+          f"(or call {os.path.relpath(BIN / 'blockforge')} directly); `blockforge --help` lists the commands.")
 
 
 if __name__ == "__main__":

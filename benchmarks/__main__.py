@@ -2,6 +2,7 @@
 
     python -m benchmarks                       # full run (about 10 minutes on 2 cores); writes benchmarks/RESULTS.md
     python -m benchmarks --smoke --out X.md    # tiny sizes, one repetition (the test suite's smoke run)
+    python -m benchmarks --only generation     # rerun some sections; their parts of RESULTS.md are replaced
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 import torch
 
 from benchmarks import build_time, commands, generation, memory, model_speed
-from benchmarks.report import render
+from benchmarks.report import render, splice
 from benchmarks.timing import machine
 
 DEFAULT_OUT = Path(__file__).resolve().parent / "RESULTS.md"
@@ -36,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--threads", type=int, default=_threads(), help="torch.set_num_threads (default: usable cores)")
     ap.add_argument("--only", nargs="*", choices=["speed", "build", "cold", "meta", "commands", "memory", "generation"],
                     help="run only these sections")
+    ap.add_argument("--reps", type=int, default=None,
+                    help="timed repetitions of every section (default: each section's own, see below)")
     args = ap.parse_args(argv)
 
     torch.set_num_threads(args.threads)
@@ -50,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
         "memory": 1 if smoke else 3,
         "generation": 1 if smoke else 3,
     }
+    if args.reps is not None:
+        reps = dict.fromkeys(reps, max(1, args.reps))
     batch, seq = (2, 16) if smoke else (4, 256)
     only = set(args.only or reps)
     started = time.perf_counter()
@@ -83,8 +88,11 @@ def main(argv: list[str] | None = None) -> int:
         notes.update(out[1])
     desc["load average at end (1/5/15 min)"] = " / ".join(f"{x:.2f}" for x in os.getloadavg())
     total = time.perf_counter() - started
+    command = " ".join(["python -m benchmarks", *(argv or sys.argv[1:])])
     text = render(figures=figures, machine=desc, notes=notes, reps=reps, smoke=smoke, total_s=total,
-                  sections_s=sections_s, command=" ".join(["python -m benchmarks", *(argv or sys.argv[1:])]))
+                  sections_s=sections_s, command=command)
+    if args.only and not smoke and args.out.exists():  # a partial rerun updates its sections of the report
+        text = splice(args.out.read_text(), text, command=command, total_s=total)
     tmp = args.out.with_name(args.out.name + ".tmp")
     tmp.write_text(text)
     os.replace(tmp, args.out)

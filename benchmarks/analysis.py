@@ -7,6 +7,25 @@ by this issue). Where a figure below comes from a separate probe rather than thi
 
 from __future__ import annotations
 
+_GENERATE = (
+    "Cause: both sides run the same weights through the same kernels at every step, and at these batch "
+    "sizes a step is bound by reading the weights, not by Python. One decoding step of gpt2-small reads "
+    "all 124M float32 weights (about 0.5 GB, the tied LM head included) to produce one token per row "
+    "(an estimate from the sizes, not a profile); blockforge already does no more than that (cached keys "
+    "and values, the head on the last position only), and transformers' `generate` does the same, so what "
+    "blockforge can remove is transformers' per-step bookkeeping (logits processors, cache objects, "
+    "`prepare_inputs_for_generation`), a few ms against a step that costs tens of ms here. The static "
+    "cache saves the per-step `torch.cat` of keys and values, which is small next to the weight reads; "
+    "`torch.compile` fuses element-wise work around the GEMMs but not the GEMMs themselves, and its "
+    "recompilations for new lengths are paid in the warm-up. A first, stopped attempt (separate probe, "
+    "2026-12-01, load average ~12 on the 2 cores, `--threads 1 --reps 1`, batch 1 only) gave "
+    "transformers 19.7 s, blockforge 17.3 s (dynamic cache, 0.88x), 21.0 s (static cache) and 18.8 s "
+    "(`torch.compile`) for 128 tokens: neither variant was a gain there. What "
+    "would close it: less memory traffic per token, i.e. bfloat16 weights (half the bytes read; "
+    "`load_model(dtype=torch.bfloat16)`) or int8 weight-only quantisation, which changes what is compared "
+    "(both sides would have to run it), or larger batches, where the same weight reads serve more rows."
+)
+
 _BUILD = (
     "Cause: building is almost entirely random-number generation. cProfile of a warm gpt2-small "
     "`build_model` (separate probe, loaded machine): 88% in `initialize` (one `normal_` pass over all "
@@ -99,6 +118,8 @@ ANALYSIS: dict[str, str] = {
         "the positions a caller needs (generation needs the last one), or a lower-precision or compiled "
         "path; each changes what is compared, so it is left to a later issue."
     ),
+    "generate-1": _GENERATE,
+    "generate-8": _GENERATE,
     "summary-70b": (
         "`summarize` builds on meta, then runs a probe forward at the spec's full max_len. If it is slow, "
         "see the memory note: the first meta `normal_` imports torch._dynamo (seconds) unless construction "

@@ -87,3 +87,24 @@ def test_a_window_longer_than_max_len_is_refused():
     (issue,) = info.value.issues
     assert issue.path[-1] == "window" and "max_len=16" in issue.message and "at most 16" in issue.message
     build_model(TINY, device="meta", overrides=["model.block.attention.window=16"])
+
+
+def test_running_out_of_memory_is_told_with_the_size_asked_for():
+    """Issue 18 item 8: torch's allocation failure (a real one: 4 EiB asked of malloc) becomes a sentence."""
+    from blockforge.build import out_of_memory
+
+    with pytest.raises(RuntimeError) as info:
+        torch.empty(2**62, dtype=torch.uint8)
+    assert out_of_memory(info.value) == f"tried to allocate {2**62 / 2**30:.1f} GiB"
+    assert out_of_memory(MemoryError()) == "out of memory"
+    assert out_of_memory(RuntimeError("shape mismatch")) is None
+
+
+@pytest.mark.parametrize("command", ["summary", "build"])
+def test_probe_batch_is_bounded(command):
+    from typer.testing import CliRunner
+
+    from blockforge.cli import app
+
+    r = CliRunner().invoke(app, [command, str(TINY), "--batch", str(2**63 - 1)])
+    assert r.exit_code == 2 and "1048576" in r.output, r.output

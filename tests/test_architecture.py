@@ -25,7 +25,7 @@ LAYERS: list[tuple[str, ...]] = [
     # top: the command line and the package's public (lazy) API
     ("cli", "__init__", "__main__"),
     # presentation of what the layers below produce (rich/markdown renderings, spec error rendering)
-    ("render", "diagnostics"),
+    ("render", "diagnostics", "figure"),
     # what is done with a model: statistics, transformers interop, training (and its data), generation
     ("inspect", "interop", "train", "generation", "data"),
     # model directories (spec + safetensors + tokenizer) and torch.distributed set-up, used by the above

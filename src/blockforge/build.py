@@ -7,6 +7,7 @@ materialised on the requested device and every parameter is initialised exactly 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -53,6 +54,8 @@ def _factory_for(registries: Registries):
             raise BuildError(f"{kind} component {name!r} (from {comp.owner}): {problem}")
         module.blockforge_kind = str(kind)  # summaries total parameters and FLOPs per kind
         _check_output_once(module, Kind(kind), name, comp.owner, ctx)
+        module.blockforge_name = str(name)  # diagrams label each part with its component...
+        module.blockforge_params = ref  # ... and the parameters the spec gave it
         return module
 
     return build_ref
@@ -132,6 +135,29 @@ def _device_dtype(device: Any, dtype: Any) -> tuple[torch.device, torch.dtype | 
 def _check_seed(seed: Any) -> None:
     if isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**64:
         raise ValueError(f"seed={seed!r} is not a seed; use an integer in 0..2**64-1")
+
+
+def out_of_memory(exc: BaseException) -> str | None:
+    """If ``exc`` says the machine ran out of memory, a user-facing sentence of how much was asked for.
+
+    Args:
+        exc: an exception raised while allocating (a build, a forward).
+
+    Returns:
+        ``"tried to allocate 23.8 GiB"`` (or ``"out of memory"`` when torch does not say how much) for
+        ``MemoryError``, ``torch.OutOfMemoryError`` and torch's CPU allocator failure; None otherwise.
+    """
+    oom = getattr(torch, "OutOfMemoryError", ())
+    text = str(exc)
+    if not (isinstance(exc, MemoryError) or (oom and isinstance(exc, oom)) or (
+            isinstance(exc, RuntimeError) and ("can't allocate memory" in text or "out of memory" in text))):
+        return None
+    m = re.search(r"allocate (\d+) bytes", text) or re.search(r"allocate ([0-9.]+) ([GMK]iB)", text)
+    if m is None:
+        return "out of memory"
+    if m.lastindex == 1:
+        return f"tried to allocate {int(m.group(1)) / 2**30:.1f} GiB"
+    return f"tried to allocate {m.group(1)} {m.group(2)}"
 
 
 def _available_bytes() -> int | None:
@@ -288,7 +314,14 @@ def _materialize(
         )
     # torch.empty rather than Module.to_empty: empty_like(preserve_format) touches part of each new
     # CPU tensor, which raised the seed build's peak RSS by ~34 MiB (benchmarks/RESULTS.md).
-    model = model._apply(lambda t: torch.empty(t.shape, dtype=t.dtype, device=device))
+    try:
+        model = model._apply(lambda t: torch.empty(t.shape, dtype=t.dtype, device=device))
+    except (MemoryError, RuntimeError) as exc:
+        why = out_of_memory(exc)
+        if why is None:
+            raise
+        raise BuildError(f"ran out of memory allocating the weights ({nbytes / 2**30:.1f} GiB in all; torch {why}); "
+                         "inspect the model with `blockforge summary` (meta device) instead") from None
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(seed)
         initialize(model, std=std, progress=progress)
@@ -352,4 +385,4 @@ def build_component(
     return _materialize(lambda: ctx.child(ref), device=torch.device(device), dtype=None, seed=seed, std=None)
 
 
-__all__ = ["BuildError", "SpecError", "SpecIssue", "build_component", "build_model", "initialize"]
+__all__ = ["BuildError", "OutputContractError", "out_of_memory", "SpecError", "SpecIssue", "build_component", "build_model", "initialize"]

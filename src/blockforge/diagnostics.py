@@ -68,7 +68,9 @@ def issue_text(issue: SpecIssue) -> Text:
             out.append(f"{loc.line} | ", style="blue")
             out.append(src + "\n")
             out.append(f"{gutter} | ", style="blue")
-            out.append(" " * (loc.col - 1) + "^" * _token_width(src, loc.col) + "\n", style="bold red")
+            pad = "".join("\t" if c == "\t" else " " for c in src[: loc.col - 1])  # under a tab, tabs
+            width = 1 if src[loc.col - 1 : loc.col] == "\t" else _token_width(src, loc.col)
+            out.append(pad + "^" * width + "\n", style="bold red")
         elif loc.text is not None and loc.line is None:  # a --set override: caret under its value
             shown = f"{loc.source} {loc.text}"
             key, eq, value = loc.text.partition("=")
@@ -82,8 +84,9 @@ def issue_text(issue: SpecIssue) -> Text:
             out.append(shown + "\n")
             out.append("   | ", style="blue")
             out.append(" " * start + "^" * width + "\n", style="bold red")
-    out.append("   = at ", style="blue")
-    out.append(format_path(issue.path) + "\n")
+    if issue.path or issue.code != "syntax":  # a syntax error has no spec path: no value was read
+        out.append("   = at ", style="blue")
+        out.append(format_path(issue.path) + "\n")
     if issue.hint:
         out.append("   = help: ", style="blue")
         out.append(issue.hint + "\n")

@@ -6,6 +6,7 @@ Torch-free: everything here reads the plain statistics object (JSON is ``Summary
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from rich.console import Group
@@ -39,8 +40,74 @@ def _pct(part: int, whole: int) -> str:
     return f"{100 * part / whole:.1f}%" if whole else "-"
 
 
-def _visible(s: Summary, depth: int) -> list[ModuleRow]:
-    return [r for r in s.rows if r.depth <= depth]
+def _subtree_key(rows: Sequence[ModuleRow], i: int) -> tuple[tuple[object, ...], int]:
+    """What makes two sibling subtrees display alike (relative names, types, shapes, counts), and where
+    the subtree of ``rows[i]`` ends."""
+    root = rows[i]
+    prefix = root.name + "."
+    key = [(root.type, tuple(root.output_shape or ()), root.params, root.flops)]
+    j = i + 1
+    while j < len(rows) and rows[j].name.startswith(prefix):
+        r = rows[j]
+        key.append((r.name[len(prefix):], r.type, tuple(r.output_shape or ()), r.params, r.flops))
+        j += 1
+    return tuple(key), j
+
+
+def layer_keys(s: Summary, plan: object) -> dict[str, object]:
+    """``{"blocks.3": key}``: each layer's resolved block (from a spec's resolved plan), so layers that
+    measure alike but differ (a sliding window) are not shown as one. Stacks pair with the model's
+    module lists in order."""
+    lists = [r.name for r in s.rows if r.type == "ModuleList" and r.depth == 1]
+    keys: dict[str, object] = {}
+    for name, stack in zip(lists, getattr(plan, "stacks", ()), strict=False):
+        for layer in stack.layers:
+            keys[f"{name}.{layer.index}"] = repr(sorted(layer.params.items()))
+    return keys
+
+
+def _visible(s: Summary, depth: int, *, expand: bool = False,
+             keys: dict[str, object] | None = None) -> list[tuple[str, ModuleRow]]:
+    """The rows shown down to ``depth``: ``Identity`` rows left out and, unless ``expand``, identical
+    numbered siblings (``blocks.0`` ... ``blocks.31``) collapsed into one row ``0–31 × 32`` (the group's
+    parameters and FLOPs in total) followed by the rows of its first member (one layer's).
+
+    Returns:
+        ``(label, row)`` pairs: the label is the row's last name segment, or the group's ``0–31 × 32``.
+    """
+    from blockforge.figure import layers_text
+
+    rows = [r for r in s.rows if r.type != "Identity"]
+    shown: list[tuple[str, ModuleRow]] = []
+    groups: dict[str, list[int]] = {}  # first member's name -> indices of the members
+    hidden: set[str] = set()
+    if not expand:
+        by_parent: dict[str, list[int]] = {}
+        for i, r in enumerate(rows):
+            parent, _, last = r.name.rpartition(".")
+            if r.name and last.isdigit():
+                by_parent.setdefault(parent, []).append(i)
+        for members in by_parent.values():
+            alike: dict[tuple[object, ...], list[int]] = {}
+            for i in members:
+                extra = (keys or {}).get(rows[i].name)
+                alike.setdefault((_subtree_key(rows, i)[0], extra), []).append(i)
+            for same in alike.values():
+                if len(same) > 1:
+                    groups[rows[same[0]].name] = same
+                    hidden.update(rows[i].name for i in same[1:])
+    for r in rows:
+        if r.depth > depth or any(r.name == h or r.name.startswith(h + ".") for h in hidden):
+            continue
+        label = r.name.rsplit(".", 1)[-1] if r.name else "(model)"
+        same = groups.get(r.name)
+        if same is not None:
+            indices = [int(rows[i].name.rpartition(".")[2]) for i in same]
+            label = f"{layers_text(indices)} × {len(same)}"
+            r = replace(r, params=r.params * len(same), trainable=r.trainable * len(same),
+                        flops=r.flops * len(same))
+        shown.append((label, r))
+    return shown
 
 
 def _shape(r: ModuleRow) -> str:
@@ -51,17 +118,21 @@ def _title(s: Summary) -> str:
     return f"{s.name or 'model'}  input (batch, seq_len) = {tuple(s.input_shape)}"
 
 
-def summary_table(s: Summary, *, depth: int = 3) -> Table:
-    """The module tree down to ``depth``: name, type, output shape, parameters, forward FLOPs."""
-    table = Table(title=_title(s), title_justify="left", show_edge=False)
+def summary_table(s: Summary, *, depth: int = 3, expand: bool = False, keys: dict[str, object] | None = None) -> Table:
+    """The module tree down to ``depth``: name, type, output shape, parameters, forward FLOPs.
+
+    Identical numbered layers are one row unless ``expand`` (see :func:`_visible`); type names, shapes and
+    numbers are never broken across lines (a long module name wraps instead).
+    """
+    table = Table(title=_title(s), title_justify="left", show_edge=False, pad_edge=False)
     rows = [
-        ("(model)" if not r.name else "  " * (r.depth - 1) + r.name.rsplit(".", 1)[-1], r.type, _shape(r),
+        (" " * max(r.depth - 1, 0) + label if r.name else label, r.type, _shape(r),
          f"{r.params:,}" if r.params else "-", human_count(r.flops) if r.flops else "-")
-        for r in _visible(s, depth)
+        for label, r in _visible(s, depth, expand=expand, keys=keys)
     ]
     widths = [max(len(row[i]) for row in rows) for i in range(5)]
-    table.add_column("module", overflow="fold")
-    table.add_column("type", style="cyan", overflow="fold", min_width=min(widths[1], 18))
+    table.add_column("module", overflow="fold", min_width=min(widths[0], 16))
+    table.add_column("type", style="cyan", no_wrap=True, min_width=widths[1])
     table.add_column("output shape", style="green", min_width=widths[2], no_wrap=True)
     table.add_column("params", justify="right", min_width=widths[3], no_wrap=True)
     table.add_column("fwd FLOPs", justify="right", min_width=widths[4], no_wrap=True)
@@ -70,10 +141,10 @@ def summary_table(s: Summary, *, depth: int = 3) -> Table:
     return table
 
 
-def summary_tree(s: Summary, *, depth: int = 3) -> Tree:
-    """The module tree down to ``depth`` as a rich tree."""
-    def label(r: ModuleRow) -> str:
-        name = r.name.rsplit(".", 1)[-1] if r.name else (s.name or "model")
+def summary_tree(s: Summary, *, depth: int = 3, expand: bool = False, keys: dict[str, object] | None = None) -> Tree:
+    """The module tree down to ``depth`` as a rich tree (identical layers collapsed unless ``expand``)."""
+    def label(text: str, r: ModuleRow) -> str:
+        name = text if r.name else (s.name or "model")
         parts = [f"[bold]{name}[/] [cyan]{r.type}[/]", f"[green]{_shape(r)}[/]"]
         if r.params:
             parts.append(f"{r.params:,} params")
@@ -81,12 +152,12 @@ def summary_tree(s: Summary, *, depth: int = 3) -> Tree:
             parts.append(human_count(r.flops, "FLOPs"))
         return "  ".join(parts)
 
-    rows = _visible(s, depth)
-    root = Tree(label(rows[0]))
-    nodes = {rows[0].name: root}
-    for r in rows[1:]:
+    rows = _visible(s, depth, expand=expand, keys=keys)
+    root = Tree(label(*rows[0]))
+    nodes = {rows[0][1].name: root}
+    for text, r in rows[1:]:
         parent = r.name.rsplit(".", 1)[0] if "." in r.name else ""
-        nodes[r.name] = nodes.get(parent, root).add(label(r))
+        nodes[r.name] = nodes.get(parent, root).add(label(text, r))
     return root
 
 
@@ -152,9 +223,11 @@ def conventions(s: Summary) -> list[str]:
     return notes
 
 
-def summary_renderable(s: Summary, *, depth: int = 3, view: str = "table") -> Group:
+def summary_renderable(s: Summary, *, depth: int = 3, view: str = "table", expand: bool = False,
+                       keys: dict[str, object] | None = None) -> Group:
     """Everything for the terminal: the tree (``table`` or ``tree`` view), per-kind totals, totals, notes."""
-    tree = summary_tree(s, depth=depth) if view == "tree" else summary_table(s, depth=depth)
+    tree = (summary_tree(s, depth=depth, expand=expand, keys=keys) if view == "tree"
+            else summary_table(s, depth=depth, expand=expand, keys=keys))
     notes = Table(show_header=False, box=None, padding=(0, 1))
     notes.add_column(style="dim")
     for n in conventions(s):
@@ -172,13 +245,14 @@ def _md_table(header: Sequence[str], rows: Sequence[Sequence[str]], right: Seque
     return lines
 
 
-def summary_markdown(s: Summary, *, depth: int = 3) -> str:
+def summary_markdown(s: Summary, *, depth: int = 3, expand: bool = False,
+                     keys: dict[str, object] | None = None) -> str:
     """A markdown report: the module table, per-kind totals, totals and conventions."""
     lines = [f"## {s.name or 'model'}", "", f"Probe input (batch, seq_len) = {tuple(s.input_shape)}.", ""]
     lines += _md_table(
         ["module", "type", "kind", "output shape", "params", "fwd FLOPs"],
-        [["&nbsp;" * 2 * max(r.depth - 1, 0) + (r.name.rsplit(".", 1)[-1] if r.name else "(model)"),
-          r.type, r.kind or "", _shape(r), f"{r.params:,}", human_count(r.flops)] for r in _visible(s, depth)],
+        [["&nbsp;" * 2 * max(r.depth - 1, 0) + label, r.type, r.kind or "", _shape(r), f"{r.params:,}",
+          human_count(r.flops)] for label, r in _visible(s, depth, expand=expand, keys=keys)],
         right=(4, 5),
     )
     fwd = s.flops.forward if s.flops else 0
@@ -215,30 +289,33 @@ def compare_rows(summaries: Sequence[Summary]) -> list[tuple[str, list[str]]]:
     ]
 
 
-def compare_table(summaries: Sequence[Summary]) -> Table:
-    """Several summaries side by side (same batch and sequence length)."""
+def compare_table(summaries: Sequence[Summary], labels: Sequence[str] | None = None) -> Table:
+    """Several summaries side by side (same batch and sequence length), one column each, headed by
+    ``labels`` (default: the specs' names)."""
     shape = tuple(summaries[0].input_shape)
     table = Table(title=f"comparison at (batch, seq_len) = {shape}", title_justify="left")
     table.add_column("", style="bold")
-    for s in summaries:
-        table.add_column(s.name or "model", justify="right")
+    from rich.markup import escape
+
+    for label in labels or [s.name or "model" for s in summaries]:
+        table.add_column(escape(label), justify="right")  # a label such as "tiny [n_layers=4]" is not markup
     for label, cells in compare_rows(summaries):
         table.add_row(label, *cells)
     return table
 
 
-def compare_markdown(summaries: Sequence[Summary]) -> str:
+def compare_markdown(summaries: Sequence[Summary], labels: Sequence[str] | None = None) -> str:
     """Markdown of :func:`compare_table`."""
     shape = tuple(summaries[0].input_shape)
     lines = [f"Comparison at (batch, seq_len) = {shape}.", ""]
-    lines += _md_table(["", *[s.name or "model" for s in summaries]],
+    lines += _md_table(["", *(labels or [s.name or "model" for s in summaries])],
                        [[label, *cells] for label, cells in compare_rows(summaries)],
                        right=tuple(range(1, len(summaries) + 1)))
     return "\n".join([*lines, ""])
 
 
 __all__ = [
-    "compare_markdown", "compare_table", "human_bytes", "human_count", "kinds_table", "summary_markdown",
+    "compare_markdown", "compare_table", "human_bytes", "human_count", "kinds_table", "layer_keys", "summary_markdown",
     "summary_renderable", "summary_table", "summary_tree", "totals_table",
 ]
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 import inspect
 import subprocess
 import sys
@@ -59,3 +60,33 @@ def test_one_format_option_each_command_its_choices(command, good, bad):
     assert invoke(command, spec, "--format", good.value).exit_code == 0
     r = invoke(command, spec, "-f", bad.value)
     assert r.exit_code == 2 and f"{bad.value!r} is not one of" in r.output
+
+
+def test_components_detail_view_of_one_component():
+    # issue 17: `components mha` was "unknown kind"; now each parameter with its type, default,
+    # description and an example, the owner and module, and no internal class path
+    from blockforge.builtins.attention import MultiHeadAttentionParams
+
+    r = invoke("components", "mha")
+    assert r.exit_code == 0, r.output
+    text = " ".join(r.output.split())
+    assert "mha (attention)" in text and "owner: builtins" in text and "module: blockforge.builtins.attention" in text
+    for name in MultiHeadAttentionParams.model_fields:  # every parameter, registry-driven
+        assert name in r.output
+    assert "int (> 0, <= 4096) or null" in text  # Optional's inner type and its bounds
+    assert "norm component or null" in text and "example: {type: mha, heads: 2}" in text
+    assert "MultiHeadAttentionParams" not in r.output
+    r = invoke("components", "block", "transformer")
+    assert r.exit_code == 0 and "'pre' | 'post' | 'sandwich'" in r.output  # a Literal's values
+    data = json.loads(invoke("components", "mha", "--format", "json").output)
+    assert data["kind"] == "attention" and {p["name"] for p in data["params"]} == set(MultiHeadAttentionParams.model_fields)
+    heads = next(p for p in data["params"] if p["name"] == "heads")
+    assert heads["required"] and heads["example"] == 2
+
+
+def test_components_detail_unknown_and_ambiguous_names():
+    r = invoke("components", "mhaa")
+    assert r.exit_code == 1 and "did you mean 'mha'?" in r.output
+    r = invoke("components", "none")  # a norm and a positional encoding
+    assert r.exit_code == 1 and "blockforge components norm none" in r.output
+    assert invoke("components", "norm", "none").exit_code == 0

@@ -127,8 +127,9 @@ def test_layer_runs_are_written_as_spec_slices():
     rows += [{"path": f"model.layers[{i}].norm.eps", "a": 1e-6, "b": 1e-5} for i in (0, 1, 2, 7)]
     rows += [{"path": f"model.layers[{i}].dropout", "a": 0.1, "b": 0.0} for i in (1, 9)]
     paths = [r["path"] for r in grouped_rows(rows)]
-    assert paths == ["model.layers[0:7:2].attention.window", "model.layers[0:3].norm.eps",
-                     "model.layers[7].norm.eps", "model.layers[1].dropout", "model.layers[9].dropout"]
+    # every layer that differs alike is in one row (issue 17), its runs written as the spec's slices
+    assert paths == ["model.layers[0:7:2].attention.window", "model.layers[0:3,7].norm.eps",
+                     "model.layers[1,9].dropout"]
 
 
 def test_schema_command_writes_valid_json(tmp_path):
@@ -138,3 +139,24 @@ def test_schema_command_writes_valid_json(tmp_path):
     schema = json.loads(out.read_text())
     assert schema["$schema"].endswith("2020-12/schema")
     assert json.loads(invoke("schema").output) == schema
+
+
+def test_diff_a_changed_mixer_is_one_line_and_alike_layers_one_row():
+    # issue 17: mha -> lstm printed a dozen lines per layer
+    r = invoke("diff", str(SPECS_DIR / "tiny.yaml"), str(SPECS_DIR / "tiny.yaml"), "--set-b", "model.block.attention=lstm",
+            "--no-params")
+    lines = [line for line in r.output.splitlines() if line.strip()]
+    assert r.exit_code == 0 and len(lines) == 1, r.output
+    assert lines[0].startswith("model.layers[0:2].attention: mha {") and "-> lstm {" in lines[0]
+    r = invoke("diff", str(SPECS_DIR / "tiny-gemma2.yaml"), str(SPECS_DIR / "tiny-gemma2.yaml"), "--no-params",
+            "--set-b", "model.plan.variants.local.attention.window=8")
+    assert r.output.strip() == "model.layers[0,2].attention.window: 4 -> 8"
+
+
+def test_plan_has_a_mixer_column_and_groups_alike_layers():
+    r = invoke("plan", str(SPECS_DIR / "hybrid-lstm-attention.yaml"))
+    assert r.exit_code == 0, r.output
+    rows = [line for line in r.output.splitlines() if "│" in line and line.split("│")[1].strip()]
+    assert "mixer" in r.output and len(rows) == 2  # 8 layers: the LSTM layers and the attention layers
+    assert "0, 1, 2, 4, 5, 6" in rows[0] and "lstm" in rows[0] and "attention: mha" in rows[0]
+    assert "3, 7" in rows[1] and " mha " in rows[1]

@@ -123,3 +123,43 @@ def test_build_cli_with_progress_bar():
     r = invoke("build", TINY, "--device", "cpu")
     assert r.exit_code == 0, r.output
     assert "built tiny" in r.output
+
+
+def test_identical_layers_collapse_and_type_names_stay_whole_at_80_columns():
+    # issue 17: `summary specs/llama3-8b.yaml` printed 401 lines
+    from blockforge.cli import _app
+
+    _app.out.width = 80
+    r = invoke("summary", str(SPECS_DIR / "llama3-8b.yaml"), "--seq-len", "8", "--dtype", "bf16")
+    assert r.exit_code == 0, r.output
+    assert " 0–31 × 32 " in r.output and "Identity" not in r.output
+    assert len(r.output.splitlines()) < 60
+    assert "parameter bytes (bfloat16)" in r.output and "16,060,522,496" in r.output  # 2 bytes a parameter
+    for name in ("MultiHeadAttention", "TransformerBlock", "TransformerLM"):
+        assert name in r.output  # never folded across lines
+    assert max(len(line) for line in r.output.splitlines()) <= 80
+    expanded = invoke("summary", str(SPECS_DIR / "llama3-8b.yaml"), "--seq-len", "8", "--expand", "--depth", "2")
+    assert " 31 " in expanded.output and "×" not in expanded.output
+
+
+def test_layers_that_differ_in_the_plan_are_not_collapsed_together():
+    # tiny-gemma2's local (window 4) and global layers measure alike on the probe but are different blocks
+    r = invoke("summary", str(SPECS_DIR / "tiny-gemma2.yaml"))
+    assert r.exit_code == 0, r.output
+    assert " 0, 2 × 2 " in r.output and " 1, 3 × 2 " in r.output
+
+
+def test_compare_labels_clashing_names_by_file_and_sweeps(tmp_path):
+    copy = tmp_path / "tiny.yaml"
+    copy.write_text((SPECS_DIR / "tiny.yaml").read_text())
+    r = invoke("compare", TINY, str(copy), "--format", "json")
+    labels = [m["label"] for m in json.loads(r.output)["models"]]
+    assert labels == [f"tiny ({TINY})", f"tiny ({copy})"]  # same name and same stem: whole paths
+    r = invoke("compare", TINY, "--sweep", "model.n_layers=1,2,4", "--format", "json")
+    models = json.loads(r.output)["models"]
+    assert [m["label"] for m in models] == ["tiny [n_layers=1]", "tiny [n_layers=2]", "tiny [n_layers=4]"]
+    params = [m["total_params"] for m in models]
+    assert params[2] - params[1] == 2 * (params[1] - params[0]) > 0  # each layer adds the same parameters
+    text = invoke("compare", TINY, "--sweep", "model.n_layers=1,2")
+    assert text.exit_code == 0 and "tiny [n_layers=2]" in text.output
+    assert invoke("compare", TINY).exit_code == 2  # one spec and no sweep: nothing to compare

@@ -118,6 +118,21 @@ def test_sandwich_block_and_layer_scale_match_formula():
     torch.testing.assert_close(block(x), want, atol=ATOL, rtol=0)
 
 
+def test_output_norm_block_matches_formula():
+    """``output`` (OLMo 2): x + norm(f(x)), the norms only on the branch outputs."""
+    torch.manual_seed(2)
+    d = 8
+    attn, ff = MultiHeadAttention(d_model=d, heads=2, causal=True), MLP(d_model=d, hidden=16, activation=nn.GELU())
+    norms = [nn.RMSNorm(d) for _ in range(2)]
+    for n in norms:
+        nn.init.normal_(n.weight)
+    block = TransformerBlock(attention=attn, feedforward=ff, attn_norm=norms[0], ff_norm=norms[1],
+                             norm_position="output").eval()
+    x = torch.randn(2, 5, d)
+    h = x + norms[0](attn(x))
+    torch.testing.assert_close(block(x), h + norms[1](ff(h)), atol=ATOL, rtol=0)
+
+
 @pytest.mark.parametrize("shared", [True, False])
 def test_parallel_block_matches_formula(shared):
     torch.manual_seed(3)

@@ -68,6 +68,22 @@ def test_glu_matches_formula(act, fn):
     torch.testing.assert_close(glu(x), want, atol=ATOL, rtol=0)
 
 
+@pytest.mark.parametrize("gated", [False, True])
+def test_moe_shared_expert_adds_to_the_routed_output(gated):
+    """DeepSeekMoE / Qwen2-MoE: out = routed(x) + shared(x), times sigmoid(w . x) when gated."""
+    torch.manual_seed(3)
+    experts = [MLP(d_model=8, hidden=6, activation=nn.ReLU()) for _ in range(4)]
+    shared = MLP(d_model=8, hidden=10, activation=nn.ReLU())
+    moe = MixtureOfExperts(d_model=8, experts=experts, top_k=2, shared=shared, shared_gate=gated)
+    routed = MixtureOfExperts(d_model=8, experts=experts, top_k=2)
+    routed.router.load_state_dict(moe.router.state_dict())
+    x = torch.randn(2, 5, 8)
+    gate = torch.sigmoid(x @ moe.shared_gate.weight.T) if gated else 1.0
+    torch.testing.assert_close(moe(x), routed(x) + gate * shared(x), atol=ATOL, rtol=0)
+    with pytest.raises(ValueError, match="shared expert"):
+        MixtureOfExperts(d_model=8, experts=experts, shared_gate=True)
+
+
 def test_moe_matches_a_per_token_reference_and_its_load_balancing_loss():
     torch.manual_seed(2)
     experts = [MLP(d_model=8, hidden=6, activation=nn.ReLU()) for _ in range(4)]

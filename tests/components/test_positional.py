@@ -12,30 +12,34 @@ from blockforge.components.positional import ALiBi, NoPositionalEncoding, Rotary
 ATOL = 1e-5
 
 
-def rope_reference(x, theta, fraction, scaling):
-    """RoPE in the "rotate half" layout, written with complex numbers: feature i pairs with i + rot/2."""
+def rope_reference(x, theta, fraction, scaling, interleaved=False):
+    """RoPE written with complex numbers: pair i is (real, imaginary) = features (i, i + rot/2) in the
+    "rotate half" layout, features (2i, 2i + 1) in the interleaved one (GPT-J)."""
     b, h, t, d = x.shape
     rot = int(d * fraction) // 2 * 2
     half = rot // 2
     out = x.clone()
     for i in range(half):
+        re, im = (2 * i, 2 * i + 1) if interleaved else (i, i + half)
         freq = 1.0 / theta ** (2 * i / rot)
         for p in range(t):
-            z = torch.complex(x[:, :, p, i], x[:, :, p, i + half]) * complex(
+            z = torch.complex(x[:, :, p, re], x[:, :, p, im]) * complex(
                 math.cos(p / scaling * freq), math.sin(p / scaling * freq))
-            out[:, :, p, i], out[:, :, p, i + half] = z.real, z.imag
+            out[:, :, p, re], out[:, :, p, im] = z.real, z.imag
     return out
 
 
-@pytest.mark.parametrize(("theta", "fraction", "scaling"), [(10000.0, 1.0, 1.0), (500000.0, 1.0, 1.0),
-                                                            (10000.0, 0.25, 1.0), (100.0, 0.5, 4.0)])
-def test_rope_matches_complex_rotation(theta, fraction, scaling):
+@pytest.mark.parametrize(("theta", "fraction", "scaling", "interleaved"), [
+    (10000.0, 1.0, 1.0, False), (500000.0, 1.0, 1.0, False), (10000.0, 0.25, 1.0, False), (100.0, 0.5, 4.0, False),
+    (10000.0, 1.0, 1.0, True), (100.0, 0.5, 4.0, True)])
+def test_rope_matches_complex_rotation(theta, fraction, scaling, interleaved):
     torch.manual_seed(0)
     q, k = torch.randn(2, 3, 9, 16), torch.randn(2, 1, 9, 16)
-    pos = RotaryEmbedding(theta=theta, fraction=fraction, scaling=scaling).attention_positions(9, device=q.device)
+    pos = RotaryEmbedding(theta=theta, fraction=fraction, scaling=scaling,
+                          interleaved=interleaved).attention_positions(9, device=q.device)
     gq, gk = pos.rotate(q, k)
-    torch.testing.assert_close(gq, rope_reference(q, theta, fraction, scaling), atol=ATOL, rtol=0)
-    torch.testing.assert_close(gk, rope_reference(k, theta, fraction, scaling), atol=ATOL, rtol=0)
+    torch.testing.assert_close(gq, rope_reference(q, theta, fraction, scaling, interleaved), atol=ATOL, rtol=0)
+    torch.testing.assert_close(gk, rope_reference(k, theta, fraction, scaling, interleaved), atol=ATOL, rtol=0)
     if fraction < 1:  # partial rotary leaves the tail alone
         rot = int(16 * fraction)
         assert torch.equal(gq[..., rot:], q[..., rot:])

@@ -121,6 +121,12 @@ def test_refusals_are_clear(model):
     encdec = build_model("specs/tiny-encoder-decoder.yaml").eval()
     with pytest.raises(GenerationError, match="decoder_start_token_id"):
         generate(encdec, ids, max_new_tokens=2)
+    bidirectional_lstm = "model.plan.variants.recurrent={attention: {type: lstm, bidirectional: true}}"
+    for spec, override in (("specs/tiny.yaml", "model.block.attention.causal=false"),
+                           ("specs/hybrid-lstm-attention.yaml", bidirectional_lstm)):
+        both_ways = build_model(spec, overrides=[override], device="meta")
+        with pytest.raises(GenerationError, match=r"bidirectional model: blocks\.0\.attention"):
+            generate(both_ways, ids, max_new_tokens=2)
 
 
 def test_training_mode_is_restored(model):

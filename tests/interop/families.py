@@ -100,6 +100,22 @@ def _gpt_neox(**overrides: Any) -> Any:
     return GPTNeoXConfig(**{**kw, **overrides})
 
 
+def _gpt_bigcode(**overrides: Any) -> Any:
+    from transformers import GPTBigCodeConfig
+
+    kw = dict(vocab_size=VOCAB, n_positions=MAX_LEN, n_embd=32, n_layer=2, n_head=4, initializer_range=0.2,
+              attn_implementation="sdpa")
+    return GPTBigCodeConfig(**{**kw, **overrides})
+
+
+def _gptj(**overrides: Any) -> Any:
+    from transformers import GPTJConfig
+
+    kw = dict(vocab_size=VOCAB, n_positions=MAX_LEN, n_embd=32, n_layer=2, n_head=4, rotary_dim=4,
+              initializer_range=0.2, attn_implementation="sdpa")
+    return GPTJConfig(**{**kw, **overrides})
+
+
 FAMILIES: dict[str, Family] = {
     "gpt2": Family("gpt2", _gpt2, "GPT2LMHeadModel"),
     # as many kv heads as query heads (fused qkv), non-default theta, linear RoPE scaling
@@ -137,6 +153,38 @@ FAMILIES: dict[str, Family] = {
     "qwen3_moe": Family("qwen3_moe", _llama_like("Qwen3MoeConfig", num_key_value_heads=2, num_experts=4,
                                                  num_experts_per_tok=2, moe_intermediate_size=24, experts_implementation="eager",
                                                  initializer_range=0.2), "Qwen3MoeForCausalLM"),
+    # Phi-3: fused qkv_proj (split into q and kv: GQA) and gate_up_proj; half the features rotated with
+    # LongRoPE past its original context (factor lists of rotary_dim / 2 entries); window 5
+    # (Phi3Config reads original_max_position_embeddings at the top level)
+    "phi3": Family("phi3", _llama_like("Phi3Config", num_key_value_heads=2, sliding_window=5, pad_token_id=None,
+                                       initializer_range=0.2, original_max_position_embeddings=8,
+                                       rope_parameters={"rope_type": "longrope", "partial_rotary_factor": 0.5,
+                                                        "short_factor": [1.0, 2.0], "long_factor": [3.0, 7.0],
+                                                        "rope_theta": 100.0}),
+                   "Phi3ForCausalLM", length_dependent=True),
+    # StableLM: LayerNorms with biases, q/k/v biases, a quarter of the features rotated (the default)
+    "stablelm": Family("stablelm", _llama_like("StableLmConfig", use_qkv_bias=True, num_key_value_heads=4, layer_norm_eps=1e-5,
+                                               initializer_range=0.2), "StableLmForCausalLM"),
+    # StableLM with attention and MLP in parallel on one shared norm, GQA, tied
+    "stablelm-parallel": Family("stablelm", _llama_like("StableLmConfig", use_parallel_residual=True,
+                                                        num_key_value_heads=2, tie_word_embeddings=True,
+                                                        initializer_range=0.2), "StableLmForCausalLM"),
+    # OLMo 2: norms on the sublayer outputs only, QK-norm across all heads (GQA: k_norm narrower)
+    "olmo2": Family("olmo2", _llama_like("Olmo2Config", num_key_value_heads=2, initializer_range=0.2,
+                                         pad_token_id=None), "Olmo2ForCausalLM"),
+    # GPT-BigCode: multi-query attention from one fused c_attn [q; k; v], learned positions, tied
+    "gpt_bigcode": Family("gpt_bigcode", _gpt_bigcode, "GPTBigCodeForCausalLM"),
+    # ... and without multi-query (c_attn per head), exact GELU, untied
+    "gpt_bigcode-mha": Family("gpt_bigcode", lambda **o: _gpt_bigcode(**{
+        "multi_query": False, "activation_function": "gelu", "tie_word_embeddings": False, **o}),
+        "GPTBigCodeForCausalLM"),
+    # GPT-J: parallel attention + MLP on one norm, interleaved RoPE on 4 of 8 features, biased lm_head
+    "gptj": Family("gptj", _gptj, "GPTJForCausalLM"),
+    # Qwen2-MoE: q/k/v biases, 4 experts of width 24, top-2 not renormalised, a sigmoid-gated shared expert
+    "qwen2_moe": Family("qwen2_moe", _llama_like("Qwen2MoeConfig", num_key_value_heads=2, num_experts=4,
+                                                 num_experts_per_tok=2, moe_intermediate_size=24,
+                                                 shared_expert_intermediate_size=40, initializer_range=0.2,
+                                                 experts_implementation="eager"), "Qwen2MoeForCausalLM"),
     # grouped-query attention and a sliding window shorter than the sequences
     "mistral": Family("mistral", _llama_like("MistralConfig", num_key_value_heads=2, sliding_window=5),
                       "MistralForCausalLM"),

@@ -1,5 +1,6 @@
 """Greedy generation of transformers models imported into blockforge gives transformers' ``generate``'s
-tokens: 32 new tokens, a batch with left padding, random-initialised tiny models built offline."""
+tokens: 32 new tokens, a batch with left padding, random-initialised tiny models built offline; each cached
+step's logits equal a full recomputation to 1e-5."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import torch  # noqa: E402
 
 from blockforge.generation import generate  # noqa: E402
 from blockforge.interop import from_hf_model  # noqa: E402
+from tests.generation.test_cache import assert_cached_steps_match  # noqa: E402
 from tests.interop.families import FAMILIES, VOCAB  # noqa: E402
 from tests.interop.test_parity import perturb_norms  # noqa: E402
 
@@ -52,6 +54,7 @@ def test_greedy_tokens_equal_transformers_generate(family):
     got = generate(ours, ids, mask, max_new_tokens=NEW)
     assert got.shape == want.shape == (3, 7 + NEW)
     assert torch.equal(got, want), (got - want).abs().sum(-1)
+    assert_cached_steps_match(ours, ids, mask, steps=4)  # each cached step's logits, to 1e-5
 
 
 def test_gpt2_left_padding_leaves_the_real_tokens_unchanged():

@@ -83,7 +83,7 @@ def full_precision_gemma2(model) -> None:
     its eager attention's softmax (through transformers' own ``AttentionInterface`` registry, with the
     eager masks), and the ``sqrt(hidden_size)`` embedding scale, a buffer created in float32 at
     construction that ``.to(float64)`` keeps rounded (a model built in float64 holds it exactly)."""
-    if model.config.model_type in ("mixtral", "qwen3_moe"):  # the router's softmax, in float32 there
+    if model.config.model_type in ("mixtral", "qwen3_moe", "qwen2_moe"):  # the router's softmax, in float32 there
         for m in model.modules():
             if type(m).__name__.endswith("TopKRouter"):
                 m.forward = full_precision_router.__get__(m)
@@ -105,8 +105,8 @@ def full_precision_gemma2(model) -> None:
 
 
 def full_precision_router(self, hidden_states):
-    """transformers' Mixtral / Qwen3-MoE top-k router (same operations) with the softmax in the input's
-    dtype instead of float32."""
+    """transformers' Mixtral / Qwen2-MoE / Qwen3-MoE top-k router (same operations) with the softmax in the
+    input's dtype instead of float32."""
     hidden_states = hidden_states.reshape(-1, self.hidden_dim)
     logits = F.linear(hidden_states, self.weight)  # (N, E)
     probs = torch.softmax(logits, dim=-1)

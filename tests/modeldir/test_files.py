@@ -74,6 +74,29 @@ def test_an_edited_spec_is_refused_by_its_hash(tmp_path):
         load_model(tmp_path)
 
 
+def test_an_edit_that_keeps_the_hash_line_is_refused_by_the_text_digest(tmp_path):
+    save_model(build_model(SPECS / "tiny.yaml"), tmp_path)
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(spec.read_text().replace("n_layers: 2", "n_layers: 3") + "\n")
+    with pytest.raises(ModelDirError, match="no longer matches the spec_sha256"):
+        load_model(tmp_path)
+
+
+def test_an_untouched_directory_loads_when_this_version_hashes_the_spec_differently(tmp_path, monkeypatch):
+    """A parameter added to a component (with a default keeping the old behaviour) changes the hash of
+    every spec that uses it; directories written before must still load, with their weights."""
+    import blockforge.spec as spec_module
+
+    model = build_model(SPECS / "tiny.yaml")
+    save_model(model, tmp_path)
+    real = spec_module.spec_hash
+    monkeypatch.setattr(spec_module, "spec_hash", lambda s: real({**s.model_dump(mode="json"), "new": 1})
+                        if hasattr(s, "model_dump") else real(s))
+    loaded = load_model(tmp_path)
+    for name, tensor in model.state_dict().items():
+        assert torch.equal(loaded.state_dict()[name], tensor), name
+
+
 def test_spec_and_weights_of_two_models_are_refused(tmp_path):
     save_model(build_model(SPECS / "tiny.yaml"), tmp_path / "a")
     save_model(build_model(SPECS / "tiny-llama.yaml"), tmp_path / "b")

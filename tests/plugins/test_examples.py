@@ -181,3 +181,16 @@ def test_listing_and_validating_do_not_import_torch_with_plugins_installed(plugi
     r = run([sys.executable, "-c", LIGHT.format(spec=str(SPEC))], plugin_site)
     assert r.returncode == 0, r.stdout + r.stderr
     assert "HEAVY []" in r.stdout, r.stdout[-500:]
+
+
+def test_a_missing_example_plugin_is_named_with_its_install_command():
+    # the examples declare what they provide ([tool.blockforge] provides), read as text: nothing imported
+    from blockforge.registry.examples import EXAMPLES_DIR, example_plugin_for
+
+    assert example_plugin_for("attention", "linformer") == EXAMPLES_DIR / "blockforge-linformer"
+    assert example_plugin_for("norm", "dyt") == EXAMPLES_DIR / "blockforge-dyt"
+    assert example_plugin_for("norm", "linformer") is None
+    r = run([CLI, "validate", str(SPEC)], None)
+    _assert_clear_missing_error(r)
+    assert "the example plugin in " in r.stderr and "blockforge-linformer` installs it" in r.stderr
+    assert "`.venv/bin/pip install -e " in r.stderr

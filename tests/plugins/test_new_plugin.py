@@ -46,3 +46,49 @@ def test_refuses_bad_names_and_existing_folders(tmp_path):
     r = runner.invoke(app, ["new-plugin", "ok", "--dir", str(tmp_path / "taken")])
     assert r.exit_code == 1 and "already exists" in r.output
     assert list((tmp_path / "taken").iterdir()) == []
+
+
+def test_refuses_a_name_already_registered_and_prints_the_next_step_on_one_line(tmp_path):
+    r = runner.invoke(app, ["new-plugin", "rmsnorm", "--dir", str(tmp_path / "x")])
+    assert r.exit_code == 1 and "'rmsnorm' is already registered (by builtins)" in r.output
+    assert not (tmp_path / "x").exists()
+    target = tmp_path / ("a_rather_long_folder_name_" * 4)
+    r = runner.invoke(app, ["new-plugin", "unit_norm", "--dir", str(target)])
+    assert r.exit_code == 0, r.output
+    assert f"pip install -e {target} && blockforge plugins && pytest {target}" in r.output.splitlines()
+
+
+KINDS = ["norm", "activation", "feedforward", "positional", "embedding", "head"]
+
+
+def test_every_scaffold_kind_works(tmp_path, monkeypatch):
+    # issue 17: new-plugin always scaffolded a norm; --kind gives each kind a working example. Each package's
+    # module is checked against its formula by its own test, and its plugin module is registered (as its
+    # entry point would) and its component built and run inside a model-free build.
+    import importlib
+
+    from blockforge.build import build_component
+    from blockforge.registry import load_plugins
+
+    for kind in KINDS:
+        r = runner.invoke(app, ["new-plugin", f"my_{kind}", "--kind", kind, "--dir", str(tmp_path / kind)])
+        assert r.exit_code == 0, r.output
+        assert f"(component {kind}.my_{kind})" in r.output
+        monkeypatch.syspath_prepend(str(tmp_path / kind / "src"))
+    tests = [str(tmp_path / k / "tests") for k in KINDS]
+    env_path = ":".join(str(tmp_path / k / "src") for k in KINDS)
+    result = run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-k", "formula", *tests], None,
+                 PYTHONPATH=env_path)
+    assert result.returncode == 0 and "6 passed" in result.stdout, result.stdout + result.stderr
+    extra = [(f"my_{k}", importlib.import_module(f"blockforge_my_{k}.plugin")) for k in KINDS]
+    registries = load_plugins(entry_points=False, strict=True, extra=extra).registries
+    import torch
+
+    for kind in KINDS:
+        spec = {"type": f"my_{kind}", **({"hidden": 16} if kind == "feedforward" else {})}
+        m = build_component(kind, spec, d_model=8, vocab_size=11, max_len=16, registries=registries)
+        x = torch.randint(0, 11, (2, 5)) if kind == "embedding" else torch.randn(2, 5, 8)
+        y = m(x, embedding=None, mask=None) if kind == "head" else m(x)
+        assert y.shape == ((2, 5, 11) if kind == "head" else (2, 5, 8))
+    r = runner.invoke(app, ["new-plugin", "x", "--kind", "attention", "--dir", str(tmp_path / "att")])
+    assert r.exit_code == 1 and "plugins/blockforge-linformer" in r.output and not (tmp_path / "att").exists()

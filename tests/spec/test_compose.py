@@ -92,8 +92,8 @@ def test_error_is_located_in_the_file_that_holds_the_value(tmp_path, registries)
     got = {i.code: i for i in issues(child, registries)}
     assert got["unknown_key"].location.source.endswith("base.yaml")
     assert got["unknown_key"].location.line == 13
-    assert got["int_parsing"].location.source.endswith("child.yaml")
-    assert (got["int_parsing"].location.line, got["int_parsing"].location.col) == (4, 24)
+    assert got["int_type"].location.source.endswith("child.yaml")
+    assert (got["int_type"].location.line, got["int_type"].location.col) == (4, 24)
     write(tmp_path, "base.yaml", BASE)
     (contract,) = issues(child, registries, overrides=["model.block.attention.heads=3"])
     assert contract.code == "contract" and contract.location.text == "model.block.attention.heads=3"
@@ -129,8 +129,8 @@ def test_set_error_names_the_override(tmp_path, registries):
     path = write(tmp_path, "s.yaml", BASE)
     got = issues(path, registries, overrides=["model.block.attention.heads=x", "model.block.atention.heads=2"])
     by_code = {i.code: i for i in got}
-    assert by_code["int_parsing"].location.source == "--set"
-    assert by_code["int_parsing"].location.text == "model.block.attention.heads=x"
+    assert by_code["int_type"].location.source == "--set"
+    assert by_code["int_type"].location.text == "model.block.attention.heads=x"
     assert by_code["unknown_key"].location.text == "model.block.atention.heads=2"
     assert "attention" in by_code["unknown_key"].hint
 
@@ -226,7 +226,72 @@ def test_override_reference_and_validation_errors_in_one_report(tmp_path, regist
         "vocab_size: 50", "vocab_size: fifty"))
     got = issues(path, registries, overrides=["model.n_layers", "model.block.attention.heads=x"])
     codes = sorted(i.code for i in got)
-    assert codes == ["int_parsing", "int_parsing", "reference", "set"]
+    assert codes == ["int_type", "int_type", "reference", "set"]
     # the unresolved reference is reported once, as a reference error, not again as a type error
     assert [i.path for i in got if i.code == "reference"] == [("model", "block", "feedforward", "hidden")]
     assert not any(i.path == ("model", "block", "feedforward", "hidden") and i.code != "reference" for i in got)
+
+
+# --- a bare name is {type: name} when merging too (issue 12, item 4) ------------------------------------------
+
+def test_extends_patches_a_bare_name_component(tmp_path, registries):
+    write(tmp_path, "base.yaml", BASE)
+    child = write(tmp_path, "child.yaml", "extends: base.yaml\nmodel:\n  block:\n    norm: {eps: 1.0e-6}\n")
+    spec = load_spec(child, registries=registries)
+    assert (spec.model.block.norm.type, spec.model.block.norm.eps) == ("rmsnorm", 1e-6)
+    direct = write(tmp_path, "direct.yaml", BASE.replace("norm: rmsnorm", "norm: {type: rmsnorm, eps: 1.0e-6}"))
+    assert spec_hash(spec) == spec_hash(load_spec(direct, registries=registries))
+
+
+def test_set_patches_a_bare_name_component_and_errors_point_at_the_set(tmp_path, registries):
+    base = write(tmp_path, "base.yaml", BASE)
+    spec = load_spec(base, registries=registries, overrides=["model.block.norm.eps=1.0e-6",
+                                                             "model.block.feedforward.activation.approximate=tanh"])
+    assert (spec.model.block.norm.type, spec.model.block.norm.eps) == ("rmsnorm", 1e-6)
+    assert spec.model.block.feedforward.activation.approximate == "tanh"
+    [issue] = issues(base, registries, overrides=["model.block.norm.epz=0.1"])
+    assert issue.code == "unknown_key" and issue.path == ("model", "block", "norm", "epz")
+    assert issue.location.source == "--set"
+
+
+def test_patches_of_defaulted_and_omitted_components(tmp_path, registries):
+    """The component a spec leaves at its default is patched like one it writes: `{type: default}` expanded."""
+    write(tmp_path, "base.yaml", BASE.replace("    norm: rmsnorm\n", ""))
+    child = write(tmp_path, "child.yaml", """\
+        extends: base.yaml
+        model:
+          positional: {base: 500.0}
+          block:
+            norm: {eps: 1.0e-6}
+        """)
+    spec = load_spec(child, registries=registries, overrides=["model.head.tied=true"])
+    assert (spec.model.block.norm.type, spec.model.block.norm.eps) == ("layernorm", 1e-6)
+    assert (spec.model.positional.type, spec.model.positional.base) == ("sinusoidal", 500.0)
+    assert (spec.model.head.type, spec.model.head.tied) == ("lm", True)
+    # an error in such a patch is located where it is written, with the component's keys as the hint
+    bad = write(tmp_path, "bad.yaml", "extends: base.yaml\nmodel:\n  block:\n    norm: {epz: 0.1}\n")
+    [issue] = issues(bad, registries)
+    assert issue.code == "unknown_key" and issue.path == ("model", "block", "norm", "epz")
+    assert issue.location.source.endswith("bad.yaml") and issue.location.line == 4
+    assert "eps" in issue.hint
+    # a field whose default is no component has nothing to patch: the mapping needs its type, said in the child
+    bad = write(tmp_path, "bad2.yaml", "extends: base.yaml\nmodel:\n  final_norm: {eps: 0.1}\n")
+    [issue] = issues(bad, registries)
+    assert issue.code == "missing_type" and issue.location.source.endswith("bad2.yaml")
+
+
+def test_an_index_into_a_missing_list_says_the_list_does_not_exist(tmp_path, registries):
+    base = write(tmp_path, "base.yaml", BASE)
+    [issue] = issues(base, registries, overrides=["model.plan.overrides[0].at=1"])
+    assert issue.code == "set" and issue.location.source == "--set"
+    assert "model.plan.overrides does not exist" in issue.message
+    [issue] = issues(base, registries, overrides=["model.block.norm[0]=1"])
+    assert "model.block.norm is a string, not a list" in issue.message
+
+
+def test_a_reference_through_a_bare_name(tmp_path, registries):
+    path = write(tmp_path, "spec.yaml", BASE.replace("name: base", 'name: "n-${model.block.norm.type}"'))
+    assert load_spec(path, registries=registries).name == "n-rmsnorm"
+    path = write(tmp_path, "spec.yaml", BASE.replace("name: base", 'name: "n-${model.block.norm.eps}"'))
+    [issue] = issues(path, registries)
+    assert issue.code == "reference" and "model.block.norm is the bare name 'rmsnorm'" in issue.message

@@ -76,3 +76,27 @@ def test_slice_selection_matches_python(n, start, stop, step):
             return
         raise AssertionError("an empty selection must be refused")
     assert select(text, n) == expected
+
+
+def expand_names(value):
+    """Every string leaf written as ``{type: name}`` (the expanded form of a bare component name)."""
+    if isinstance(value, dict):
+        return {k: v if k == "type" else expand_names(v) for k, v in value.items()}
+    return {"type": value} if isinstance(value, str) else value
+
+
+def typeless(value):
+    """A patch with no ``type`` keys (a ``type`` in a patch may replace a component, which expanded or not)."""
+    if isinstance(value, dict):
+        return {k: typeless(v) for k, v in value.items() if k != "type"}
+    return value
+
+
+@FAST
+@given(maps, maps)
+def test_a_bare_name_merges_like_its_expanded_form(base, patch):
+    """A mapping patch over a bare name gives what it gives over ``{type: name}`` (issue 12, item 4)."""
+    patch = typeless(patch)
+    over_names = merge(base, patch).value
+    over_expanded = merge(expand_names(base), patch).value
+    assert expand_names(over_names) == expand_names(over_expanded)

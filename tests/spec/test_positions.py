@@ -149,3 +149,41 @@ def test_builtin_declarations():
     assert BlindParams.uses_positions == "ignores"  # the default a plugin gets
     assert RoPEParams.attention_positions and ALiBiParams.attention_positions
     assert not (LearnedParams.attention_positions or SinusoidalParams.attention_positions)
+
+
+# --- contracts see the resolved layers, not the base block a plan replaces (issue 12, item 10) ----------------
+
+@pytest.mark.parametrize("how", ["pattern", "variant", "override"])
+def test_an_encoding_no_resolved_layer_applies_is_refused(tmp_path, regs, how):
+    plan = {
+        "pattern": "plan:\n  pattern: [{attention: lstm}]\n",
+        "variant": "plan:\n  variants: {rec: {attention: lstm}}\n  pattern: [rec]\n",
+        "override": "plan:\n  overrides: [{at: '0:', block: {attention: lstm}}]\n",
+    }[how]
+    path = write(tmp_path, spec(positional="rope", extra=textwrap.indent(plan, "  ")))
+    with pytest.raises(SpecError) as info:
+        load_spec(path, registries=regs)
+    (issue,) = info.value.issues
+    assert issue.path == ("model", "positional")
+    assert issue.message == "positional: rope has no effect: no mixer of this model applies it (its mixers: lstm)"
+
+
+def test_a_base_block_every_layer_replaces_is_not_held_to_contracts(tmp_path, regs):
+    """Only the resolved layers are built: a base mixer no layer keeps breaks no contract."""
+    blind_base = spec(positional="rope", attention="blind", extra="  plan:\n    pattern: [{attention: mha}]\n")
+    blind_base = blind_base.replace("{attention: mha}", "{attention: {type: mha, heads: 2}}")
+    assert {b.attention.type for b in load_spec(write(tmp_path, blind_base), registries=regs).model.layers()} == {
+        "mha"}
+    odd_heads = spec(attention="{type: mha, heads: 3}", extra="  plan:\n    pattern: [{attention: {heads: 2}}]\n")
+    assert {b.attention.heads for b in load_spec(write(tmp_path, odd_heads), registries=regs).model.layers()} == {2}
+    # a layer that keeps the base value is still refused, located at the base block and naming the layer
+    kept = spec(attention="{type: mha, heads: 3}",
+                extra="  plan:\n    overrides: [{at: '1:', block: {attention: {heads: 2}}}]\n")
+    with pytest.raises(SpecError) as info:
+        load_spec(write(tmp_path, kept), registries=regs)
+    (issue,) = info.value.issues
+    assert issue.path == ("model", "block", "attention", "heads") and issue.message.endswith("(in layer 0 of the plan)")
+    # ... and still reported beside an error elsewhere in the spec (all errors in one report)
+    with pytest.raises(SpecError) as info:
+        load_spec(write(tmp_path, kept.replace("blockforge: 1", "blockforge: 1\nnmae: x")), registries=regs)
+    assert sorted(i.code for i in info.value.issues) == ["contract", "unknown_key"]

@@ -156,3 +156,67 @@ def test_the_schema_and_listings_leave_registered_classes_unchanged():
     assert rows["heads"]["description"] == _attribute_docstring(mha, "heads")
     mha_def = next(d for d in schema["$defs"].values() if d.get("title") == "attention.mha")
     assert mha_def["properties"]["heads"]["description"] == _attribute_docstring(mha, "heads")
+
+
+def test_a_mapping_without_type_patches_the_default_in_the_schema_too(validator):
+    """Validation reads `norm: {eps: ...}` as a patch of the field's default component (issue 12, item 4);
+    the schema agrees, and still refuses it where the field has no default component."""
+    from blockforge.spec import load_spec
+
+    for path, value, ok in [
+        (("model", "block", "norm"), {"eps": 0.5}, True),
+        (("model", "positional"), {"base": 500.0}, True),
+        (("model", "block", "norm"), {"eps": 0.5, "epz": 1}, False),
+        (("model", "final_norm"), {"eps": 0.5}, False),
+        (("model", "block", "attention"), {"heads": 2}, False),
+    ]:
+        data = bad(path, value)
+        assert validator.is_valid(data) is ok, (path, value)
+        try:
+            load_spec(data)
+        except Exception:
+            assert not ok, (path, value)
+        else:
+            assert ok, (path, value)
+
+
+def _error_at(validator, data):
+    from jsonschema.exceptions import best_match
+
+    error = best_match(validator.iter_errors(data))
+    return (list(error.absolute_path), error.message) if error is not None else None
+
+
+def test_errors_land_on_the_offending_component(validator):
+    # issue 17: a misspelt key was reported at $.model ("not valid under any of the given schemas")
+    path, message = _error_at(validator, bad(("model", "block", "attention", "kv_head"), 2))
+    assert path == ["model", "block", "attention"] and "'kv_head' was unexpected" in message
+    path, message = _error_at(validator, bad(("model", "block", "attention", "heads"), "four"))
+    assert path == ["model", "block", "attention", "heads"] and "integer" in message
+    path, message = _error_at(validator, bad(("model", "block", "feedforward", "activation"), "gelo"))
+    assert path == ["model", "block", "feedforward", "activation"] and "'gelo' is not one of" in message
+    assert "oneOf" not in json.dumps(validator.schema)  # discriminated on `type` with if/then throughout
+
+
+def test_what_the_loader_accepts_is_valid(validator, tmp_path):
+    from blockforge.spec import load_spec
+    from tests.conftest import SPECS_DIR
+
+    with_refs = bad(("model", "block", "feedforward", "hidden"), "${model.d_model}")
+    assert _error_at(validator, with_refs) is None
+    child = {"extends": "gpt2-small.yaml", "name": "gpt2-12l-rms",  # the README's extends example
+             "model": {"block": {"norm": "rmsnorm", "attention": {"dropout": 0.0},
+                                 "feedforward": {"$patch": "replace", "type": "mlp", "hidden": 3072,
+                                                 "activation": "silu"}}}}
+    (tmp_path / "gpt2-small.yaml").write_text((SPECS_DIR / "gpt2-small.yaml").read_text())
+    (tmp_path / "child.yaml").write_text(yaml.safe_dump(child))
+    load_spec(tmp_path / "child.yaml")  # the loader accepts it ...
+    assert _error_at(validator, child) is None  # ... and so does the schema
+    # below a component whose `type` the child leaves to its base nothing can be checked; where it says
+    # the type, a typo is found at its place
+    child["model"].update(type="lm")
+    child["model"]["block"].update(type="transformer")
+    assert _error_at(validator, child) is None
+    child["model"]["block"]["feedforward"]["hiden"] = 1
+    path, message = _error_at(validator, child)
+    assert path == ["model", "block", "feedforward"] and "'hiden' was unexpected" in message

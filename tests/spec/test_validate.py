@@ -142,7 +142,7 @@ def test_literal_with_suggestion(tmp_path, registries):
     text = GOOD.replace("    type: transformer\n", "    type: transformer\n    norm_position: psot\n")
     (issue,) = issues_of(write(tmp_path, text), registries)
     assert issue.path == ("model", "block", "norm_position")
-    assert "'pre', 'post' or 'sandwich'" in issue.hint and "did you mean 'post'" in issue.hint
+    assert "'pre', 'post', 'sandwich' or 'output'" in issue.hint and "did you mean 'post'" in issue.hint
 
 
 def test_unknown_format_version(tmp_path, registries):

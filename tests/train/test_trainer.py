@@ -104,7 +104,10 @@ def test_run_directory_is_a_model_directory_with_metrics(tmp_path, corpus, tiny_
         assert (run / "loss-curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     model = load_model(run)
     assert load_tokenizer(run).get_vocab_size() == V
-    assert load_generation_config(run).eos_ids()
+    generation = load_generation_config(run)
+    assert generation.eos_ids()
+    # conversations follow <|endoftext|> in the packed stream; a chat prompt starts the same way
+    assert generation.chat_template is not None and generation.chat_template.bos == "<|endoftext|>"
     state = json.loads((run / "state" / "trainer.json").read_text())
     assert state["step"] == result.step == 6
     ids = torch.randint(0, V, (1, 8))

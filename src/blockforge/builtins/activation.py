@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import Field
 
@@ -37,7 +37,12 @@ class SiLUParams(Params):
 
 
 class GELUTanhParams(Params):
-    """GELU with the tanh approximation (GPT-2, Gemma's GeGLU); same as ``{type: gelu, approximate: tanh}``."""
+    """GELU with the tanh approximation (GPT-2, Gemma's GeGLU); an alias of ``{type: gelu, approximate: tanh}``
+    (validated into it: one architecture, one hash)."""
+
+    def expands_to(self) -> dict[str, Any]:
+        """``{type: gelu, approximate: tanh}`` (see :meth:`Params.expands_to`)."""
+        return {"type": "gelu", "approximate": "tanh"}
 
 
 class ReLUSquaredParams(Params):
@@ -112,21 +117,6 @@ def build_silu(p: SiLUParams, ctx: BuildContext) -> nn.Module:
     return nn.SiLU()
 
 
-def build_gelu_tanh(p: GELUTanhParams, ctx: BuildContext) -> nn.Module:
-    """Factory of ``activation.gelu_tanh``.
-
-    Args:
-        p: the validated parameters (none).
-        ctx: the build context (unused: an activation has no width).
-
-    Returns:
-        ``torch.nn.GELU(approximate="tanh")``.
-    """
-    from torch import nn
-
-    return nn.GELU(approximate="tanh")
-
-
 def build_relu_squared(p: ReLUSquaredParams, ctx: BuildContext) -> nn.Module:
     """Factory of ``activation.relu_squared``.
 
@@ -178,7 +168,7 @@ def register(registry: Registrar) -> None:
     registry.register("activation", "leaky_relu", params=LeakyReLUParams, factory=build_leaky_relu)
     registry.register("activation", "gelu", params=GELUParams, factory=build_gelu)
     registry.register("activation", "silu", params=SiLUParams, factory=build_silu)
-    registry.register("activation", "gelu_tanh", params=GELUTanhParams, factory=build_gelu_tanh)
+    registry.register("activation", "gelu_tanh", params=GELUTanhParams, factory=build_gelu)  # an alias of gelu
     registry.register("activation", "relu_squared", params=ReLUSquaredParams, factory=build_relu_squared)
     registry.register("activation", "tanh", params=TanhParams, factory=build_tanh)
     registry.register("activation", "softmax", params=SoftmaxParams, factory=build_softmax)

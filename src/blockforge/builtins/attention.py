@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import replace
-from typing import TYPE_CHECKING, Annotated, ClassVar
+from typing import TYPE_CHECKING, Annotated, ClassVar, Literal
 
 from pydantic import ConfigDict, Field
 
@@ -77,6 +77,7 @@ class MultiHeadAttentionParams(_HeadsParams):
                 {"heads": 2},
                 {"heads": 4, "causal": True, "bias": False},
                 {"heads": 4, "kv_heads": 2, "causal": True, "window": 3, "qk_norm": "rmsnorm"},
+                {"heads": 4, "kv_heads": 2, "causal": True, "qk_norm": "rmsnorm", "qk_norm_scope": "all"},
                 {"heads": 4, "kv_heads": 1, "head_dim": 8, "causal": True, "softcap": 50.0, "scale": 0.25},
             ]
         }
@@ -92,6 +93,17 @@ class MultiHeadAttentionParams(_HeadsParams):
     """Sliding window: each query sees at most this many keys, itself included (Mistral: 4096); null = all."""
     scale: Annotated[float, Field(gt=0.0)] | None = None
     """Score scale; null = head_dim ** -0.5 (Gemma 2 uses query_pre_attn_scalar ** -0.5)."""
+    qk_norm_scope: Literal["head", "all"] = "head"
+    """What ``qk_norm`` normalises: each head's features (``head``: Qwen3, Gemma 3), or all heads'
+    features of the query and of the key projection at once (``all``: OLMo 2; two norms of widths
+    heads * head_dim and kv_heads * head_dim)."""
+
+    def _qk_norms(self, ctx: BuildContext) -> tuple[nn.Module | None, nn.Module | None]:
+        if self.qk_norm is None or self.qk_norm_scope == "head":
+            return super()._qk_norms(ctx)
+        d = self._head_dim(ctx)
+        q_ctx, k_ctx = replace(ctx, d_model=self.heads * d), replace(ctx, d_model=(self.kv_heads or self.heads) * d)
+        return q_ctx.child(self.qk_norm), k_ctx.child(self.qk_norm)
 
     def check(self, ctx: BuildContext) -> Iterable[tuple[str, str]]:
         """The head layout's contracts, and a ``window`` no longer than the model's ``max_len``.
@@ -174,7 +186,7 @@ def build_mha(p: MultiHeadAttentionParams, ctx: BuildContext) -> nn.Module:
     return MultiHeadAttention(
         d_model=ctx.d_model, heads=p.heads, kv_heads=p.kv_heads, head_dim=p.head_dim, bias=p.bias,
         out_bias=p.out_bias, causal=p.causal, window=p.window, softcap=p.softcap, scale=p.scale,
-        q_norm=q_norm, k_norm=k_norm, dropout=p.dropout,
+        q_norm=q_norm, k_norm=k_norm, qk_norm_scope=p.qk_norm_scope, dropout=p.dropout,
     )
 
 

@@ -48,8 +48,9 @@ class TransformerBlockParams(Params):
     """The feed-forward sublayer, e.g. ``{type: mlp, hidden: 2048, activation: relu}``."""
     norm: NormRef = "layernorm"
     """The norm used around both sublayers (two more of it after each sublayer with ``sandwich``)."""
-    norm_position: Literal["pre", "post", "sandwich"] = "pre"
-    """``post``: norm(x + f(x)) as in the seed; ``pre``: x + f(norm(x)); ``sandwich``: x + norm(f(norm(x)))."""
+    norm_position: Literal["pre", "post", "sandwich", "output"] = "pre"
+    """``post``: norm(x + f(x)) as in the seed; ``pre``: x + f(norm(x)); ``sandwich``: x + norm(f(norm(x)));
+    ``output``: x + norm(f(x)) (OLMo 2)."""
     dropout: Probability = 0.0
     """Residual dropout on each sublayer's output."""
     layer_scale: Annotated[float, Field(gt=0.0, le=10.0)] | None = None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field
 
@@ -51,7 +51,8 @@ class GLUParams(Params):
 
 
 class SwiGLUParams(Params):
-    """SwiGLU feed-forward (Llama, Mistral): down(silu(gate(x)) * up(x))."""
+    """SwiGLU feed-forward (Llama, Mistral): down(silu(gate(x)) * up(x)); an alias of
+    ``{type: glu, activation: silu}`` (validated into it: one architecture, one hash)."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [{"hidden": 32}]})
 
@@ -62,18 +63,33 @@ class SwiGLUParams(Params):
     dropout: Probability = 0.0
     """Dropout on the gated hidden state."""
 
+    def _activation(self) -> Any:
+        return "silu"
+
+    def expands_to(self) -> dict[str, Any]:
+        """``{type: glu, activation: ...}`` with this alias's widths (see :meth:`Params.expands_to`)."""
+        return {"type": "glu", "hidden": self.hidden, "bias": self.bias, "dropout": self.dropout,
+                "activation": self._activation()}
+
 
 class GeGLUParams(SwiGLUParams):
-    """GeGLU feed-forward (Gemma: tanh-approximated GELU): down(gelu(gate(x)) * up(x))."""
+    """GeGLU feed-forward (Gemma: tanh-approximated GELU): down(gelu(gate(x)) * up(x)); an alias of
+    ``{type: glu, activation: {type: gelu, approximate: ...}}``."""
 
     model_config = ConfigDict(json_schema_extra={"examples": [{"hidden": 32}, {"hidden": 32, "approximate": "none"}]})
 
     approximate: Literal["none", "tanh"] = "tanh"
     """GELU form: ``tanh`` approximation (Gemma) or exact ``none``."""
 
+    def _activation(self) -> Any:
+        return {"type": "gelu", "approximate": self.approximate}
+
 
 class ReGLUParams(SwiGLUParams):
-    """ReGLU feed-forward: down(relu(gate(x)) * up(x))."""
+    """ReGLU feed-forward: down(relu(gate(x)) * up(x)); an alias of ``{type: glu, activation: relu}``."""
+
+    def _activation(self) -> Any:
+        return "relu"
 
 
 class MoEParams(Params):
@@ -89,6 +105,7 @@ class MoEParams(Params):
             "examples": [
                 {"experts": 4, "top_k": 2, "hidden": 16},
                 {"experts": 3, "top_k": 1, "hidden": 8, "expert": "mlp", "activation": "gelu", "bias": True},
+                {"experts": 4, "top_k": 2, "hidden": 8, "normalize": False, "shared_hidden": 16, "shared_gate": True},
             ]
         }
     )
@@ -108,6 +125,11 @@ class MoEParams(Params):
     normalize: bool = True
     """Renormalise the top-k router probabilities to sum to 1 (Mixtral); false weights each expert by
     its softmax probability over all experts (Qwen-MoE's ``norm_topk_prob: false``)."""
+    shared_hidden: Width | None = None
+    """Inner width of a shared expert (same kind as the routed ones) that every token passes through,
+    added to the routed output (DeepSeekMoE, Qwen2-MoE); null for none."""
+    shared_gate: bool = False
+    """Scale the shared expert's output per token by ``sigmoid(w . x)`` (Qwen2-MoE); needs ``shared_hidden``."""
 
     def check(self, ctx: BuildContext) -> Iterable[tuple[str, str]]:
         """Contracts of the router.
@@ -116,10 +138,12 @@ class MoEParams(Params):
             ctx: the model's build context.
 
         Returns:
-            ``(field, message)`` if ``top_k`` exceeds ``experts``.
+            ``(field, message)`` if ``top_k`` exceeds ``experts``, or ``shared_gate`` lacks ``shared_hidden``.
         """
         if self.top_k > self.experts:
             yield "top_k", f"top_k={self.top_k} exceeds experts={self.experts}"
+        if self.shared_gate and self.shared_hidden is None:
+            yield "shared_gate", "a shared_gate needs a shared expert: set shared_hidden"
 
 
 def build_mlp(p: MLPParams, ctx: BuildContext) -> nn.Module:
@@ -152,19 +176,6 @@ def build_glu(p: GLUParams, ctx: BuildContext) -> nn.Module:
     return GLU(d_model=ctx.d_model, hidden=p.hidden, activation=ctx.child(p.activation), bias=p.bias, dropout=p.dropout)
 
 
-def _build_named_glu(activation: str):
-    def build(p: SwiGLUParams, ctx: BuildContext) -> nn.Module:
-        from torch import nn
-
-        from blockforge.components.feedforward import GLU
-
-        act = {"silu": nn.SiLU, "relu": nn.ReLU}.get(activation)
-        module = act() if act is not None else nn.GELU(approximate=getattr(p, "approximate", "tanh"))
-        return GLU(d_model=ctx.d_model, hidden=p.hidden, activation=module, bias=p.bias, dropout=p.dropout)
-
-    return build
-
-
 def build_moe(p: MoEParams, ctx: BuildContext) -> nn.Module:
     """Factory of ``feedforward.moe``.
 
@@ -182,14 +193,18 @@ def build_moe(p: MoEParams, ctx: BuildContext) -> nn.Module:
     cls = GLU if p.expert == "glu" else MLP
     experts = [cls(d_model=ctx.d_model, hidden=p.hidden, activation=ctx.child(p.activation), bias=p.bias)
                for _ in range(p.experts)]
-    return MixtureOfExperts(d_model=ctx.d_model, experts=experts, top_k=p.top_k, normalize=p.normalize)
+    shared = (cls(d_model=ctx.d_model, hidden=p.shared_hidden, activation=ctx.child(p.activation), bias=p.bias)
+              if p.shared_hidden is not None else None)
+    return MixtureOfExperts(d_model=ctx.d_model, experts=experts, top_k=p.top_k, normalize=p.normalize,
+                            shared=shared, shared_gate=p.shared_gate)
 
 
 def register(registry: Registrar) -> None:
     """Register the built-in feed-forward networks."""
     registry.register("feedforward", "mlp", params=MLPParams, factory=build_mlp)
     registry.register("feedforward", "glu", params=GLUParams, factory=build_glu)
-    registry.register("feedforward", "swiglu", params=SwiGLUParams, factory=_build_named_glu("silu"))
-    registry.register("feedforward", "geglu", params=GeGLUParams, factory=_build_named_glu("gelu"))
-    registry.register("feedforward", "reglu", params=ReGLUParams, factory=_build_named_glu("relu"))
+    # aliases of glu: validation replaces them by their expansion, so glu's factory builds them
+    registry.register("feedforward", "swiglu", params=SwiGLUParams, factory=build_glu)
+    registry.register("feedforward", "geglu", params=GeGLUParams, factory=build_glu)
+    registry.register("feedforward", "reglu", params=ReGLUParams, factory=build_glu)
     registry.register("feedforward", "moe", params=MoEParams, factory=build_moe)

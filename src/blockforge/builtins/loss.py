@@ -26,7 +26,8 @@ Weight = Annotated[float, Field(ge=0.0, le=1e3)]
 
 
 class NextTokenParams(Params):
-    """Causal language modelling: cross-entropy of each next token (padding and prompt turns not scored)."""
+    """Causal language modelling: cross-entropy of each next token (padding not scored; in a conversation every
+    turn is, so a small corpus teaches the language of both sides)."""
 
     objective: ClassVar[str] = "next_token"
 

@@ -57,6 +57,9 @@ class RoPEParams(Params):
     """Frequency base (10000 in the paper; 500000 in Llama 3)."""
     fraction: float = Field(default=1.0, gt=0.0, le=1.0)
     """Fraction of each head's features that are rotated (partial rotary; GPT-NeoX: 0.25)."""
+    interleaved: bool = False
+    """Rotate adjacent feature pairs (x0, x1), (x2, x3), ... (GPT-J, Cohere) instead of the first and second
+    half of the rotated features (GPT-NeoX, Llama)."""
     scaling: float = Field(default=1.0, gt=0.0)
     """The context-extension factor of ``scaling_type`` (linear: frequencies are divided by it)."""
     scaling_type: Literal["linear", "dynamic", "yarn", "llama3", "longrope"] = "linear"
@@ -197,7 +200,7 @@ def build_rope(p: RoPEParams, ctx: BuildContext) -> nn.Module:
     from blockforge.components.rope_scaling import RopeScaling
 
     scaling = p.rope_scaling(ctx.max_len)
-    return RotaryEmbedding(theta=p.theta, fraction=p.fraction,
+    return RotaryEmbedding(theta=p.theta, fraction=p.fraction, interleaved=p.interleaved,
                            rope_scaling=RopeScaling(**scaling) if scaling is not None else None)
 
 

@@ -46,6 +46,12 @@ def main() -> None:
         where = f": {exc.filename}" if exc.filename else ""
         sys.stderr.write(f"error: {exc.strerror or exc}{where}\n")
         sys.exit(1)
+    except MemoryError:
+        if os.environ.get("BLOCKFORGE_DEBUG"):
+            raise
+        sys.stderr.write("error: out of memory; try smaller sizes (--batch, --seq-len, --set ...), or the meta "
+                         "device (`blockforge summary`)\n")
+        sys.exit(EXIT_INVALID)
     except BaseException as exc:  # noqa: BLE001 - last line of defence for the user's terminal
         if os.environ.get("BLOCKFORGE_DEBUG"):
             raise

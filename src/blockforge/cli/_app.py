@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import typer
-from rich.console import Console
 
 from blockforge.cli.commands import TYPER_SETTINGS, CommandTable
 from blockforge.cli.context import CliContext
@@ -28,12 +27,51 @@ app = typer.Typer(
     **TYPER_SETTINGS,
 )
 
-out = Console(highlight=False, soft_wrap=False)
+class LazyConsole:
+    """A rich ``Console`` created on first use: importing rich costs ``validate`` ~25 ms of its start-up
+    budget, and a command that succeeds quietly (``validate`` prints its ``ok`` lines with click) never
+    needs it. Every attribute read or set goes to the real console."""
+
+    __slots__ = ("_kwargs", "_real")
+
+    def __init__(self, **kwargs: Any) -> None:
+        object.__setattr__(self, "_kwargs", kwargs)
+        object.__setattr__(self, "_real", None)
+
+    def get(self) -> Any:
+        """The real ``rich.console.Console`` (created now if it was not yet); pass it where rich wants a
+        console object (``Progress(console=out.get())``)."""
+        if self._real is None:
+            from rich.console import Console
+
+            object.__setattr__(self, "_real", Console(**self._kwargs))
+        return self._real
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.get(), name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self.get(), name, value)
+
+
+out = LazyConsole(highlight=False, soft_wrap=False)
 # soft_wrap: an error line (a path, file:line:col) is never broken by us; the terminal wraps it, so it
 # stays copyable and greppable whatever the terminal width or the length of the path.
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+err = LazyConsole(stderr=True, highlight=False, soft_wrap=True)
 
 EXIT_INVALID = 1
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            v = version("blockforge")
+        except PackageNotFoundError:  # running from a source tree that was never installed
+            v = "unknown (not installed)"
+        out.print(f"blockforge {v}")
+        raise typer.Exit(0)
 
 
 @app.callback()
@@ -48,6 +86,10 @@ def _global_options(
     ] = None,
     strict_plugins: Annotated[
         bool, typer.Option("--strict-plugins", help="Fail if any plugin fails to load (default: warn, skip it).")
+    ] = False,
+    version: Annotated[
+        bool, typer.Option("--version", is_eager=True, callback=_print_version,
+                           help="Print blockforge's version and exit.")
     ] = False,
 ) -> None:
     """Compile declarative model specs (YAML/JSON) into runnable PyTorch Transformers."""

@@ -20,7 +20,7 @@ def build(
     device: Annotated[str, typer.Option(help="Device to build on (cpu, cuda, meta).")] = "cpu",
     dtype: Annotated[str, typer.Option(help=f"Parameter dtype: {', '.join(DTYPES)}.")] = "float32",
     seed: Annotated[int, typer.Option(help="Initialisation seed.")] = 0,
-    batch: Annotated[int, typer.Option(min=1, help="Batch size of the test forward.")] = 2,
+    batch: Annotated[int, typer.Option(min=1, max=1 << 20, help="Batch size of the test forward.")] = 2,
     seq_len: Annotated[Optional[int], typer.Option(min=1, help="Sequence length (default: min(max_len, 32)).")] = None,  # noqa: UP007
     output: Annotated[
         Optional[Path],  # noqa: UP007
@@ -32,9 +32,13 @@ def build(
         typer.Option(help="A tokenizers tokenizer.json to put in the model directory (with -o).", dir_okay=False,
                      exists=True),
     ] = None,
+    repeats: Annotated[int, typer.Option(min=0, help="Forwards timed after the first (steady state: their "
+                                                    "median).")] = 5,
     overrides: SetOpt = None,
 ) -> None:
-    """Build a spec, run one forward pass on random token ids, print shapes and timings."""
+    """Build a spec, run forward passes on random token ids, print shapes and timings: the build, the
+    first forward (one-time set-up: kernel selection, allocator warm-up, lazy initialisation) and the
+    steady state (the median of --repeats more)."""
     if dtype not in DTYPES:
         raise typer.BadParameter(f"{dtype!r} is not one of {', '.join(DTYPES)}", param_hint="--dtype")
     if tokenizer is not None and output is None:
@@ -58,7 +62,7 @@ def build(
         from rich.progress import Progress
 
         t0 = time.perf_counter()
-        with Progress(console=out, transient=True, disable=device == "meta") as bar:
+        with Progress(console=out.get(), transient=True, disable=device == "meta") as bar:
             task = bar.add_task(f"building on {device}", total=getattr(validated.model, "n_layers", None))
             model = build_model(validated, registries=registries, device=device, dtype=getattr(torch, dtype), seed=seed,
                                 progress=lambda done, total: bar.update(task, completed=done, total=total))
@@ -67,26 +71,55 @@ def build(
         max_len = validated.model.max_len
         t = seq_len or min(max_len, 32)
         vocab = validated.model.vocab_size
-        ids = torch.randint(0, vocab, (batch, t), device=device)
-        t0 = time.perf_counter()
         with torch.inference_mode():
-            try:
-                logits = model(ids)
-            except ValueError as exc:
-                from blockforge.errors import BlockforgeError
+            from blockforge.build import out_of_memory
+            from blockforge.errors import BlockforgeError
 
+            try:
+                ids = torch.randint(0, vocab, (batch, t), device=device)
+                t_first, logits = _timed_forward(model, ids, device)
+                steady = [_timed_forward(model, ids, device)[0] for _ in range(repeats)]
+            except ValueError as exc:
                 raise BlockforgeError(str(exc)) from None
-        t_fwd = time.perf_counter() - t0
+            except (MemoryError, RuntimeError) as exc:
+                why = out_of_memory(exc)
+                if why is None:
+                    raise
+                raise BlockforgeError(
+                    f"ran out of memory in the test forward of batch {batch} x length {t} ({why}); use a smaller "
+                    "--batch or --seq-len (`blockforge summary` gives the activation memory on the meta device)"
+                ) from None
         n = sum(p.numel() for p in model.parameters())
         out.print(f"built [bold]{validated.name or 'model'}[/]: {n:,} parameters on {device} ({dtype}) "
                   f"in {t_build:.3f} s")
-        out.print(f"forward {tuple(ids.shape)} -> {tuple(logits.shape)} in {t_fwd * 1000:.1f} ms")
+        line = f"forward {tuple(ids.shape)} -> {tuple(logits.shape)}: first call {_ms(t_first)}"
+        if steady:
+            import statistics
+
+            line += f", then {_ms(statistics.median(steady))} (steady state: median of {len(steady)})"
+        out.print(line)
         if output is not None:
             from blockforge.modeldir import save_model
 
             save_model(model, output, tokenizer=tokenizer)
             out.print(f"saved model directory {output} (spec.yaml, model.safetensors"
                       f"{', tokenizer.json' if tokenizer else ''})")
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.1f} ms" if seconds < 10 else f"{seconds:.1f} s"
+
+
+def _timed_forward(model, ids, device: str):  # noqa: ANN001, ANN202 - torch objects, imported lazily
+    """One forward, timed to its end (CUDA work is waited for). Returns ``(seconds, logits)``."""
+    import torch
+
+    sync = torch.cuda.synchronize if device.startswith("cuda") else (lambda: None)
+    sync()
+    t0 = time.perf_counter()
+    logits = model(ids)
+    sync()
+    return time.perf_counter() - t0, logits
 
 
 def _check_output_dir(output: Path) -> None:

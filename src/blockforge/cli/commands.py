@@ -24,6 +24,7 @@ COMMANDS: dict[str, str] = {
     "compare": "blockforge.cli.compare:compare",
     "diff": "blockforge.cli.diff:diff",
     "build": "blockforge.cli.build:build",
+    "draw": "blockforge.cli.draw:draw",
     "generate": "blockforge.cli.generate:generate",
     "chat": "blockforge.cli.chat:chat",
     "train": "blockforge.cli.train:train",
@@ -88,16 +89,67 @@ class _LazyCommands(MutableMapping[str, Any]):
         return len(self._table)
 
 
+GLOBAL_FLAGS = frozenset({"--no-plugins", "--strict-plugins", "--version"})
+"""Global options without a value; accepted before or after the command."""
+GLOBAL_VALUED = frozenset({"--disable-plugin"})
+"""Global options that take a value (``--disable-plugin NAME`` or ``--disable-plugin=NAME``)."""
+
+
+def hoist_global_options(args: list[str]) -> list[str]:
+    """Move global options written after the command (``validate x --no-plugins``) before it.
+
+    Everything after ``--`` is left alone, and so is a value that an option before it takes
+    (``--set name=--no-plugins`` is one token and stays).
+
+    Args:
+        args: the command line after the program name.
+
+    Returns:
+        The same tokens, global options first.
+    """
+    i = 0
+    while i < len(args) and args[i].startswith("-") and args[i] != "--":  # options before the command
+        i += 2 if args[i] in GLOBAL_VALUED else 1
+    if i >= len(args) or args[i] == "--":
+        return list(args)
+    head, command, rest = list(args[:i]), args[i], args[i + 1 :]
+    moved: list[str] = []
+    kept: list[str] = []
+    j = 0
+    while j < len(rest):
+        token = rest[j]
+        if token == "--":
+            kept += rest[j:]
+            break
+        if token in GLOBAL_FLAGS or token.split("=", 1)[0] in GLOBAL_VALUED and "=" in token:
+            moved.append(token)
+        elif token in GLOBAL_VALUED and j + 1 < len(rest):
+            moved += [token, rest[j + 1]]
+            j += 1
+        else:
+            kept.append(token)
+        j += 1
+    return [*head, *moved, command, *kept]
+
+
 class CommandTable(TyperGroup):
-    """The ``blockforge`` group: its commands are the rows of :data:`COMMANDS`, imported lazily."""
+    """The ``blockforge`` group: its commands are the rows of :data:`COMMANDS`, imported lazily.
+
+    Global options (``--no-plugins``, ``--disable-plugin NAME``, ``--strict-plugins``, ``--version``)
+    may also follow the command: :func:`hoist_global_options` moves them before it.
+    """
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.commands = _LazyCommands(COMMANDS)
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        """Parse the group's options, global options after the command included."""
+        return super().parse_args(ctx, hoist_global_options(args))
 
     def list_commands(self, ctx: Any) -> list[str]:
         """The command names in table order (without importing any command)."""
         return list(self.commands)
 
 
-__all__ = ["COMMANDS", "CommandTable", "load_command"]
+__all__ = ["COMMANDS", "CommandTable", "hoist_global_options", "load_command"]

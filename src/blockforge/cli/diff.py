@@ -17,7 +17,8 @@ def spec_diff(a: Any, b: Any, path: str = "") -> list[dict[str, Any]]:
     """Differences between two resolved specs, as ``{path, a, b}`` rows (a missing side is absent).
 
     Mappings and lists are compared entry by entry; an entry present on one side only is reported once,
-    as a whole subtree (a layer added by ``n_layers=12`` is one row, not one row per field).
+    as a whole subtree (a layer added by ``n_layers=12`` is one row, not one row per field), and so is a
+    component replaced by another (``{type: mha, ...}`` -> ``{type: lstm, ...}``).
 
     Args:
         a: The first resolved spec (or a subtree of it).
@@ -27,6 +28,8 @@ def spec_diff(a: Any, b: Any, path: str = "") -> list[dict[str, Any]]:
     Returns:
         One row per differing leaf or one-sided subtree, in the order of ``a`` then of ``b``.
     """
+    if isinstance(a, dict) and isinstance(b, dict) and "type" in a and "type" in b and a["type"] != b["type"]:
+        return [{"path": path, "a": a, "b": b}]  # another component: one row, not one per parameter
     if isinstance(a, dict) and isinstance(b, dict):
         rows: list[dict[str, Any]] = []
         for key in [*a, *(k for k in b if k not in a)]:
@@ -88,10 +91,9 @@ def grouped_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         head, tail = item[0], item[1]
         indices = [int(_LAYER_ROW.match(rows[n]["path"])["i"]) for n in groups[item]]  # type: ignore[index]
         first = rows[groups[item][0]]
-        for start, stop, step in _runs(indices):
-            label = (f"{start}" if stop == start + 1 else f"{start}:{stop}" if step == 1
-                     else f"{start}:{stop}:{step}")
-            merged.append({**first, "path": f"{head}[{label}]{tail}"})
+        labels = [f"{start}" if stop == start + 1 else f"{start}:{stop}" if step == 1 else f"{start}:{stop}:{step}"
+                  for start, stop, step in _runs(indices)]
+        merged.append({**first, "path": f"{head}[{','.join(labels)}]{tail}"})  # every such layer: one row
     return merged
 
 
@@ -118,10 +120,16 @@ def _runs(indices: list[int]) -> list[tuple[int, int, int]]:
 
 
 def _shown(row: dict[str, Any], side: str, width: int = 60) -> str:
-    """One side of a row for the text view: compact JSON, a long subtree cut at ``width`` characters."""
+    """One side of a row for the text view: compact JSON, a long subtree cut at ``width`` characters; a
+    component as ``name {its parameters}``."""
     if side not in row:
         return "(absent)"
-    text = json.dumps(row[side], separators=(", ", ": "))
+    value = row[side]
+    if isinstance(value, dict) and isinstance(value.get("type"), str) and "a" in row and "b" in row:
+        rest = {k: v for k, v in value.items() if k != "type" and v is not None}
+        text = f"{value['type']} {json.dumps(rest, separators=(', ', ': '))}" if rest else value["type"]
+        return text if len(text) <= width else text[: width - 1] + "…"
+    text = json.dumps(value, separators=(", ", ": "))
     return text if len(text) <= width else text[: width - 1] + "…"
 
 

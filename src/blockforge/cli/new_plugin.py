@@ -2,8 +2,9 @@
 
 The package follows the layout of ``docs/plugins.md``: a torch-free ``plugin.py`` (entry point,
 parameter model, factory, hook), a ``module.py`` with the ``nn.Module``, and tests that check the
-module against a reference and the component through blockforge. It starts as a norm (ScaleNorm:
-``g * x / ||x||``); change the kind, parameters and module to what you need.
+module against a reference and the component through blockforge. ``--kind`` picks the kind; each
+starts as a small working component of it (:mod:`blockforge.cli.plugin_kinds`): change its
+parameters and module to what you need.
 """
 
 from __future__ import annotations
@@ -48,14 +49,14 @@ testpaths = ["tests"]
 README = '''\
 # {dist}
 
-A blockforge plugin that adds the `{name}` norm (ScaleNorm: `g * x / ||x||`, one learned scalar `g`).
+A blockforge plugin that adds the `{name}` {kind} component ({summary}).
 
 ```bash
-pip install -e .          # then: blockforge plugins; blockforge components norm
+pip install -e .          # then: blockforge plugins; blockforge components {name}
 pytest                    # with the package installed
 ```
 
-Use it in a spec: `norm: {name}` or `norm: {{type: {name}, eps: 1.0e-5}}`.
+Use it in a spec: `{use}`.
 
 Layout (keep it: `blockforge validate` and `blockforge components` must not import torch):
 `src/{pkg}/plugin.py` holds the parameter model, the factory and the hook and imports no torch;
@@ -84,10 +85,9 @@ if TYPE_CHECKING:
 
 
 class {cls}Params(Params):
-    """ScaleNorm: g * x / ||x|| over the last dimension, with one learned scalar g."""
+    """{summary}."""
 
-    eps: Annotated[float, Field(gt=0.0)] = 1e-5
-    """Lower bound on the norm, for numerical stability."""
+{params}
 
 
 def build_{name}(p: {cls}Params, ctx: BuildContext) -> nn.Module:
@@ -106,15 +106,13 @@ def build_{name}(p: {cls}Params, ctx: BuildContext) -> nn.Module:
     """
     from {pkg}.module import {cls}
 
-    return {cls}(d_model=ctx.d_model, eps=p.eps)
+    return {build}
 
 
 @hookimpl
 def blockforge_register_components(registry):
-    # A norm is called as m(x). Another kind has another call (docs/plugins.md, "How each kind is
-    # called"); a sequence mixer (kind "attention") is called as m(x, mask=mask, positions=positions)
-    # and declares on its parameter model what it does with positions (uses_positions, "Positions").
-    registry.register("norm", "{name}", params={cls}Params, factory=build_{name})
+    # A {kind} component is called as {call} (docs/plugins.md, "How each kind is called").
+    registry.register("{kind}", "{name}", params={cls}Params, factory=build_{name})
 '''
 
 MODULE = '''\
@@ -129,30 +127,7 @@ from torch import Tensor, nn
 
 
 class {cls}(nn.Module):
-    """ScaleNorm: ``g * x / max(||x||, eps)`` over the last dimension.
-
-    Args:
-        d_model: width of the last dimension (``g`` starts at ``sqrt(d_model)``).
-        eps: lower bound on the norm.
-
-    Raises:
-        ValueError: ``d_model`` or ``eps`` is not positive.
-    """
-
-    def __init__(self, *, d_model: int, eps: float = 1e-5) -> None:
-        super().__init__()
-        if d_model <= 0 or eps <= 0:
-            raise ValueError(f"d_model and eps must be positive, got {{d_model}}, {{eps}}")
-        self.d_model, self.eps = d_model, eps
-        self.g = nn.Parameter(torch.empty(()))
-        self.reset_parameters()
-
-    def reset_parameters(self) -> None:
-        nn.init.constant_(self.g, math.sqrt(self.d_model))
-
-    def forward(self, x: Tensor) -> Tensor:
-        """Args: x: ``(..., C)``. Returns: ``(..., C)``."""
-        return self.g * x / x.norm(dim=-1, keepdim=True).clamp_min(self.eps)  # (..., C)
+{module}
 '''
 
 TEST = '''\
@@ -170,30 +145,35 @@ from {pkg}.module import {cls}
 
 
 def test_matches_the_formula():
-    m = {cls}(d_model=2)
-    x = torch.tensor([[3.0, 4.0]])
-    torch.testing.assert_close(m(x), torch.tensor([[3.0, 4.0]]) / 5.0 * math.sqrt(2), atol=1e-6, rtol=1e-6)
+{formula_test}
 
 
 def test_loaded_through_the_entry_point_and_built():
     ps = load_plugins(strict=True)
     assert ps.get("{name}").status == "loaded"
-    m = build_component("norm", {{"type": "{name}"}}, d_model=8, registries=ps.registries)
-    y = m(torch.randn(2, 3, 8))
-    assert y.shape == (2, 3, 8)
-    torch.testing.assert_close(y.norm(dim=-1), torch.full((2, 3), math.sqrt(8)), atol=1e-5, rtol=1e-5)
+{built_test}
 '''
 
 
-def render(name: str) -> dict[str, str]:
-    """The files of a new plugin package for component ``name``, by relative path."""
+def render(name: str, kind: str = "norm") -> dict[str, str]:
+    """The files of a new plugin package for component ``name`` of ``kind``, by relative path.
+
+    Raises:
+        KeyError: no template for ``kind`` (see :data:`blockforge.cli.plugin_kinds.TEMPLATES`).
+    """
+    from dataclasses import asdict
+
+    from blockforge.cli.plugin_kinds import TEMPLATES
+
     pkg = f"blockforge_{name}"
     fields = {
         "name": name,
         "pkg": pkg,
         "dist": f"blockforge-{name.replace('_', '-')}",
         "cls": "".join(part.capitalize() for part in name.split("_")),
+        "kind": kind,
     }
+    fields.update({k: v.format(**fields) for k, v in asdict(TEMPLATES[kind]).items()})
     return {
         "pyproject.toml": PYPROJECT.format(**fields),
         "README.md": README.format(**fields),
@@ -205,16 +185,37 @@ def render(name: str) -> dict[str, str]:
 
 
 def new_plugin(
+    ctx: typer.Context,
     name: Annotated[str, typer.Argument(help="Component name, as specs will write it (e.g. scalenorm).")],
     directory: Annotated[
         Optional[Path],  # noqa: UP007
         typer.Option("--dir", "-d", help="Where to create the package (default: ./blockforge-NAME).", file_okay=False),
     ] = None,
+    kind: Annotated[str, typer.Option("--kind", "-k", help="The component's kind: norm, activation, feedforward, "
+                                      "positional, embedding or head (each starts as a small working example).")
+                    ] = "norm",
 ) -> None:
     """Scaffold a plugin package (pyproject with entry point, torch-free plugin module, nn.Module, tests)."""
+    from blockforge.cli.plugin_kinds import TEMPLATES
+
+    if kind not in TEMPLATES:
+        other = ("a sequence mixer: copy plugins/blockforge-linformer" if kind == "attention"
+                 else "it composes other components: start from the built-ins' blockforge/builtins"
+                 if kind in ("block", "model") else f"kinds are {', '.join(TEMPLATES)}")
+        err.print(f"[bold red]error[/]: no scaffold for kind {kind!r} ({other}); --kind takes "
+                  f"{', '.join(TEMPLATES)}")
+        raise typer.Exit(EXIT_INVALID)
     if not NAME_RE.match(name):
         err.print(f"[bold red]error[/]: invalid plugin name {name!r}: use lowercase letters, digits and '_', "
                   "starting with a letter (it is also the component's name in specs)")
+        raise typer.Exit(EXIT_INVALID)
+    from blockforge.cli.context import CliContext
+
+    registered = CliContext.of(ctx).registries[kind]
+    if name in registered.names():
+        owner = registered.get(name).owner
+        err.print(f"[bold red]error[/]: {kind} component {name!r} is already registered (by {owner}); a second "
+                  "one would be refused when both are installed: choose another name")
         raise typer.Exit(EXIT_INVALID)
     target = directory or Path(f"blockforge-{name.replace('_', '-')}")
     if target.exists():
@@ -223,7 +224,7 @@ def new_plugin(
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=target.parent))
     try:  # write everything aside, then move it into place in one step: never half a package
-        for rel, text in render(name).items():
+        for rel, text in render(name, kind).items():
             path = staging / rel
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text)
@@ -231,5 +232,6 @@ def new_plugin(
     finally:
         if staging.exists():
             shutil.rmtree(staging)
-    out.print(f"created plugin package [bold]{target}[/] (component norm.{name})")
-    out.print(f"next: pip install -e {target} && blockforge plugins && pytest {target}")
+    out.print(f"created plugin package [bold]{target}[/] (component {kind}.{name}); next, on one line:")
+    out.print(f"pip install -e {target} && blockforge plugins && pytest {target}", markup=False, highlight=False,
+              soft_wrap=True)  # never broken: it is meant to be copied

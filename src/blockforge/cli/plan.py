@@ -11,21 +11,32 @@ from blockforge.cli._app import Format, FormatOpt, SetOpt, SpecArg, out, user_er
 from blockforge.cli.context import CliContext
 
 
-def _flat(value: Any, prefix: str = "") -> dict[str, Any]:
-    if isinstance(value, dict):
-        out: dict[str, Any] = {}
-        for k, v in value.items():
-            out.update(_flat(v, f"{prefix}.{k}" if prefix else str(k)))
-        return out
-    return {prefix: value}
-
-
-def _changes(base: dict[str, Any], layer: dict[str, Any]) -> list[str]:
-    """``key=value`` for every leaf of ``layer`` that differs from ``base`` (dotted keys)."""
-    fb, fl = _flat(base), _flat(layer)
-    changed = [f"{k}={json.dumps(v)}" for k, v in fl.items() if k not in fb or fb[k] != v]
-    changed += [f"-{k}" for k in fb if k not in fl]
+def _changes(base: dict[str, Any], layer: dict[str, Any], prefix: str = "") -> list[str]:
+    """What ``layer`` changes from ``base``: ``key=value`` per differing leaf (dotted keys), ``-key`` for a
+    removed one, and one ``key: old -> new`` for a component replaced by another (``attention: mha ->
+    lstm``), not one entry per parameter of each."""
+    changed: list[str] = []
+    for k in [*layer, *(k for k in base if k not in layer)]:
+        key = f"{prefix}.{k}" if prefix else str(k)
+        if k not in base:
+            changed.append(f"{key}={json.dumps(layer[k])}")
+        elif k not in layer:
+            changed.append(f"-{key}")
+        elif isinstance(base[k], dict) and isinstance(layer[k], dict):
+            a, b = base[k], layer[k]
+            if "type" in a and "type" in b and a["type"] != b["type"]:
+                changed.append(f"{key}: {a['type']} -> {b['type']}")
+            else:
+                changed.extend(_changes(a, b, key))
+        elif base[k] != layer[k]:
+            changed.append(f"{key}={json.dumps(layer[k])}")
     return changed
+
+
+def mixer(block: dict[str, Any]) -> str:
+    """The component name of a resolved block's sequence mixer (its ``attention`` slot), or ``-``."""
+    value = block.get("attention")
+    return str(value.get("type", "-")) if isinstance(value, dict) else "-"
 
 
 def plan_rows(validated: Any) -> list[dict[str, Any]]:
@@ -54,17 +65,26 @@ def plan(ctx: typer.Context, spec: SpecArg = None, fmt: FormatOpt = Format.text,
     if fmt == Format.json:
         out.print_json(json.dumps({"layers": rows}))
         return
+    from rich.markup import escape
     from rich.table import Table
 
+    from blockforge.figure import layers_text
+
+    groups: dict[tuple[Any, ...], list[dict[str, Any]]] = {}  # layers that resolve alike: one row
+    for r in rows:
+        key = (r["stack"], r["block"].get("type", "?"), mixer(r["block"]), tuple(r["from"]), tuple(r["changes"]))
+        groups.setdefault(key, []).append(r)
     table = Table(title=f"{validated.name or 'model'}: {len(rows)} layers", title_justify="left")
     several = len({r["stack"] for r in rows}) > 1
     if several:
         table.add_column("stack")
-    table.add_column("layer", justify="right", style="bold cyan")
+    table.add_column("layers", justify="right", style="bold cyan")
     table.add_column("block", style="bold")
+    table.add_column("mixer", style="bold")
     table.add_column("merged from")
     table.add_column("differs from the base block")
-    for r in rows:
-        cells = [str(r["layer"]), r["block"].get("type", "?"), " + ".join(r["from"]), ", ".join(r["changes"]) or "-"]
-        table.add_row(*([r["stack"]] if several else []), *cells)
+    for (stack, block, mix, sources, changes), members in groups.items():
+        cells = [layers_text([m["layer"] for m in members]), block, mix, " + ".join(sources),
+                 escape(", ".join(changes)) or "-"]
+        table.add_row(*([stack] if several else []), *cells)
     out.print(table)

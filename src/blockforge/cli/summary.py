@@ -19,11 +19,29 @@ class View(StrEnum):
 
 SummaryFormatOpt = format_option(Format.text, Format.json, Format.markdown)
 """``--format text|json|markdown``: what the commands that summarise models write."""
-BatchOpt = Annotated[int, typer.Option(min=1, help="Batch size of the probe (activations, FLOPs).")]
+MAX_BATCH = 1 << 20
+"""The largest probe batch: a summary runs on meta, but its figures (bytes, FLOPs) must stay int64."""
+BatchOpt = Annotated[int, typer.Option(min=1, max=MAX_BATCH, help="Batch size of the probe (activations, FLOPs).")]
 SeqLenOpt = Annotated[
     Optional[int],  # noqa: UP007 - typer reads Optional
     typer.Option(min=1, help="Sequence length of the probe (default: the model's max_len)."),
 ]
+
+
+#: Names ``--dtype`` accepts -> torch dtype name.
+DTYPE_NAMES = {"float32": "float32", "fp32": "float32", "float": "float32", "bfloat16": "bfloat16",
+               "bf16": "bfloat16", "float16": "float16", "fp16": "float16", "half": "float16",
+               "float64": "float64", "fp64": "float64", "double": "float64"}
+
+
+def _dtype(value: str) -> str:
+    if str(value).lower() in DTYPE_NAMES:
+        return DTYPE_NAMES[str(value).lower()]
+    raise typer.BadParameter(f"{value!r} is not a dtype; use float32, bfloat16 (bf16), float16 (fp16) or float64")
+
+
+DtypeOpt = Annotated[str, typer.Option("--dtype", parser=_dtype, metavar="[float32|bfloat16|bf16|float16|float64]",
+                                       help="Parameter dtype of the summarised model (bytes, memory).")]
 
 
 def _check_parallel(value: str | None) -> str | None:
@@ -49,16 +67,33 @@ def _error_format(fmt: Format) -> Format:
     return Format.json if fmt == Format.json else Format.text
 
 
-def summarize_spec(spec, *, registries, batch: int, seq_len: int | None,  # noqa: ANN001, ANN201
-                   label: str | None = None, overrides: list[str] | tuple[str, ...] = ()):
-    """Load, validate and summarise one spec, turning a bad probe size into a user error."""
+def summarize_spec(spec, **kwargs):  # noqa: ANN001, ANN003, ANN201
+    """:func:`summarize_with_layers` without the layer keys: the summary alone."""
+    return summarize_with_layers(spec, **kwargs)[0]
+
+
+def summarize_with_layers(spec, *, registries, batch: int, seq_len: int | None,  # noqa: ANN001, ANN201
+                   label: str | None = None, overrides: list[str] | tuple[str, ...] = (), dtype: str = "float32"):
+    """Load, validate and summarise one spec (built on meta in ``dtype``), turning a bad probe size into a
+    user error. Returns ``(summary, layer keys)`` (see :func:`blockforge.render.layer_keys`)."""
     from blockforge.errors import BlockforgeError
     from blockforge.inspect import summarize
     from blockforge.spec import load_spec
 
     validated = load_spec(spec, registries=registries, overrides=overrides)
     try:
-        return summarize(validated, batch=batch, seq_len=seq_len, registries=registries)
+        if dtype == "float32":
+            summary = summarize(validated, batch=batch, seq_len=seq_len, registries=registries)
+        else:
+            import torch
+
+            from blockforge.build import build_model
+
+            model = build_model(validated, device="meta", registries=registries, dtype=getattr(torch, dtype))
+            summary = summarize(model, batch=batch, seq_len=seq_len)
+        from blockforge.render import layer_keys
+
+        return summary, layer_keys(summary, validated.plan)
     except ValueError as exc:
         raise BlockforgeError(f"{label or spec or 'default spec'}: {exc}") from None
 
@@ -71,6 +106,9 @@ def summary(
     seq_len: SeqLenOpt = None,
     view: Annotated[View, typer.Option(help="Module tree as a table or a tree (text format).")] = View.table,
     fmt: SummaryFormatOpt = Format.text,
+    expand: Annotated[bool, typer.Option("--expand", help="Show every layer (identical layers are one row "
+                                                          "`blocks.0–31 × 32` by default).")] = False,
+    dtype: DtypeOpt = "float32",
     overrides: SetOpt = None,
     parallel: ParallelOpt = None,
 ) -> None:
@@ -79,7 +117,8 @@ def summary(
     --parallel, each rank's memory and traffic (docs/distributed.md)."""
     registries = CliContext.of(ctx).registries
     with user_errors(_error_format(fmt)):
-        s = summarize_spec(spec, registries=registries, batch=batch, seq_len=seq_len, overrides=overrides or ())
+        s, keys = summarize_with_layers(spec, registries=registries, batch=batch, seq_len=seq_len,
+                                        overrides=overrides or (), dtype=dtype)
         plan = _parallel_plan(spec, s, parallel, registries, overrides or ()) if parallel else None
     if fmt == Format.json:
         data = s.to_dict()
@@ -91,12 +130,13 @@ def summary(
     if fmt == Format.markdown:
         from blockforge.render import parallel_markdown, summary_markdown
 
-        text = summary_markdown(s, depth=depth) + ("\n" + parallel_markdown(plan) if plan is not None else "")
+        text = summary_markdown(s, depth=depth, expand=expand, keys=keys) + (
+            "\n" + parallel_markdown(plan) if plan is not None else "")
         out.print(text, markup=False, highlight=False, soft_wrap=True)
         return
     from blockforge.render import parallel_renderable, summary_renderable
 
-    out.print(summary_renderable(s, depth=depth, view=view.value))
+    out.print(summary_renderable(s, depth=depth, view=view.value, expand=expand, keys=keys))
     if plan is not None:
         out.print(parallel_renderable(plan))
 

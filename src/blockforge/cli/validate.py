@@ -22,7 +22,6 @@ def validate(
     overrides: SetOpt = None,
 ) -> None:
     """Validate specs: every problem, located, in one report. Never imports torch."""
-    from blockforge.diagnostics import print_issues
     from blockforge.errors import SpecError
     from blockforge.spec import load_spec, spec_hash
 
@@ -37,12 +36,15 @@ def validate(
             failed = True
             results.append({"spec": label, "ok": False, "errors": [i.to_dict() for i in exc.issues]})
             if fmt == Format.text:
+                from blockforge.diagnostics import print_issues
+
                 print_issues(exc.issues, err)
             continue
         h = spec_hash(validated)
         results.append({"spec": label, "ok": True, "name": validated.name, "hash": h})
-        if fmt == Format.text:
-            out.print(f"[green]ok[/] {label}: {validated.name or '(unnamed)'} [dim](hash {h[:12]})[/]")
+        if fmt == Format.text:  # click, not rich: a run with no errors never imports rich
+            typer.echo(f"{typer.style('ok', fg='green')} {label}: {validated.name or '(unnamed)'} "
+                       f"{typer.style(f'(hash {h[:12]})', dim=True)}")
     if fmt == Format.json:
         out.print_json(json.dumps({"ok": not failed, "specs": results}))
     if failed:

@@ -12,6 +12,8 @@ queries, keys and values come from. Features and the kernel path they need:
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -124,11 +126,14 @@ class MultiHeadAttention(nn.Module):
         scale: the score scale; None = ``head_dim ** -0.5``.
         q_norm: a norm of width ``head_dim`` applied to each query head (QK-norm), or None.
         k_norm: likewise for keys, or None.
+        qk_norm_scope: ``head`` (norms of width ``head_dim``, per head), or ``all`` (OLMo 2: ``q_norm``
+            of width ``heads * head_dim`` on the whole query projection, ``k_norm`` of width
+            ``kv_heads * head_dim`` on the key projection).
         dropout: dropout on the attention weights (training only).
 
     Raises:
         ValueError: for sizes that do not fit (``heads`` not dividing ``d_model`` without ``head_dim``,
-            ``kv_heads`` not dividing ``heads``, non-positive values).
+            ``kv_heads`` not dividing ``heads``, non-positive values), or an unknown ``qk_norm_scope``.
     """
 
     def __init__(
@@ -146,10 +151,14 @@ class MultiHeadAttention(nn.Module):
         scale: float | None = None,
         q_norm: nn.Module | None = None,
         k_norm: nn.Module | None = None,
+        qk_norm_scope: Literal["head", "all"] = "head",
         dropout: float = 0.0,
     ) -> None:
         super().__init__()
         kv_heads, head_dim = head_sizes(d_model=d_model, heads=heads, kv_heads=kv_heads, head_dim=head_dim)
+        if qk_norm_scope not in ("head", "all"):
+            raise ValueError(f"qk_norm_scope must be 'head' or 'all', got {qk_norm_scope!r}")
+        self.qk_norm_scope = qk_norm_scope
         if window is not None and window <= 0:
             raise ValueError(f"window must be positive, got {window}")
         if softcap is not None and softcap <= 0:
@@ -223,14 +232,20 @@ class MultiHeadAttention(nn.Module):
         """Queries ``(B, H, T, D)``, keys and values ``(B, KV, T, D)``, normed and rotated."""
         b, t, _ = x.shape
         h, kv, d = self.heads, self.kv_heads, self.head_dim
-        if self.qkv is not None:
+        if self.qk_norm_scope == "all" and (self.q_norm is not None or self.k_norm is not None):
+            qkv = self.qkv(x) if self.qkv is not None else torch.cat([self.q(x), self.kv(x)], dim=-1)
+            q, k, v = qkv.split((h * d, kv * d, kv * d), dim=-1)  # (B, T, H*D), (B, T, KV*D) twice
+            q = (self.q_norm(q) if self.q_norm is not None else q).view(b, t, h, d).transpose(1, 2)  # (B, H, T, D)
+            k = (self.k_norm(k) if self.k_norm is not None else k).view(b, t, kv, d).transpose(1, 2)  # (B, KV, T, D)
+            v = v.view(b, t, kv, d).transpose(1, 2)  # (B, KV, T, D)
+        elif self.qkv is not None:
             q, k, v = self.qkv(x).view(b, t, 3, h, d).permute(2, 0, 3, 1, 4).unbind(0)  # each (B, H, T, D)
         else:
             q = self.q(x).view(b, t, h, d).transpose(1, 2)  # (B, H, T, D)
             k, v = self.kv(x).view(b, t, 2, kv, d).permute(2, 0, 3, 1, 4).unbind(0)  # each (B, KV, T, D)
-        if self.q_norm is not None:
+        if self.qk_norm_scope == "head" and self.q_norm is not None:
             q = self.q_norm(q)
-        if self.k_norm is not None:
+        if self.qk_norm_scope == "head" and self.k_norm is not None:
             k = self.k_norm(k)
         if positions is not None:
             q, k = positions.rotate(q, k)  # type: ignore[attr-defined]

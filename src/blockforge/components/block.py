@@ -13,6 +13,7 @@ mixers that have no cache support are called exactly as before. Blocks here decl
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 import torch
@@ -20,7 +21,26 @@ from torch import Tensor, nn
 
 from blockforge.components.cache import BlockCache
 
-NormPosition = Literal["pre", "post", "sandwich"]
+NormPosition = Literal["pre", "post", "sandwich", "output"]
+
+
+@dataclass(frozen=True)
+class Residual:
+    """One residual connection of a block, as a diagram draws it: ``x = after(x + sum(branch(before(x))))``.
+
+    Names are the block's child modules; a name whose module is None or ``nn.Identity`` is skipped.
+    A block declares its wiring with ``residuals()`` (``blockforge draw`` reads it).
+
+    Attributes:
+        branches: the chains of child modules summed into the residual, each applied in order
+            (two for a parallel block).
+        before: child modules applied once before the branches split (a norm they share).
+        after: a child module applied after the add (post-norm), or None.
+    """
+
+    branches: tuple[tuple[str, ...], ...]
+    before: tuple[str, ...] = ()
+    after: str | None = None
 
 
 def _mix(mixer: nn.Module, x: Tensor, mask: Tensor | None, positions: object | None,
@@ -87,6 +107,7 @@ class TransformerBlock(nn.Module):
     ``post`` (the seed's, and the original Transformer's): ``x = norm(x + f(x))``.
     ``pre`` (GPT-2 onwards): ``x = x + f(norm(x))``.
     ``sandwich`` (Gemma 2): ``x = x + post_norm(f(norm(x)))``.
+    ``output`` (OLMo 2): ``x = x + norm(f(x))``, the norm on each branch's output only.
     Each branch ``f(.)`` is followed by dropout, then layer scale and stochastic depth when set.
 
     State dict: ``attn_norm``, ``attention``, ``ff_norm``, ``feedforward``; with ``sandwich`` also
@@ -95,11 +116,12 @@ class TransformerBlock(nn.Module):
     Args:
         attention: the sequence mixer, called as ``attention(x, mask=mask, positions=positions)``.
         feedforward: the feed-forward module, called as ``feedforward(x)``.
-        attn_norm: the norm around the attention sublayer (before it for pre/sandwich, after for post).
+        attn_norm: the norm around the attention sublayer (before it for pre/sandwich, after the residual
+            sum for post, on the sublayer's output for output).
         ff_norm: the norm around the feed-forward sublayer.
         attn_post_norm: with ``sandwich``, the norm on the attention output; otherwise must be None.
         ff_post_norm: with ``sandwich``, the norm on the feed-forward output; otherwise must be None.
-        norm_position: ``pre``, ``post`` or ``sandwich``.
+        norm_position: ``pre``, ``post``, ``sandwich`` or ``output``.
         dropout: residual dropout on each sublayer's output (training only).
         layer_scale: initial value of per-channel branch scales (CaiT), or None for none.
         drop_path: stochastic-depth probability of dropping each branch per sample (training only).
@@ -125,8 +147,8 @@ class TransformerBlock(nn.Module):
         d_model: int | None = None,
     ) -> None:
         super().__init__()
-        if norm_position not in ("pre", "post", "sandwich"):
-            raise ValueError(f"norm_position must be 'pre', 'post' or 'sandwich', got {norm_position!r}")
+        if norm_position not in ("pre", "post", "sandwich", "output"):
+            raise ValueError(f"norm_position must be 'pre', 'post', 'sandwich' or 'output', got {norm_position!r}")
         if (norm_position == "sandwich") != (attn_post_norm is not None and ff_post_norm is not None):
             raise ValueError("attn_post_norm and ff_post_norm are required with 'sandwich' and only with it")
         if layer_scale is not None and d_model is None:
@@ -163,6 +185,11 @@ class TransformerBlock(nn.Module):
             x = self.attn_norm(x + self.drop_path(self.attn_scale(self.dropout(y))))  # (B, T, C)
             y = self.feedforward(x)  # (B, T, C)
             return self.ff_norm(x + self.drop_path(self.ff_scale(self.dropout(y))))  # (B, T, C)
+        if self.norm_position == "output":
+            y = self.attn_norm(_mix(self.attention, x, mask, positions, cache))  # (B, T, C)
+            x = x + self.drop_path(self.attn_scale(self.dropout(y)))  # (B, T, C)
+            y = self.ff_norm(self.feedforward(x))  # (B, T, C)
+            return x + self.drop_path(self.ff_scale(self.dropout(y)))  # (B, T, C)
         y = _mix(self.attention, self.attn_norm(x), mask, positions, cache)  # (B, T, C)
         if self.attn_post_norm is not None:
             y = self.attn_post_norm(y)
@@ -171,6 +198,14 @@ class TransformerBlock(nn.Module):
         if self.ff_post_norm is not None:
             y = self.ff_post_norm(y)
         return x + self.drop_path(self.ff_scale(self.dropout(y)))  # (B, T, C)
+
+    def residuals(self) -> tuple[Residual, ...]:
+        """The block's wiring (see :class:`Residual`): one residual per sublayer, norms where they act."""
+        if self.norm_position == "post":
+            return (Residual(branches=(("attention", "attn_scale"),), after="attn_norm"),
+                    Residual(branches=(("feedforward", "ff_scale"),), after="ff_norm"))
+        return (Residual(branches=(("attn_norm", "attention", "attn_post_norm", "attn_scale"),)),
+                Residual(branches=(("ff_norm", "feedforward", "ff_post_norm", "ff_scale"),)))
 
     def extra_repr(self) -> str:
         return f"norm_position={self.norm_position!r}"
@@ -227,6 +262,12 @@ class ParallelBlock(nn.Module):
         y = self.dropout(_mix(self.attention, h, mask, positions, cache))  # (B, T, C)
         y = y + self.dropout(self.feedforward(hf))  # (B, T, C)
         return x + self.drop_path(y)  # (B, T, C)
+
+    def residuals(self) -> tuple[Residual, ...]:
+        """The block's wiring (see :class:`Residual`): both branches summed into one residual."""
+        if self.ff_norm is None:
+            return (Residual(before=("attn_norm",), branches=(("attention",), ("feedforward",))),)
+        return (Residual(branches=(("attn_norm", "attention"), ("ff_norm", "feedforward"))),)
 
 
 class DecoderBlock(nn.Module):
@@ -303,6 +344,13 @@ class DecoderBlock(nn.Module):
         x = x + self.dropout(_mix(self.attention, self.attn_norm(x), mask, positions, cache))  # (B, T, C)
         x = x + self.dropout(cross(self.cross_norm(x)))  # (B, T, C)
         return x + self.dropout(self.feedforward(self.ff_norm(x)))  # (B, T, C)
+
+    def residuals(self) -> tuple[Residual, ...]:
+        """The block's wiring (see :class:`Residual`): self-attention, cross-attention, feed-forward."""
+        pairs = (("attention", "attn_norm"), ("cross_attention", "cross_norm"), ("feedforward", "ff_norm"))
+        if self.norm_position == "post":
+            return tuple(Residual(branches=((f,),), after=n) for f, n in pairs)
+        return tuple(Residual(branches=((n, f),)) for f, n in pairs)
 
     supports_cache = True
 

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 IGNORE = -100
-"""Label of a position that is not scored (padding, a prompt turn, an unmasked token); ``F.cross_entropy``'s
+"""Label of a position that is not scored (padding, an unmasked token); ``F.cross_entropy``'s
 ``ignore_index`` default."""
 
 

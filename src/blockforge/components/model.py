@@ -14,15 +14,15 @@ new positions only and the positions continue each row's count of real tokens.
 
 from __future__ import annotations
 
-import inspect
 import math
+import warnings
 from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
 
 from blockforge.components.cache import ModelCache
-from blockforge.components.positional import attention_positions, positions_from_mask
+from blockforge.components.positional import attention_positions, positions_from_mask, takes_position_ids
 
 
 def aux_loss(model: nn.Module) -> Tensor | None:
@@ -157,20 +157,29 @@ def _check_positions(position_ids: Tensor | None, ids: Tensor) -> None:
                          f"{tuple(ids.shape)}")
 
 
-def takes_position_ids(positional: nn.Module) -> bool:
-    """Whether a positional module's ``forward`` accepts ``position_ids=`` (every built-in one does; a plugin's
-    that does not is called as ``positional(x)``, with positions ``0 .. T-1``)."""
-    try:
-        params = inspect.signature(positional.forward).parameters
-    except (TypeError, ValueError):
-        return False
-    return "position_ids" in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+class PositionsWarning(UserWarning):
+    """A plugin positional encoding cannot follow the padding mask or a cache (it takes no ``position_ids``)."""
 
 
-def _add_positions(positional: nn.Module, x: Tensor, position_ids: Tensor | None, takes_ids: bool) -> Tensor:
-    if position_ids is None or not takes_ids:
-        return positional(x)
-    return positional(x, position_ids=position_ids)
+def _module_positions(model: nn.Module, mask: Tensor | None, position_ids: Tensor | None) -> Tensor | None:
+    """The position ids the positional module gets: ``position_ids``, or None (``0 .. T-1``) for a plugin
+    encoding that does not take them, with a warning when that moves a real token (padding before it, or
+    decoding with a cache)."""
+    if model.positional_takes_ids or position_ids is None:
+        return position_ids
+    if position_ids.is_meta:  # shapes only (summary's probe): nothing to check
+        return None
+    real = torch.ones_like(position_ids, dtype=torch.bool) if mask is None else mask.bool()  # (B, T)
+    plain = torch.arange(position_ids.shape[1], device=position_ids.device)  # (T,)
+    if bool(((position_ids != plain) & real).any()):
+        warnings.warn(f"the positional encoding {type(model.positional).__name__} takes no position_ids, so "
+                      "tokens after padding (or decoded with a cache) get positions 0..T-1 of this call, not "
+                      "their own", PositionsWarning, stacklevel=3)
+    return None
+
+
+def _add_positions(positional: nn.Module, x: Tensor, position_ids: Tensor | None) -> Tensor:
+    return positional(x) if position_ids is None else positional(x, position_ids=position_ids)
 
 
 def _keep_last(x: Tensor, mask: Tensor | None, logits_to_keep: int) -> tuple[Tensor, Tensor | None]:
@@ -256,10 +265,9 @@ class TransformerLM(nn.Module):
         if token_types is not None:
             _check_token_types(token_types, ids, self.embedding)
         _check_positions(position_ids, ids)
-        position_ids = _positions(ids, mask, position_ids, cache, self.max_len)
+        position_ids = _module_positions(self, mask, _positions(ids, mask, position_ids, cache, self.max_len))
         x = self.embedding(ids) if token_types is None else self.embedding(ids, token_types)  # (B, T, C)
-        x = self.dropout(self.embedding_norm(_add_positions(self.positional, x, position_ids,
-                                                            self.positional_takes_ids)))  # (B, T, C)
+        x = self.dropout(self.embedding_norm(_add_positions(self.positional, x, position_ids)))  # (B, T, C)
         positions = attention_positions(self.positional, ids.shape[1], ids.device, position_ids)
         for i, block in enumerate(self.blocks):
             if cache is None:
@@ -346,13 +354,12 @@ class EncoderDecoder(nn.Module):
         self.head = head
 
     def _embed(self, ids: Tensor, position_ids: Tensor | None) -> Tensor:
-        x = self.embedding(ids)  # (B, T, C)
-        return self.dropout(_add_positions(self.positional, x, position_ids, self.positional_takes_ids))
+        return self.dropout(_add_positions(self.positional, self.embedding(ids), position_ids))  # (B, T, C)
 
     def encode(self, ids: Tensor, mask: Tensor | None = None) -> Tensor:
         """Args: ids: ``(B, S)`` source ids; mask: optional ``(B, S)`` padding mask. Returns: ``(B, S, C)``."""
         _check_ids(ids, mask, self.max_len, vocab_size=_vocab_size(self.embedding), device=_model_device(self))
-        position_ids = _positions(ids, mask, None, None, self.max_len)
+        position_ids = _module_positions(self, mask, _positions(ids, mask, None, None, self.max_len))
         x = self._embed(ids, position_ids)  # (B, S, C)
         positions = attention_positions(self.positional, ids.shape[1], ids.device, position_ids)
         for block in self.encoder:
@@ -404,7 +411,8 @@ class EncoderDecoder(nn.Module):
             raise ValueError(f"decoder_ids has batch size {decoder_ids.shape[0]} but ids has {memory.shape[0]}; "
                              "each target sequence decodes against its own source")
         _check_positions(decoder_position_ids, decoder_ids)
-        position_ids = _positions(decoder_ids, decoder_mask, decoder_position_ids, cache, self.max_len)
+        position_ids = _module_positions(self, decoder_mask, _positions(decoder_ids, decoder_mask,
+                                                                         decoder_position_ids, cache, self.max_len))
         y = self._embed(decoder_ids, position_ids)  # (B, T, C)
         positions = attention_positions(self.positional, decoder_ids.shape[1], decoder_ids.device, position_ids)
         for i, block in enumerate(self.decoder):

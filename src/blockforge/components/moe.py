@@ -25,7 +25,11 @@ class MixtureOfExperts(nn.Module):
     once (the FLOPs of a top-k layer, not of a dense one). The sparse dispatch (``torch.where`` on the
     routing) is data-dependent, so ``torch.compile(fullgraph=True)`` does not capture a MoE layer in one graph.
 
-    State dict: ``router`` (no bias), ``experts.<e>.*``.
+    A shared expert (DeepSeekMoE, Qwen2-MoE) sees every token and is added to the routed output,
+    optionally scaled per token by ``sigmoid(shared_gate(x))`` (Qwen2-MoE).
+
+    State dict: ``router`` (no bias), ``experts.<e>.*``; with a shared expert ``shared.*`` and
+    ``shared_gate.weight`` (``(1, C)``, no bias).
 
     Args:
         d_model: input and output width.
@@ -33,18 +37,27 @@ class MixtureOfExperts(nn.Module):
         top_k: experts per token.
         normalize: renormalise the top-k probabilities to sum to 1 (Mixtral); False keeps each
             selected expert's softmax probability over all experts (Qwen-MoE without ``norm_topk_prob``).
+        shared: an expert ``(N, C) -> (N, C)`` applied to every token, or None.
+        shared_gate: scale the shared expert's output by a learned per-token sigmoid gate.
 
     Raises:
         ValueError: if ``top_k`` is not in ``1..len(experts)``.
     """
 
-    def __init__(self, *, d_model: int, experts: Sequence[nn.Module], top_k: int = 2, normalize: bool = True) -> None:
+    def __init__(
+        self, *, d_model: int, experts: Sequence[nn.Module], top_k: int = 2, normalize: bool = True,
+        shared: nn.Module | None = None, shared_gate: bool = False,
+    ) -> None:
         super().__init__()
         if not 1 <= top_k <= len(experts):
             raise ValueError(f"top_k must be in 1..{len(experts)} (the number of experts), got {top_k}")
+        if shared_gate and shared is None:
+            raise ValueError("shared_gate needs a shared expert")
         self.top_k, self.normalize = top_k, normalize
         self.router = nn.Linear(d_model, len(experts), bias=False)
         self.experts = nn.ModuleList(experts)
+        self.shared = shared
+        self.shared_gate = nn.Linear(d_model, 1, bias=False) if shared_gate else None
         self.aux_loss: Tensor | None = None
 
     def forward(self, x: Tensor) -> Tensor:
@@ -68,6 +81,11 @@ class MixtureOfExperts(nn.Module):
             if token.numel():
                 y = expert(flat[token]) * top_p[token, slot, None]  # (n_e, C)
                 out = out.index_add(0, token, y)  # (N, C)
+        if self.shared is not None:
+            y = self.shared(flat)  # (N, C)
+            if self.shared_gate is not None:
+                y = torch.sigmoid(self.shared_gate(flat)) * y  # (N, 1) * (N, C)
+            out = out + y  # (N, C)
         expert_ids = torch.arange(n_exp, device=x.device)  # (E,)
         counts = (top_i[..., None] == expert_ids).sum(dim=(0, 1)).to(probs.dtype)  # (E,) slots per expert
         frac = counts / counts.sum()  # (E,)
@@ -89,4 +107,4 @@ class MixtureOfExperts(nn.Module):
         return s // self.top_k, s % self.top_k
 
     def extra_repr(self) -> str:
-        return f"experts={len(self.experts)}, top_k={self.top_k}"
+        return f"experts={len(self.experts)}, top_k={self.top_k}, shared={self.shared is not None}"

@@ -23,6 +23,7 @@ are ``0 .. T-1``.
 
 from __future__ import annotations
 
+import inspect
 import math
 
 import torch
@@ -32,13 +33,31 @@ from blockforge.components.masks import build_mask
 from blockforge.components.rope_scaling import RopeScaling, rope_inverse_frequencies
 
 
+def takes_position_ids(positional: nn.Module) -> bool:
+    """Whether a positional module follows ``position_ids``: its ``forward`` and its ``attention_positions``
+    (when it has one) accept the keyword. Every built-in encoding does; a plugin's that does not is called
+    without it and gets positions ``0 .. T-1`` whatever the padding (the calling convention before padding
+    masks moved positions), and generation recomputes the whole context with it."""
+
+    def accepts(fn: object) -> bool:
+        try:
+            params = inspect.signature(fn).parameters  # type: ignore[arg-type]
+        except (TypeError, ValueError):
+            return False
+        return "position_ids" in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+
+    extra = getattr(positional, "attention_positions", None)
+    return accepts(positional.forward) and (extra is None or accepts(extra))
+
+
 def attention_positions(
     positional: nn.Module, t: int, device: torch.device, position_ids: Tensor | None = None
 ) -> object | None:
     """What ``positional`` gives attention for a length-``t`` sequence (None for absolute encodings).
 
     Positional modules from plugins that lack ``attention_positions`` are treated as absolute.
-    ``position_ids`` (``(B, T)``) is passed on only when given.
+    ``position_ids`` (``(B, T)``) is passed on only when given (so the caller passes None to a module
+    that does not take it, see :func:`takes_position_ids`).
     """
     fn = getattr(positional, "attention_positions", None)
     if fn is None:
@@ -166,13 +185,19 @@ class RotaryPositions:
         theta: the frequency base.
         fraction: the fraction of each head's features that are rotated.
         scaling: the frequency scaling variant (:mod:`~blockforge.components.rope_scaling`); None: plain RoPE.
+        interleaved: rotate adjacent feature pairs ``(x0, x1), (x2, x3), ...`` (GPT-J, Cohere: "rotate
+            every two") instead of the two halves.
     """
 
-    def __init__(self, *, positions: Tensor, theta: float, fraction: float, scaling: RopeScaling | None = None) -> None:
+    def __init__(
+        self, *, positions: Tensor, theta: float, fraction: float, scaling: RopeScaling | None = None,
+        interleaved: bool = False,
+    ) -> None:
         self.positions = positions
         self.theta = theta
         self.fraction = fraction
         self.scaling = scaling
+        self.interleaved = interleaved
 
     def cos_sin(self, head_dim: int, dtype: torch.dtype) -> tuple[Tensor, Tensor, int]:
         """``cos`` and ``sin`` of shape ``(T, rotary_dim)`` (``(B, 1, T, rotary_dim)`` for per-row positions)
@@ -185,7 +210,10 @@ class RotaryPositions:
             rotary_dim=rot, theta=self.theta, scaling=self.scaling, seq_len=seq_len, device=self.positions.device
         )  # (rot/2,)
         angles = self.positions.float()[..., None] * inv_freq  # (T, rot/2) or (B, T, rot/2)
-        angles = torch.cat((angles, angles), dim=-1)  # (T, rot) or (B, T, rot)
+        if self.interleaved:
+            angles = angles.repeat_interleave(2, dim=-1)  # (T, rot) or (B, T, rot): one angle per adjacent pair
+        else:
+            angles = torch.cat((angles, angles), dim=-1)  # (T, rot) or (B, T, rot)
         if angles.dim() == 3:
             angles = angles[:, None]  # (B, 1, T, rot): broadcast over heads
         return (angles.cos() * factor).to(dtype), (angles.sin() * factor).to(dtype), rot
@@ -193,17 +221,20 @@ class RotaryPositions:
     def rotate(self, q: Tensor, k: Tensor) -> tuple[Tensor, Tensor]:
         """Rotate queries ``(B, H, T, D)`` and keys ``(B, KV, T, D)``; returns both, same shapes."""
         cos, sin, rot = self.cos_sin(q.shape[-1], q.dtype)  # (T, rot)
-        return _rope(q, cos, sin, rot), _rope(k, cos, sin, rot)
+        return _rope(q, cos, sin, rot, self.interleaved), _rope(k, cos, sin, rot, self.interleaved)
 
     def score_bias(self, heads: int, t_q: int, t_k: int, dtype: torch.dtype) -> None:
         """Rotary positions add no score bias."""
         return None
 
 
-def _rope(x: Tensor, cos: Tensor, sin: Tensor, rot: int) -> Tensor:
+def _rope(x: Tensor, cos: Tensor, sin: Tensor, rot: int, interleaved: bool = False) -> Tensor:
     x_rot, x_pass = x[..., :rot], x[..., rot:]  # (B, H, T, rot), (B, H, T, D - rot)
-    x1, x2 = x_rot.chunk(2, dim=-1)  # each (B, H, T, rot/2)
-    rotated = torch.cat((-x2, x1), dim=-1)  # (B, H, T, rot)
+    if interleaved:  # pairs (x0, x1), (x2, x3), ... -> (-x1, x0), (-x3, x2), ...
+        rotated = torch.stack((-x_rot[..., 1::2], x_rot[..., 0::2]), dim=-1).flatten(-2)  # (B, H, T, rot)
+    else:
+        x1, x2 = x_rot.chunk(2, dim=-1)  # each (B, H, T, rot/2)
+        rotated = torch.cat((-x2, x1), dim=-1)  # (B, H, T, rot)
     return torch.cat((x_rot * cos + rotated * sin, x_pass), dim=-1)  # (B, H, T, D)
 
 
@@ -216,6 +247,7 @@ class RotaryEmbedding(nn.Module):
         scaling: linear position scaling ("position interpolation"): the frequencies are divided by it.
         rope_scaling: another frequency scaling variant (yarn, llama3, ...;
             :mod:`~blockforge.components.rope_scaling`), instead of ``scaling``.
+        interleaved: rotate adjacent feature pairs (GPT-J) instead of the two halves (GPT-NeoX, Llama).
 
     Raises:
         ValueError: for a non-positive ``theta`` or ``scaling`` or a ``fraction`` outside (0, 1].
@@ -223,9 +255,10 @@ class RotaryEmbedding(nn.Module):
 
     def __init__(
         self, *, theta: float = 10000.0, fraction: float = 1.0, scaling: float = 1.0,
-        rope_scaling: RopeScaling | None = None,
+        rope_scaling: RopeScaling | None = None, interleaved: bool = False,
     ) -> None:
         super().__init__()
+        self.interleaved = interleaved
         if theta <= 0 or scaling <= 0 or not 0 < fraction <= 1:
             raise ValueError(f"need theta > 0, scaling > 0, 0 < fraction <= 1; got {theta}, {scaling}, {fraction}")
         self.theta, self.fraction, self.scaling = theta, fraction, scaling
@@ -245,11 +278,13 @@ class RotaryEmbedding(nn.Module):
             pos = torch.arange(t, dtype=torch.float32, device=device)  # (T,)
         else:
             pos = position_ids.to(torch.float32)  # (B, T)
-        return RotaryPositions(positions=pos, theta=self.theta, fraction=self.fraction, scaling=self.rope_scaling)
+        return RotaryPositions(positions=pos, theta=self.theta, fraction=self.fraction, scaling=self.rope_scaling,
+                               interleaved=self.interleaved)
 
     def extra_repr(self) -> str:
         kind = f", scaling={self.rope_scaling.type}" if self.rope_scaling is not None else ""
-        return f"theta={self.theta}, fraction={self.fraction}{kind}"
+        pairs = ", interleaved=True" if self.interleaved else ""
+        return f"theta={self.theta}, fraction={self.fraction}{kind}{pairs}"
 
 
 def alibi_slopes(heads: int, dtype: torch.dtype = torch.float32) -> Tensor:

@@ -111,6 +111,7 @@ def generate(
             raise GenerationError("generation needs left padding: every prompt's last position must be a token "
                                   "(attention_mask[:, -1] == 1)")
         tokens = input_ids
+    _check_causal(model)
     max_len = getattr(model, "max_len", None)
     if max_len is not None and tokens.shape[1] + max_new_tokens > max_len:
         raise GenerationError(f"{tokens.shape[1]} prompt positions + max_new_tokens={max_new_tokens} exceed "
@@ -190,6 +191,26 @@ def _check_args(input_ids: Tensor, attention_mask: Tensor | None, max_new_tokens
         problems.append("stop_strings need a tokenizer to decode the continuation")
     if problems:
         raise GenerationError("cannot generate: " + "; ".join(problems))
+
+
+def _check_causal(model: nn.Module) -> None:
+    """Refuse a decoding stack with a mixer that declares itself bidirectional (``causal = False`` attention,
+    a ``bidirectional`` recurrence): it was built to see later positions, which generation never has.
+
+    Raises:
+        GenerationError: naming the bidirectional modules.
+    """
+    stack = getattr(model, "cache_blocks", None)
+    if stack is None:
+        return
+    prefix = next((name for name, child in model.named_children() if child is stack), "")
+    both_ways = [f"{name} ({type(m).__name__})" for name, m in stack.named_modules(prefix=prefix)
+                 if getattr(m, "blockforge_kind", None) == "attention"
+                 and (getattr(m, "causal", None) is False or getattr(m, "bidirectional", None) is True)]
+    if both_ways:
+        raise GenerationError(f"cannot generate with a bidirectional model: {', '.join(both_ways[:3])}"
+                              f"{' ...' if len(both_ways) > 3 else ''} attend to later positions; generation "
+                              "needs causal mixers (attention with causal: true, unidirectional LSTM/GRU)")
 
 
 def _new_cache(model: nn.Module, capacity: int | None) -> Any:

@@ -2,7 +2,8 @@
 
 Torch-free. A spec maps back to a family when that family's inverse gives a config whose import is the
 same architecture (same spec hash): :func:`spec_to_config` tries the families in turn and keeps the
-first that round-trips, so an export never claims a family whose model would differ. Families without
+first that round-trips, so an export never claims a family whose model would differ (Phi-3 has Llama's
+architecture with fused tensors: a spec is exported as Phi-3 only when asked). Families without
 an inverse (Gemma 2, GPT-NeoX) are reported as such.
 """
 
@@ -63,6 +64,11 @@ def _decoder(m: Mapping[str, Any], family: str, prefix: str) -> dict[str, Any]:
         cfg["hidden_act"] = "gelu_pytorch_tanh" if ff.get("approximate") == "tanh" else "gelu"
     else:
         cfg["hidden_act"] = _act(ff.get("activation"))
+    from blockforge.interop.hf_policy_data import FAMILIES as POLICY
+
+    pad = POLICY[family]["fields"].get("pad_token_id")
+    if isinstance(pad, int) and pad >= m["vocab_size"]:  # the class default lies outside this vocabulary
+        cfg["pad_token_id"] = None
     norm = block["norm"]
     cfg["rms_norm_eps" if norm["type"] == "rmsnorm" else "norm_epsilon"] = norm["eps"]
     if m.get("init_std") is not None:
@@ -115,6 +121,35 @@ def _starcoder2(m: Mapping[str, Any]) -> dict[str, Any]:
     return cfg
 
 
+def _phi3(m: Mapping[str, Any]) -> dict[str, Any]:
+    cfg = _decoder(m, "phi3", "Phi3")
+    cfg["sliding_window"] = m["block"]["attention"].get("window")
+    cfg["resid_pdrop"] = m["block"].get("dropout", 0.0)
+    rope = cfg["rope_parameters"]
+    if "original_max_position_embeddings" in rope:  # Phi3Config reads it at the top level
+        cfg["original_max_position_embeddings"] = rope["original_max_position_embeddings"]
+    return cfg
+
+
+def _stablelm(m: Mapping[str, Any]) -> dict[str, Any]:
+    block = m["block"]
+    parallel = block["type"] == "parallel"
+    if parallel:  # the decoder's shape with one shared norm
+        m = {**m, "block": {**block, "type": "transformer", "norm_position": "pre"}}
+    cfg = _decoder(m, "stablelm", "StableLm")
+    cfg["layer_norm_eps"] = cfg.pop("norm_epsilon")
+    cfg["use_qkv_bias"] = block["attention"]["bias"]
+    cfg["use_parallel_residual"] = parallel
+    cfg["rope_parameters"].setdefault("partial_rotary_factor", 1.0)  # StableLmConfig's default is 0.25
+    return cfg
+
+
+def _olmo2(m: Mapping[str, Any]) -> dict[str, Any]:
+    cfg = _decoder(m, "olmo2", "Olmo2")
+    cfg["attention_bias"] = m["block"]["attention"]["bias"]
+    return cfg
+
+
 def _moe(m: Mapping[str, Any], family: str, prefix: str) -> dict[str, Any]:
     ff = m["block"]["feedforward"]
     if ff["type"] != "moe" or ff.get("expert") != "glu":
@@ -139,6 +174,19 @@ def _qwen3_moe(m: Mapping[str, Any]) -> dict[str, Any]:
     return cfg
 
 
+def _qwen2_moe(m: Mapping[str, Any]) -> dict[str, Any]:
+    ff = m["block"]["feedforward"]
+    if not ff.get("shared_gate") or ff.get("shared_hidden") is None:
+        raise InteropError("Qwen2-MoE needs a gated shared expert")
+    cfg = _moe(m, "qwen2_moe", "Qwen2Moe")
+    cfg["num_experts"] = cfg.pop("num_local_experts")
+    cfg["moe_intermediate_size"] = cfg.pop("intermediate_size")
+    cfg["norm_topk_prob"] = ff.get("normalize", True)
+    cfg["shared_expert_intermediate_size"] = ff["shared_hidden"]
+    cfg["qkv_bias"] = m["block"]["attention"]["bias"]
+    return cfg
+
+
 def _gpt2(m: Mapping[str, Any]) -> dict[str, Any]:
     block, attn, ff = m["block"], m["block"]["attention"], m["block"]["feedforward"]
     return {
@@ -150,6 +198,46 @@ def _gpt2(m: Mapping[str, Any]) -> dict[str, Any]:
         "attn_pdrop": attn.get("dropout", 0.0), "tie_word_embeddings": bool(m["head"].get("tied")),
         **({"initializer_range": m["init_std"]} if m.get("init_std") is not None else {}),
     }
+
+
+def _gpt_bigcode(m: Mapping[str, Any]) -> dict[str, Any]:
+    block, attn, ff, head = m["block"], m["block"]["attention"], m["block"]["feedforward"], m["head"]
+    cfg: dict[str, Any] = {
+        "model_type": "gpt_bigcode", "vocab_size": m["vocab_size"], "n_embd": m["d_model"], "n_layer": m["n_layers"],
+        "n_head": attn["heads"], "multi_query": attn.get("kv_heads") == 1 and attn["heads"] > 1,
+        "n_positions": m["max_len"], "n_inner": ff.get("hidden"), "activation_function": _act(ff.get("activation")),
+        "layer_norm_epsilon": block["norm"]["eps"], "embd_pdrop": m.get("dropout", 0.0),
+        "resid_pdrop": block.get("dropout", 0.0), "attn_pdrop": attn.get("dropout", 0.0),
+        **({"initializer_range": m["init_std"]} if m.get("init_std") is not None else {}),
+    }
+    if head["type"] == "classifier":
+        cfg.update(architectures=["GPTBigCodeForSequenceClassification"], num_labels=head["classes"],
+                   tie_word_embeddings=False)
+    else:
+        cfg.update(architectures=["GPTBigCodeForCausalLM"], tie_word_embeddings=bool(head.get("tied")))
+    return cfg
+
+
+def _gptj(m: Mapping[str, Any]) -> dict[str, Any]:
+    block, attn, ff, head, pos = m["block"], m["block"]["attention"], m["block"]["feedforward"], m["head"], m["positional"]
+    if block["type"] != "parallel" or not isinstance(pos, dict) or not pos.get("interleaved"):
+        raise InteropError("not a parallel block with interleaved RoPE")
+    head_dim = m["d_model"] // attn["heads"]
+    cfg: dict[str, Any] = {
+        "model_type": "gptj", "vocab_size": m["vocab_size"], "n_embd": m["d_model"], "n_layer": m["n_layers"],
+        "n_head": attn["heads"], "n_positions": m["max_len"], "n_inner": ff.get("hidden"),
+        "rotary_dim": int(head_dim * pos.get("fraction", 1.0)) // 2 * 2,
+        "activation_function": "gelu_new" if _act(ff.get("activation")) == "gelu_pytorch_tanh" else _act(
+            ff.get("activation")), "layer_norm_epsilon": block["norm"]["eps"], "embd_pdrop": m.get("dropout", 0.0),
+        "resid_pdrop": block.get("dropout", 0.0), "attn_pdrop": attn.get("dropout", 0.0),
+        **({"initializer_range": m["init_std"]} if m.get("init_std") is not None else {}),
+    }
+    if head["type"] == "classifier":
+        cfg.update(architectures=["GPTJForSequenceClassification"], num_labels=head["classes"],
+                   tie_word_embeddings=False)
+    else:
+        cfg.update(architectures=["GPTJForCausalLM"], tie_word_embeddings=bool(head.get("tied")))
+    return cfg
 
 
 def _bert(m: Mapping[str, Any]) -> dict[str, Any]:
@@ -176,6 +264,8 @@ def _bert(m: Mapping[str, Any]) -> dict[str, Any]:
 INVERSES: Mapping[str, Callable[[Mapping[str, Any]], dict[str, Any]]] = {
     "llama": _llama, "mistral": _mistral, "qwen2": _qwen2, "qwen3": _qwen3, "gemma": _gemma,
     "starcoder2": _starcoder2, "mixtral": _mixtral, "qwen3_moe": _qwen3_moe, "gpt2": _gpt2, "bert": _bert,
+    "stablelm": _stablelm, "phi3": _phi3, "olmo2": _olmo2,
+    "gpt_bigcode": _gpt_bigcode, "gptj": _gptj, "qwen2_moe": _qwen2_moe,
 }
 """Families that map back: ``model`` spec -> ``config.json`` (checked by a round trip)."""
 

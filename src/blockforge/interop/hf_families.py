@@ -91,6 +91,95 @@ def gpt2(r: ConfigReader) -> dict[str, Any]:
     }
 
 
+def gpt_bigcode(r: ConfigReader) -> dict[str, Any]:
+    """GPT-BigCode (SantaCoder, StarCoder 1): GPT-2's pre-norm decoder with learned positions and biases,
+    multi-query attention unless ``multi_query`` is false, plain ``nn.Linear`` layers, tied head."""
+    r.expect("scale_attn_weights", True, "attention scores are always scaled by 1/sqrt(head_dim)")
+    r.expect("add_cross_attention", False, "GPT-BigCode's cross-attention layers are not reproduced")
+    # where the softmax is computed for half-precision inputs; float32/float64 results are unchanged
+    r.ignore("attention_softmax_in_fp32", "scale_attention_softmax_in_fp32")
+    d = r.take("n_embd", types=int)
+    heads = r.take("n_head", types=int)
+    inner = r.take("n_inner", types=(int, type(None)))
+    norm = {"type": "layernorm", "eps": float(r.take("layer_norm_epsilon", types=(float, int)))}
+    attention: dict[str, Any] = {"type": "mha", "heads": heads}
+    if r.take("multi_query", types=bool):
+        attention["kv_heads"] = 1
+    attention.update(causal=True, bias=True, dropout=r.take("attn_pdrop", types=(float, int)))
+    kind = architectures(r, {"GPTBigCodeForCausalLM": "lm", "GPTBigCodeForSequenceClassification": "classifier"},
+                         "GPTBigCodeForCausalLM")
+    head: dict[str, Any] = {"type": "lm", "bias": False, "tied": r.take("tie_word_embeddings", types=bool)}
+    if kind == "classifier":
+        head = {"type": "classifier", "classes": num_classes(r), "pooling": "last", "bias": False}
+    return {
+        "type": "lm",
+        "vocab_size": r.take("vocab_size", types=int),
+        "d_model": d,
+        "n_layers": r.take("n_layer", types=int),
+        "max_len": r.take("n_positions", types=int),
+        "dropout": r.take("embd_pdrop", types=(float, int)),
+        "positional": "learned",
+        "block": {
+            "type": "transformer", "norm_position": "pre", "norm": norm,
+            "dropout": r.take("resid_pdrop", types=(float, int)), "attention": attention,
+            "feedforward": {"type": "mlp", "hidden": inner if inner is not None else 4 * (d or 0),
+                            "activation": activation(r, "activation_function", "gelu_pytorch_tanh"), "bias": True},
+        },
+        "final_norm": dict(norm),
+        "head": head,
+        "init_std": init_std(r),
+    }
+
+
+def gptj(r: ConfigReader) -> dict[str, Any]:
+    """GPT-J: attention and MLP in parallel on one shared LayerNorm, interleaved RoPE ("rotate every two")
+    on the first ``rotary_dim`` features of each head with the fixed base 10000 (transformers' GPT-J reads
+    no rope settings), no attention biases, a biased MLP and a biased, untied output layer."""
+    r.ignore("rope_scaling", "rope_parameters", "rope_theta")  # GPT-J's rotary table is fixed
+    r.ignore("rotary")  # legacy flag; GPT-J always rotates
+    d = r.take("n_embd", types=int)
+    heads = r.take("n_head", types=int)
+    rotary_dim = r.take("rotary_dim", types=(int, type(None)))
+    head_dim = d // heads if d and heads else 0
+    fraction = 1.0
+    if rotary_dim is None or head_dim <= 0 or not 0 < rotary_dim <= head_dim or rotary_dim % 2:
+        r.refuse("rotary_dim", f"must be an even number of features in (0, head_dim={head_dim}] "
+                               "(transformers' GPT-J fails without it)")
+    else:
+        fraction = rotary_dim / head_dim
+        if int(head_dim * fraction) // 2 * 2 != rotary_dim:
+            r.refuse("rotary_dim", f"{rotary_dim} / head_dim {head_dim} is not exact in floating point")
+    inner = r.take("n_inner", types=(int, type(None)))
+    norm = {"type": "layernorm", "eps": float(r.take("layer_norm_epsilon", types=(float, int)))}
+    positional: dict[str, Any] = {"type": "rope", "theta": 10000.0, "interleaved": True}
+    if fraction != 1.0:
+        positional["fraction"] = fraction
+    kind = architectures(r, {"GPTJForCausalLM": "lm", "GPTJForSequenceClassification": "classifier"},
+                         "GPTJForCausalLM")
+    head: dict[str, Any] = {"type": "lm", "bias": True, "tied": r.take("tie_word_embeddings", types=bool)}
+    if kind == "classifier":
+        head = {"type": "classifier", "classes": num_classes(r), "pooling": "last", "bias": False}
+    return {
+        "type": "lm",
+        "vocab_size": r.take("vocab_size", types=int),
+        "d_model": d,
+        "n_layers": r.take("n_layer", types=int),
+        "max_len": r.take("n_positions", types=int),
+        "dropout": r.take("embd_pdrop", types=(float, int)),
+        "positional": positional,
+        "block": {
+            "type": "parallel", "norm": norm, "dropout": r.take("resid_pdrop", types=(float, int)),
+            "attention": {"type": "mha", "heads": heads, "causal": True, "bias": False,
+                          "dropout": r.take("attn_pdrop", types=(float, int))},
+            "feedforward": {"type": "mlp", "hidden": inner if inner is not None else 4 * (d or 0),
+                            "activation": activation(r, "activation_function", "gelu_new"), "bias": True},
+        },
+        "final_norm": dict(norm),
+        "head": head,
+        "init_std": init_std(r),
+    }
+
+
 ROPE_SETTINGS: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "default": ((), ()),
     "linear": (("factor",), ()),
@@ -109,14 +198,16 @@ _ROPE_FIELDS = {"original_max_position_embeddings": "original_max_len", "low_fre
                 "truncate": "truncate", "short_factor": "short_factor", "long_factor": "long_factor"}
 
 
-def rope(r: ConfigReader, *, theta: float | None = None, fraction: float = 1.0) -> dict[str, Any]:
+def rope(r: ConfigReader, *, theta: float | None = None, fraction: float = 1.0,
+         kinds: Mapping[str, str] | None = None) -> dict[str, Any]:
     """RoPE from ``rope_parameters`` (transformers 5) or ``rope_theta``/``rope_scaling`` (4.x), resolved
     as transformers' ``PreTrainedConfig`` does (``rope_scaling`` wins over ``rope_parameters``; the
     theta defaults to the config class's ``default_theta``; yarn, llama3 and longrope take
     ``original_max_position_embeddings`` from the top level, else from ``max_position_embeddings``).
 
     ``theta`` and ``fraction`` are the family's defaults for legacy keys (GPT-NeoX's ``rotary_emb_base``
-    and ``rotary_pct``). A rope type outside :data:`ROPE_SETTINGS`, or one missing a setting transformers
+    and ``rotary_pct``); ``kinds`` renames legacy rope types as the family's config class does (Phi-3's
+    ``su`` and ``yarn`` are ``longrope``). A rope type outside :data:`ROPE_SETTINGS`, or one missing a setting transformers
     requires, is one problem naming it.
     """
     params = r.take("rope_parameters", None, types=(dict, type(None))) or {}
@@ -126,6 +217,7 @@ def rope(r: ConfigReader, *, theta: float | None = None, fraction: float = 1.0) 
     given = scaling_cfg or params
     merged = dict(given)
     kind = merged.get("rope_type", merged.get("type", "default"))
+    kind = (kinds or {}).get(kind, kind)
     default_theta = theta if theta is not None else r.policy.get("default_theta") or 10000.0
     theta_value = merged.get("rope_theta", legacy_theta if legacy_theta is not None else default_theta)
     top_fraction = r.take("partial_rotary_factor", fraction, types=(float, int))
@@ -183,12 +275,13 @@ def decoder_head(r: ConfigReader, prefix: str) -> dict[str, Any]:
 def rope_decoder(
     r: ConfigReader, *, qkv_bias: bool, out_bias: bool, mlp_bias: bool, window: int | None, prefix: str,
     qk_norm: bool = False, norm: dict[str, Any] | None = None, feedforward: dict[str, Any] | None = None,
-    extra: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None, positional: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The Llama-style decoder shared by Llama, Mistral, Qwen2, Qwen3, Gemma and StarCoder2: pre-norm
     (RMSNorm unless ``norm`` is given), RoPE, (grouped-query) attention (Qwen3: a per-head RMSNorm on
     queries and keys), gated feed-forward (SwiGLU for ``silu``) unless ``feedforward`` is given; the
-    head from :func:`decoder_head`; ``extra`` adds model-level settings (embedding scale, dropout)."""
+    head from :func:`decoder_head`; ``extra`` adds model-level settings (embedding scale, dropout);
+    ``positional`` replaces :func:`rope`'s defaults (a family's own rotary fraction or rope types)."""
     d = r.take("hidden_size", types=int)
     heads = r.take("num_attention_heads", types=int)
     kv = r.take("num_key_value_heads", None, types=(int, type(None)))
@@ -222,7 +315,7 @@ def rope_decoder(
         "n_layers": r.take("num_hidden_layers", types=int),
         "max_len": r.take("max_position_embeddings", types=int),
         **(extra or {}),
-        "positional": rope(r),
+        "positional": positional if positional is not None else rope(r),
         "block": {"type": "transformer", "norm_position": "pre", "norm": norm, "attention": attention,
                   "feedforward": feedforward, **({"dropout": extra["dropout"]} if extra and "dropout" in extra else {})},
         "final_norm": dict(norm),
@@ -335,6 +428,73 @@ def qwen3_moe(r: ConfigReader) -> dict[str, Any]:
         "normalize": r.take("norm_topk_prob", types=bool)}
     return rope_decoder(r, qkv_bias=bias, out_bias=bias, mlp_bias=False, window=None, prefix="Qwen3Moe",
                         qk_norm=True, feedforward=ff)
+
+
+def phi3(r: ConfigReader) -> dict[str, Any]:
+    """Phi-3 / 3.5 / Phi-4-mini: Llama with fused ``qkv_proj`` and ``gate_up_proj`` (a layout difference
+    only), partial rotary (``partial_rotary_factor``), LongRoPE (legacy ``su``/``yarn`` read as
+    ``longrope``, as ``Phi3Config`` does; other rope types are refused, as there), an optional sliding
+    window on every layer, residual dropout ``resid_pdrop`` (transformers 5 never reads ``embd_pdrop``)."""
+    window = r.take("sliding_window", types=(int, type(None)))
+    positional = rope(r, kinds={"su": "longrope", "yarn": "longrope"})
+    r.ignore("original_max_position_embeddings")  # read by LongRoPE only (taken above when it applies)
+    kind = positional.get("scaling_type", "linear" if "scaling" in positional else "default")
+    if kind not in ("default", "longrope"):
+        r.refuse("rope_scaling" if r.has("rope_scaling") else "rope_parameters",
+                 f"Phi-3 takes rope type 'default' or 'longrope' (Phi3Config refuses {kind!r})")
+    model = rope_decoder(r, qkv_bias=False, out_bias=False, mlp_bias=False, window=window, prefix="Phi3",
+                         positional=positional)
+    model["block"]["dropout"] = r.take("resid_pdrop", types=(float, int))
+    return model
+
+
+def olmo2(r: ConfigReader) -> dict[str, Any]:
+    """OLMo 2: RMSNorms on each sublayer's output only (``norm_position: output``; none before), QK-norm
+    over the whole query and key projections (``qk_norm_scope: all``), SwiGLU, biases on the attention
+    projections only when ``attention_bias``."""
+    full_attention_layers(r)
+    bias = r.take("attention_bias", types=bool)
+    model = rope_decoder(r, qkv_bias=bias, out_bias=bias, mlp_bias=False, window=None, prefix="Olmo2",
+                         qk_norm=True)
+    model["block"]["norm_position"] = "output"
+    model["block"]["attention"]["qk_norm_scope"] = "all"
+    return model
+
+
+def stablelm(r: ConfigReader) -> dict[str, Any]:
+    """StableLM (1.6B, 3B): LayerNorms with biases, partial rotary (``partial_rotary_factor``, 0.25 when
+    absent as in ``StableLmConfig``), q/k/v biases when ``use_qkv_bias``, SwiGLU; sequential pre-norm
+    blocks, or attention and MLP in parallel on one shared norm (``use_parallel_residual``)."""
+    r.expect("qk_layernorm", False, "StableLM's per-head LayerNorms (separate weights per head) are not supported")
+    r.expect("hidden_dropout", (0, 0.0), "StableLM drops out only the MLP output, which blockforge does not reproduce")
+    norm = {"type": "layernorm", "eps": float(r.take("layer_norm_eps", types=(float, int)))}
+    model = rope_decoder(r, qkv_bias=r.take("use_qkv_bias", types=bool), out_bias=False, mlp_bias=False,
+                         window=None, prefix="StableLm", norm=norm, positional=rope(r, fraction=0.25))
+    if r.take("use_parallel_residual", types=bool):
+        block = model["block"]
+        model["block"] = {"type": "parallel", "norm": block["norm"], "attention": block["attention"],
+                          "feedforward": block["feedforward"]}
+    return model
+
+
+def qwen2_moe(r: ConfigReader) -> dict[str, Any]:
+    """Qwen2-MoE (Qwen1.5-MoE, Qwen2-57B-A14B): Qwen2's attention (q/k/v biases when ``qkv_bias``) with a
+    routed mixture of SwiGLU experts in every layer (top-k probabilities renormalised only when
+    ``norm_topk_prob``) plus a shared SwiGLU expert gated per token by a sigmoid."""
+    r.expect("use_sliding_window", False, "Qwen2-MoE's per-layer sliding window is not supported")
+    r.ignore("sliding_window", "max_window_layers")  # unused while use_sliding_window is False
+    r.expect("decoder_sparse_step", 1, "every layer sparse is the only layout supported")
+    r.expect("mlp_only_layers", ([], None), "dense layers between sparse ones are not supported")
+    r.ignore("intermediate_size")  # the dense MLP of mlp_only_layers, of which there are none
+    r.ignore("output_router_logits", "router_aux_loss_coef")  # outputs and loss weighting only
+    full_attention_layers(r)
+    ff = {"type": "moe", "experts": r.take("num_experts", types=int), "top_k": r.take(
+        "num_experts_per_tok", types=int), "hidden": r.take("moe_intermediate_size", types=int), "expert": "glu",
+        "activation": activation(r, "hidden_act", "silu"), "bias": False,
+        "normalize": r.take("norm_topk_prob", types=bool),
+        "shared_hidden": r.take("shared_expert_intermediate_size", types=int), "shared_gate": True}
+    return rope_decoder(r, qkv_bias=r.take("qkv_bias", types=bool), out_bias=False, mlp_bias=False, window=None,
+                        prefix="Qwen2Moe", feedforward=ff)
 
 
 BERT_HEADS = {"BertModel": "hidden", "BertForSequenceClassification": "classifier", "BertForMaskedLM": "masked_lm"}
@@ -541,7 +701,7 @@ Converter = Callable[[ConfigReader], dict[str, Any]]
 CONVERTERS: Mapping[str, Converter] = {
     "gpt2": gpt2, "llama": llama, "mistral": mistral, "qwen2": qwen2, "qwen3": qwen3, "bert": bert, "gemma": gemma, "gemma2": gemma2,
     "starcoder2": starcoder2, "mixtral": mixtral, "qwen3_moe": qwen3_moe,
-    "gpt_neox": gpt_neox,
+    "gpt_neox": gpt_neox, "phi3": phi3, "stablelm": stablelm, "olmo2": olmo2, "gpt_bigcode": gpt_bigcode, "gptj": gptj, "qwen2_moe": qwen2_moe,
 }
 """Config converters by transformers ``model_type``."""
 
@@ -555,5 +715,8 @@ ARCHITECTURES: Mapping[str, tuple[str, ...]] = {
     "gpt2": ("GPT2LMHeadModel",), "gpt_neox": ("GPTNeoXForCausalLM",), "llama": _decoder("Llama"),
     "mistral": _decoder("Mistral"), "qwen2": _decoder("Qwen2"), "qwen3": _decoder("Qwen3"),
     "starcoder2": _decoder("Starcoder2"), "mixtral": _decoder("Mixtral"), "qwen3_moe": _decoder("Qwen3Moe"),
+    "phi3": _decoder("Phi3"), "stablelm": _decoder("StableLm"), "olmo2": _decoder("Olmo2"),
+    "gpt_bigcode": _decoder("GPTBigCode"), "gptj": _decoder("GPTJ"),
+    "qwen2_moe": _decoder("Qwen2Moe"),
 }
 """The transformers classes each family's converter reproduces (``blockforge import-hf --list``)."""

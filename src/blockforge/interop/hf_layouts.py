@@ -14,7 +14,7 @@ from typing import Any, Literal
 import torch
 from torch import Tensor
 
-Transform = Literal["copy", "transpose", "cat", "per_head_qkv", "expert"]
+Transform = Literal["copy", "transpose", "cat", "per_head_qkv", "expert", "rows"]
 
 
 @dataclass(frozen=True)
@@ -32,6 +32,9 @@ class Rule:
         expert: for ``expert``, ``(e, part, parts)``: this tensor is part ``part`` of ``parts`` equal row
             blocks of expert ``e`` in transformers' stacked expert tensor ``(E, rows, ...)`` (Mixtral's
             ``gate_up_proj`` is ``[gate_e; up_e]`` for each expert ``e``); several rules fill one tensor.
+        part: for ``rows``, which of the row blocks ``split`` of the one transformers tensor this
+            tensor is (Phi-3's fused ``qkv_proj`` feeding blockforge's ``q`` and ``kv``, its
+            ``gate_up_proj`` feeding ``gate`` and ``up``); several rules fill one tensor, in order.
     """
 
     ours: str
@@ -40,6 +43,7 @@ class Rule:
     split: tuple[int, ...] = ()
     heads: int = 0
     expert: tuple[int, int, int] = (0, 0, 1)
+    part: int = 0
 
     def to_theirs(self, t: Tensor) -> dict[str, Tensor]:
         if self.transform == "transpose":
@@ -49,8 +53,8 @@ class Rule:
         if self.transform == "per_head_qkv":  # (3, H, D, ...) -> (H, 3, D, ...)
             parts = t.reshape(3, self.heads, -1, *t.shape[1:])
             return {self.theirs[0]: parts.transpose(0, 1).reshape(t.shape)}
-        if self.transform == "expert":
-            raise ValueError("expert slices are assembled by assemble_theirs, not one by one")
+        if self.transform in ("expert", "rows"):
+            raise ValueError(f"{self.transform} slices are assembled by assemble_theirs, not one by one")
         return {self.theirs[0]: t}
 
     def to_ours(self, parts: list[Tensor]) -> Tensor:
@@ -64,16 +68,22 @@ class Rule:
         if self.transform == "expert":
             e, part, n = self.expert
             return parts[0][e].chunk(n, dim=0)[part]
+        if self.transform == "rows":
+            return torch.split(parts[0], list(self.split), dim=0)[self.part]
         return parts[0]
 
 
 def assemble_theirs(rules: tuple[Rule, ...], ours: Mapping[str, Tensor]) -> dict[str, Tensor]:
     """transformers' tensors of ``rules`` from blockforge's ``ours`` (each rule's ``to_theirs``; the
-    ``expert`` rules of one stacked tensor gathered: parts concatenated by rows, experts stacked)."""
+    ``expert`` rules of one stacked tensor gathered: parts concatenated by rows, experts stacked; the
+    ``rows`` rules of one fused tensor concatenated by rows in ``part`` order)."""
     out: dict[str, Tensor] = {}
     stacked: dict[str, dict[int, dict[int, Tensor]]] = {}
+    blocks: dict[str, dict[int, Tensor]] = {}
     for rule in rules:
-        if rule.transform == "expert":
+        if rule.transform == "rows":
+            blocks.setdefault(rule.theirs[0], {})[rule.part] = ours[rule.ours]
+        elif rule.transform == "expert":
             e, part, _ = rule.expert
             stacked.setdefault(rule.theirs[0], {}).setdefault(e, {})[part] = ours[rule.ours]
         else:
@@ -81,6 +91,8 @@ def assemble_theirs(rules: tuple[Rule, ...], ours: Mapping[str, Tensor]) -> dict
     for key, experts in stacked.items():
         rows = [torch.cat([experts[e][p] for p in sorted(experts[e])], dim=0) for e in sorted(experts)]
         out[key] = torch.stack(rows)  # (E, rows, ...)
+    for key, parts in blocks.items():
+        out[key] = torch.cat([parts[i] for i in sorted(parts)], dim=0)
     return out
 
 
@@ -130,6 +142,61 @@ def gpt2_layout(m: dict[str, Any], ours: Mapping[str, Shape]) -> Layout:
     return Layout(tuple(rules), aliases, (r"transformer\.h\.\d+\.attn\.(bias|masked_bias)",), p)
 
 
+def gpt_bigcode_layout(m: dict[str, Any], ours: Mapping[str, Shape]) -> Layout:
+    """GPTBigCodeForCausalLM (and ...ForSequenceClassification, ``score``): GPT-2's names with plain
+    ``nn.Linear`` layers. The fused ``c_attn`` is ``[q; k; v]`` for multi-query attention (blockforge's
+    ``q`` and ``kv``), and per head ``[q_h; k_h; v_h]`` otherwise (``per_head_qkv``)."""
+    p = "transformer."
+    heads = m["block"]["attention"]["heads"]
+    rules = [Rule("embedding.weight", (p + "wte.weight",)), Rule("positional.weight", (p + "wpe.weight",))]
+    for i in range(m["n_layers"]):
+        h, b = f"{p}h.{i}.", f"blocks.{i}."
+        if f"{b}attention.qkv.weight" in ours:
+            rules += [Rule(f"{b}attention.qkv.{x}", (f"{h}attn.c_attn.{x}",), "per_head_qkv", heads=heads)
+                      for x in ("weight", "bias")]
+        else:
+            rules += split_rows(ours, f"{h}attn.c_attn", (f"{b}attention.q", f"{b}attention.kv"))
+        for mine, theirs in (("attn_norm", "ln_1"), ("attention.out", "attn.c_proj"), ("ff_norm", "ln_2"),
+                             ("feedforward.up", "mlp.c_fc"), ("feedforward.down", "mlp.c_proj")):
+            rules += linear(ours, f"{b}{mine}", f"{h}{theirs}")
+    rules += linear(ours, "final_norm", p + "ln_f")
+    aliases: dict[str, str] = {}
+    if m["head"]["type"] == "classifier":
+        rules += linear(ours, "head.proj", "score")
+    elif m["head"].get("tied"):
+        aliases["lm_head.weight"] = p + "wte.weight"
+    else:
+        rules += linear(ours, "head.proj", "lm_head")
+    return Layout(tuple(rules), aliases, (r"transformer\.bias", r"transformer\.h\.\d+\.attn\.(bias|masked_bias)"), p)
+
+
+def gptj_layout(m: dict[str, Any], ours: Mapping[str, Shape]) -> Layout:
+    """GPTJForCausalLM (and ...ForSequenceClassification, ``score``): ``transformer.h.i.ln_1`` (the shared
+    norm of the parallel block), ``attn.{q,k,v}_proj`` (blockforge's fused ``qkv``), ``attn.out_proj``,
+    ``mlp.fc_in`` / ``fc_out``, ``transformer.ln_f``, and ``lm_head`` with its bias."""
+    p = "transformer."
+    d = m["d_model"]
+    rules = [Rule("embedding.weight", (p + "wte.weight",))]
+    for i in range(m["n_layers"]):
+        h, b = f"{p}h.{i}.", f"blocks.{i}."
+        rules += linear(ours, f"{b}attn_norm", f"{h}ln_1")
+        rules += fused(ours, f"{b}attention.qkv", (f"{h}attn.q_proj", f"{h}attn.k_proj", f"{h}attn.v_proj"), (d, d, d))
+        rules += linear(ours, f"{b}attention.out", f"{h}attn.out_proj")
+        rules += linear(ours, f"{b}feedforward.up", f"{h}mlp.fc_in")
+        rules += linear(ours, f"{b}feedforward.down", f"{h}mlp.fc_out")
+    rules += linear(ours, "final_norm", p + "ln_f")
+    aliases: dict[str, str] = {}
+    if m["head"]["type"] == "classifier":
+        rules += linear(ours, "head.proj", "score")
+    elif m["head"].get("tied"):
+        aliases["lm_head.weight"] = p + "wte.weight"
+        if "head.proj.bias" in ours:
+            rules.append(Rule("head.proj.bias", ("lm_head.bias",)))
+    else:
+        rules += linear(ours, "head.proj", "lm_head")
+    return Layout(tuple(rules), aliases, (), p)
+
+
 def linear(ours: Mapping[str, Shape], mine: str, theirs: str, transform: Transform = "copy") -> list[Rule]:
     """``weight`` (and ``bias`` where this model has one) of a linear layer or norm."""
     rules = [Rule(f"{mine}.weight", (f"{theirs}.weight",), transform)]
@@ -143,6 +210,19 @@ def fused(ours: Mapping[str, Shape], mine: str, theirs: tuple[str, ...], split: 
     rules = [Rule(f"{mine}.weight", tuple(f"{t}.weight" for t in theirs), "cat", split)]
     if f"{mine}.bias" in ours:
         rules.append(Rule(f"{mine}.bias", tuple(f"{t}.bias" for t in theirs), "cat", split))
+    return rules
+
+
+def split_rows(ours: Mapping[str, Shape], theirs: str, mine: tuple[str, ...]) -> list[Rule]:
+    """One fused transformers linear layer (``theirs``, without ``.weight``) whose row blocks are the
+    blockforge layers ``mine`` in order (each block as many rows as that layer has), bias included
+    where this model has one."""
+    rules = []
+    for suffix in ("weight", "bias"):
+        if f"{mine[0]}.{suffix}" not in ours:
+            continue
+        sizes = tuple(ours[f"{m}.{suffix}"][0] for m in mine)
+        rules += [Rule(f"{m}.{suffix}", (f"{theirs}.{suffix}",), "rows", sizes, part=i) for i, m in enumerate(mine)]
     return rules
 
 
@@ -164,9 +244,27 @@ def gemma2_layout(m: dict[str, Any], ours: Mapping[str, Shape]) -> Layout:
     })
 
 
-def _llama_like_layout(m: dict[str, Any], ours: Mapping[str, Shape], norms: Mapping[str, str]) -> Layout:
+def olmo2_layout(m: dict[str, Any], ours: Mapping[str, Shape]) -> Layout:
+    """Olmo2ForCausalLM: Llama's naming; the block's two norms sit on the sublayer outputs
+    (``post_attention_layernorm``, ``post_feedforward_layernorm``); ``self_attn.q_norm`` / ``k_norm``
+    span all heads."""
+    return _llama_like_layout(m, ours, {"attn_norm": "post_attention_layernorm",
+                                        "ff_norm": "post_feedforward_layernorm"})
+
+
+def phi3_layout(m: dict[str, Any], ours: Mapping[str, Shape]) -> Layout:
+    """Phi3ForCausalLM: Llama's naming with fused ``self_attn.qkv_proj`` (rows ``[q; k; v]``) and
+    ``mlp.gate_up_proj`` (rows ``[gate; up]``)."""
+    return _llama_like_layout(m, ours, {"attn_norm": "input_layernorm", "ff_norm": "post_attention_layernorm"},
+                              phi3_fused=True)
+
+
+def _llama_like_layout(
+    m: dict[str, Any], ours: Mapping[str, Shape], norms: Mapping[str, str], *, phi3_fused: bool = False
+) -> Layout:
     """``model.layers.i.self_attn.{q,k,v,o}_proj``, ``mlp.{gate,up,down}_proj`` and the block's norms
-    (blockforge name -> transformers name), ``model.embed_tokens``, ``model.norm``, ``lm_head``."""
+    (blockforge name -> transformers name; those the block has), ``model.embed_tokens``, ``model.norm``,
+    ``lm_head``. ``phi3_fused``: Phi-3's ``qkv_proj`` and ``gate_up_proj`` instead of the separate layers."""
     p = "model."
     attn = m["block"]["attention"]
     heads = attn["heads"]
@@ -178,8 +276,12 @@ def _llama_like_layout(m: dict[str, Any], ours: Mapping[str, Shape], norms: Mapp
         h, b = f"{p}layers.{i}.", f"blocks.{i}."
         a = f"{h}self_attn."
         for mine, theirs in norms.items():
-            rules += linear(ours, f"{b}{mine}", f"{h}{theirs}")
-        if f"{b}attention.qkv.weight" in ours:
+            if f"{b}{mine}.weight" in ours:  # a parallel block may share one norm (StableLM)
+                rules += linear(ours, f"{b}{mine}", f"{h}{theirs}")
+        if phi3_fused:
+            mine = ("qkv",) if f"{b}attention.qkv.weight" in ours else ("q", "kv")
+            rules += split_rows(ours, f"{a}qkv_proj", tuple(f"{b}attention.{x}" for x in mine))
+        elif f"{b}attention.qkv.weight" in ours:
             rules += fused(ours, f"{b}attention.qkv", (f"{a}q_proj", f"{a}k_proj", f"{a}v_proj"), (q, kv, kv))
         else:
             rules += linear(ours, f"{b}attention.q", f"{a}q_proj")
@@ -196,6 +298,13 @@ def _llama_like_layout(m: dict[str, Any], ours: Mapping[str, Shape], norms: Mapp
                 rules.append(Rule(x + "gate.weight", (f"{h}mlp.experts.gate_up_proj",), "expert", expert=(e, 0, 2)))
                 rules.append(Rule(x + "up.weight", (f"{h}mlp.experts.gate_up_proj",), "expert", expert=(e, 1, 2)))
                 rules.append(Rule(x + "down.weight", (f"{h}mlp.experts.down_proj",), "expert", expert=(e, 0, 1)))
+            if f"{b}feedforward.shared.gate.weight" in ours:  # Qwen2-MoE's gated shared expert
+                for part in ("gate", "up", "down"):
+                    rules += linear(ours, f"{b}feedforward.shared.{part}", f"{h}mlp.shared_expert.{part}_proj")
+                rules += linear(ours, f"{b}feedforward.shared_gate", f"{h}mlp.shared_expert_gate")
+        elif phi3_fused:  # gate_up_proj, down_proj
+            rules += split_rows(ours, f"{h}mlp.gate_up_proj", (f"{b}feedforward.gate", f"{b}feedforward.up"))
+            rules += linear(ours, f"{b}feedforward.down", f"{h}mlp.down_proj")
         elif f"{b}feedforward.gate.weight" in ours:  # gated: gate_proj, up_proj, down_proj
             for part in ("gate", "up", "down"):
                 rules += linear(ours, f"{b}feedforward.{part}", f"{h}mlp.{part}_proj")
@@ -290,7 +399,7 @@ LayoutFn = Callable[[dict[str, Any], Mapping[str, Shape]], Layout]
 LAYOUTS: Mapping[str, LayoutFn] = {
     "gpt2": gpt2_layout, "llama": llama_layout, "mistral": llama_layout, "qwen2": llama_layout, "qwen3": llama_layout,
     "gemma": llama_layout, "starcoder2": llama_layout, "mixtral": llama_layout, "qwen3_moe": llama_layout,
-    "bert": bert_layout,
+    "bert": bert_layout, "phi3": phi3_layout, "stablelm": llama_layout, "olmo2": olmo2_layout, "gpt_bigcode": gpt_bigcode_layout, "gptj": gptj_layout, "qwen2_moe": llama_layout,
     "gemma2": gemma2_layout, "gpt_neox": gpt_neox_layout,
 }
 """Layout builders by transformers ``model_type``; each takes the canonical ``model`` spec dict and the

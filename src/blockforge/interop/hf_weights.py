@@ -59,6 +59,7 @@ NON_PERSISTENT = (
     r"(.+\.)?embeddings\.(position_ids|token_type_ids)",  # BERT-like: position and default type ids
     r"(.+\.)?rotary_emb\.(inv_freq|original_inv_freq)",  # every rotary family
     r"(.+\.)?(attn|attention)\.(bias|masked_bias)",  # GPT-2, GPT-J, GPT-NeoX: causal-mask buffers
+    r"(.+\.)?embed_positions",  # GPT-J's sinusoid table
 )
 """Non-persistent buffers (no weights) that checkpoints of every family may carry, by key pattern; a
 load ignores them where the layout maps no tensor of that name, and lists them in the report."""

@@ -23,6 +23,22 @@ TOKENIZER_FILE = "tokenizer.json"
 GENERATION_FILE = "generation.json"
 
 _HASH_LINE = re.compile(r"^# spec_hash: ([0-9a-f]{64})$", re.MULTILINE)
+_TEXT_LINE = re.compile(r"^# spec_sha256: ([0-9a-f]{64})$", re.MULTILINE)
+
+
+def _body(text: str) -> str:
+    """``spec.yaml`` without its leading comment header (what ``spec_sha256`` covers)."""
+    lines = text.splitlines(keepends=True)
+    i = 0
+    while i < len(lines) and lines[i].startswith("#"):
+        i += 1
+    return "".join(lines[i:])
+
+
+def _sha256(text: str) -> str:
+    import hashlib
+
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 _FORMAT = "blockforge-model/1"
 
 
@@ -106,9 +122,14 @@ def save_model(
             write_text_atomic(root / TOKENIZER_FILE, tok_text)
         if generation is not None:
             write_text_atomic(root / GENERATION_FILE, generation.model_dump_json(indent=2) + "\n")
+        body = yaml.safe_dump(spec, sort_keys=False, allow_unicode=True)
+        # spec_hash: the architecture (compares models); spec_sha256: this file's text, so that a later
+        # blockforge whose canonical form hashes the same architecture differently (a parameter added with
+        # a default) still tells an untouched file from an edited one.
         header = (f"# blockforge resolved spec, written by save_model. The weights in {WEIGHTS_FILE} belong to\n"
-                  f"# this exact architecture; edited, it no longer loads.\n# spec_hash: {digest}\n")
-        write_text_atomic(root / SPEC_FILE, header + yaml.safe_dump(spec, sort_keys=False, allow_unicode=True))
+                  f"# this exact architecture; edited, it no longer loads.\n# spec_hash: {digest}\n"
+                  f"# spec_sha256: {_sha256(body)}\n")
+        write_text_atomic(root / SPEC_FILE, header + body)
     except BlockforgeError as exc:
         raise ModelDirError(str(exc)) from None
     return root
@@ -121,11 +142,16 @@ def read_spec(path: str | Path, *, registries: Registries | None = None) -> tupl
         path: the model directory.
         registries: where component names are resolved; None = built-ins plus installed plugins.
 
+    A spec whose text is unchanged (``spec_sha256``) loads even when this version of blockforge hashes it
+    differently from the one that saved it (a component gained a parameter whose default keeps the old
+    behaviour: the saved spec is fully resolved, so it still describes the same model).
+
     Returns:
-        ``(validated spec, hash)``.
+        ``(validated spec, hash)``: the hash as this version computes it.
 
     Raises:
-        ModelDirError: no ``spec.yaml``, no hash line, or a spec whose hash differs (edited after saving).
+        ModelDirError: no ``spec.yaml``, no hash line, or a spec edited after saving (its text no longer
+            matches ``spec_sha256``, or, for a directory written without that line, its hash differs).
         SpecError: the spec no longer validates (e.g. a plugin it needs is missing), every problem located.
     """
     from blockforge.spec import load_spec, spec_hash
@@ -134,16 +160,26 @@ def read_spec(path: str | Path, *, registries: Registries | None = None) -> tupl
     spec_path = root / SPEC_FILE
     if not spec_path.is_file():
         raise ModelDirError(f"{root} is not a model directory: {SPEC_FILE} is missing")
-    match = _HASH_LINE.search(spec_path.read_text(encoding="utf-8"))
+    text = spec_path.read_text(encoding="utf-8")
+    match, text_match = _HASH_LINE.search(text), _TEXT_LINE.search(text)
     if match is None:
         raise ModelDirError(f"{spec_path}: no '# spec_hash: <sha256>' line; write model directories with "
                             "blockforge.save_model or `blockforge build -o`")
     validated = load_spec(spec_path, registries=registries)
     digest = spec_hash(validated)
-    if digest != match.group(1):
+    if text_match is not None and text_match.group(1) != _sha256(_body(text)):
+        raise ModelDirError(f"{spec_path}: the spec was edited after the weights were saved (its text no longer "
+                            f"matches the spec_sha256 line); save the model again to change its architecture")
+    if digest != match.group(1) and text_match is None:
         raise ModelDirError(f"{spec_path}: the spec's hash is {digest[:12]}… but it was saved as "
-                            f"{match.group(1)[:12]}…: the spec was edited after the weights were saved")
+                            f"{match.group(1)[:12]}…: the spec was edited after the weights were saved (or the "
+                            "directory was written by a blockforge that hashed specs differently; save it again)")
     return validated, digest
+
+
+def _saved_hash(path: str | Path) -> str | None:
+    match = _HASH_LINE.search((Path(path) / SPEC_FILE).read_text(encoding="utf-8"))
+    return match.group(1) if match else None
 
 
 def _file_dtype(code: str) -> torch.dtype:
@@ -191,7 +227,7 @@ def load_model(
             codes = {k: fh.get_slice(k).get_dtype() for k in shapes}
     except (OSError, SafetensorError) as exc:
         raise ModelDirError(f"cannot read {weights}: {exc}") from None
-    if meta.get("spec_hash") != digest:
+    if meta.get("spec_hash") not in (digest, _saved_hash(path)):
         raise ModelDirError(f"{weights} was saved for spec {str(meta.get('spec_hash'))[:12]}…, but {SPEC_FILE} "
                             f"is spec {digest[:12]}…: the directory mixes two models")
     if dtype is None:

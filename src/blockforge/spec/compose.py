@@ -235,8 +235,9 @@ def apply_overrides(doc: Document, overrides: Iterable[str]) -> Document:
         docs[id(vdoc)] = vdoc
         try:
             merge_into(merged, vdoc.data, tag=id(vdoc), at=path)
-        except (TypeError, IndexError) as exc:
-            issues.append(SpecIssue(path, f"cannot set {format_path(path)}: {exc}", loc, None, "set"))
+        except (TypeError, IndexError, KeyError) as exc:
+            message = exc.args[0] if exc.args else str(exc)
+            issues.append(SpecIssue(path, f"cannot set {format_path(path)}: {message}", loc, None, "set"))
     out = _relocate(merged.value, merged, doc, docs)
     out.source = doc.source
     out.issues = [*doc.issues, *issues]
@@ -248,6 +249,55 @@ MAX_REF_DEPTH = 32
 """Longest chain of references followed (``a`` names ``b`` names ``c`` ...)."""
 MAX_REF_WORK = 2 * MAX_NODES
 """Most values visited while resolving references (whole-value references copy what they name)."""
+
+
+_OPERATOR = re.compile(r"[*/%]|\s[-+]\s")  # a hyphen without spaces is text: '${a}-${b}' names, not subtracts
+_ARITHMETIC = re.compile(r"^[\s\d.()+\-*/%]*$")
+
+
+def _expression_issue(value: str, at: SpecPath, doc: Document, lookup: Any) -> SpecIssue | None:
+    """An issue for a reference used in arithmetic (``'4 * ${model.d_model}'``, ``${a * 2}``), or None.
+
+    References name values; nothing is evaluated. The hint gives the number to write instead when the
+    referenced values are numbers (the sum is done here, for the hint only).
+    """
+    refs = list(_REF.finditer(value))
+    inside = any(_OPERATOR.search(m.group(1)) and not re.fullmatch(r"[\w.\[\]-]+", m.group(1).strip())
+                 for m in refs)
+    outside = _REF.sub("0", value)
+    around = bool(refs) and _ARITHMETIC.fullmatch(outside) is not None and _OPERATOR.search(outside) is not None
+    if not (inside or around):
+        return None
+    hint = "write the value itself, or name a value that holds it"
+    if around:
+        import ast
+        import operator
+
+        ops = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv,
+               ast.FloorDiv: operator.floordiv, ast.Mod: operator.mod, ast.Pow: operator.pow,
+               ast.USub: operator.neg, ast.UAdd: operator.pos}
+
+        def num(node: ast.AST) -> float:
+            if isinstance(node, ast.Constant) and isinstance(node.value, int | float):
+                return node.value
+            if isinstance(node, ast.BinOp) and type(node.op) in ops:
+                return ops[type(node.op)](num(node.left), num(node.right))
+            if isinstance(node, ast.UnaryOp) and type(node.op) in ops:
+                return ops[type(node.op)](num(node.operand))
+            raise ValueError("not arithmetic")
+
+        try:
+            values = [lookup(_ref_path(m.group(1))) for m in refs]
+            if all(isinstance(v, int | float) and not isinstance(v, bool) for v in values):
+                it = iter(values)
+                result = num(ast.parse(_REF.sub(lambda m: repr(next(it)), value).strip(), mode="eval").body)
+                if isinstance(result, float) and result.is_integer() and "/" not in value:
+                    result = int(result)
+                hint = f"write the value itself: {result!r} (what {value.strip()!r} comes to now)"
+        except Exception:  # noqa: BLE001 - only the hint depends on it
+            pass
+    return SpecIssue(at, f"{value!r} is an expression; references are not evaluated (a reference names one "
+                     "value, as in '${model.d_model}')", doc.locate(at), hint, "reference")
 
 
 def resolve_references(doc: Document) -> Document:
@@ -292,10 +342,16 @@ def resolve_references(doc: Document) -> Document:
         node: Any = root
         walked: SpecPath = ()
         for part in target:
+            if isinstance(node, str) and part == "type":
+                node = {"type": node}  # a bare name is {type: name}
             if isinstance(node, dict) and part in node:
                 node = node[part]
             elif isinstance(node, list) and isinstance(part, int) and -len(node) <= part < len(node):
                 node = node[part]
+            elif isinstance(node, str) and walked:
+                raise _RefError(f"reference to {format_path(target)!r}: {format_path(walked)} is the bare name "
+                                f"{node!r}, whose parameters are its defaults",
+                                f"write it out, e.g. {{type: {node}, {part}: ...}}, to refer to {part!r}")
             else:
                 near = suggest(str(part), [str(k) for k in node]) if isinstance(node, dict) else []
                 hint = ("did you mean " + " or ".join(repr(format_path((*walked, n))) for n in near) + "?") if near \
@@ -350,6 +406,10 @@ def resolve_references(doc: Document) -> Document:
         if isinstance(value, list):
             return [walk(v, (*at, i)) for i, v in enumerate(value)]
         if isinstance(value, str) and "${" in value:
+            expression = _expression_issue(value, at, doc, lambda target: lookup(target, (at,), 0))
+            if expression is not None:
+                issues.append(expression)
+                return value
             where[0] = at
             try:
                 return resolve(value, at, (), len(at))

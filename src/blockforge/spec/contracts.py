@@ -17,22 +17,41 @@ from blockforge.spec.params import Params
 from blockforge.spec.slots import ComponentSlot, field_annotation, shape_of, slot_of
 
 
-def _components(value: Any, path: SpecPath) -> Iterator[tuple[SpecPath, Params]]:
-    """Every component parameter object under ``value``, with its spec path."""
+def _stack_blocks(value: Params, which: str) -> set[str]:
+    """The block fields of ``value``'s stacks (``LayerStack``) that ``which`` leaves out: ``"planned"``, the
+    stacks with a plan (their layers are what is built, the base block only what they start from);
+    ``"stacks"``, every stack; ``"none"``, none."""
+    if which == "none":
+        return set()
+    stacks = getattr(type(value), "__blockforge_stacks__", ())
+    return {st.block for st in stacks if which == "stacks" or getattr(value, st.plan, None) is not None}
+
+
+def _components(value: Any, path: SpecPath, skip: str = "none") -> Iterator[tuple[SpecPath, Params]]:
+    """Every component parameter object under ``value``, with its spec path.
+
+    Args:
+        value: a validated spec, component, or a value holding components.
+        path: the spec path of ``value``.
+        skip: which stacks' base blocks to leave out (see :func:`_stack_blocks`): contracts are checked on
+            the resolved layers of a stack with a plan, never on the base block the plan may replace.
+    """
     if isinstance(value, Params):
         if type(value).__blockforge_kind__ is not None:
             yield path, value
+        left_out = _stack_blocks(value, skip)
         for name in type(value).model_fields:
-            yield from _components(getattr(value, name), (*path, name))
+            if name not in left_out:
+                yield from _components(getattr(value, name), (*path, name), skip)
     elif isinstance(value, BaseModel):
         for name in type(value).model_fields:
-            yield from _components(getattr(value, name), (*path, name))
+            yield from _components(getattr(value, name), (*path, name), skip)
     elif isinstance(value, (list, tuple)):
         for i, item in enumerate(value):
-            yield from _components(item, (*path, i))
+            yield from _components(item, (*path, i), skip)
     elif isinstance(value, dict):
         for k, item in value.items():
-            yield from _components(item, (*path, k))
+            yield from _components(item, (*path, k), skip)
 
 
 def check_contracts(spec: BaseModel, doc: Document) -> list[SpecIssue]:
@@ -51,7 +70,8 @@ def check_contracts(spec: BaseModel, doc: Document) -> list[SpecIssue]:
         return []
     ctx: BuildContext = make_ctx()
     issues: list[SpecIssue] = []
-    for path, params in _components(spec, ()):
+    # a stack with a plan is checked layer by layer, as resolved (validate.check_stack), not its base block
+    for path, params in _components(spec, (), skip="planned"):
         for field, message, hint in contract_issues(params, ctx):
             p = (*path, field) if field else path
             issues.append(SpecIssue(p, message, doc.locate(p), hint, "contract"))
@@ -107,15 +127,16 @@ def check_positions_used(spec: BaseModel, doc: Document) -> list[SpecIssue]:
     make_ctx = getattr(model, "build_context", None)
     if model is None or make_ctx is None or make_ctx().positions is None:
         return []
-    trees: list[Any] = [model]
+    # the layers as resolved (a plan may replace every base block's mixer), and the rest of the model
+    found = [params for _, params in _components(model, (), skip="stacks")]
     for stack in spec.plan:  # type: ignore[attr-defined]
-        trees.extend(stack.blocks())
+        for block in stack.blocks():
+            found.extend(params for _, params in _components(block, ()))
     uses: dict[str, str] = {}
-    for tree in trees:
-        for _, params in _components(tree, ()):
-            cls = type(params)
-            if cls.__blockforge_kind__ == "attention" and cls.__blockforge_name__ is not None:
-                uses[cls.__blockforge_name__] = cls.uses_positions
+    for params in found:
+        cls = type(params)
+        if cls.__blockforge_kind__ == "attention" and cls.__blockforge_name__ is not None:
+            uses[cls.__blockforge_name__] = cls.uses_positions
     if not uses or {"applies", "ignores"} & set(uses.values()):
         return []
     positions = make_ctx().positions
@@ -130,18 +151,27 @@ def check_positions_used(spec: BaseModel, doc: Document) -> list[SpecIssue]:
 _CTX_FIELDS = ("d_model", "vocab_size", "max_len", "n_layers")
 
 
+def raw_context(doc: Document) -> BuildContext | None:
+    """The build context of a spec that does not validate as a whole, from its model's plain sizes, or None
+    when they are not all positive integers (then no contract can be checked)."""
+    model = doc.data.get("model") if isinstance(doc.data, dict) else None
+    if not isinstance(model, dict) or not all(
+        isinstance(model.get(k), int) and not isinstance(model.get(k), bool) and model.get(k) > 0
+        for k in _CTX_FIELDS
+    ):
+        return None
+    return BuildContext(**{k: model[k] for k in _CTX_FIELDS})
+
+
 def _partial_contracts(doc: Document, registries: Registries) -> list[SpecIssue]:
     """Shape contracts of the components that are valid on their own, when the spec as a whole is not
     (so that a typo elsewhere does not hide a broken contract: all errors in one report)."""
     from blockforge.registry.kinds import Kind
 
     model = doc.data.get("model") if isinstance(doc.data, dict) else None
-    if not isinstance(model, dict) or not all(
-        isinstance(model.get(k), int) and not isinstance(model.get(k), bool) and model.get(k) > 0
-        for k in _CTX_FIELDS
-    ):
+    ctx = raw_context(doc)
+    if ctx is None:
         return []
-    ctx = BuildContext(**{k: model[k] for k in _CTX_FIELDS})
     issues: list[SpecIssue] = []
 
     def visit(raw: Any, kind: Kind, path: SpecPath, depth: int) -> None:
@@ -154,12 +184,13 @@ def _partial_contracts(doc: Document, registries: Registries) -> list[SpecIssue]
             if not isinstance(raw, dict) or name is None or name not in registries[kind]:
                 return
             params = registries[kind].get(name).params
+            planned = {st.block for st in getattr(params, "__blockforge_stacks__", ()) if raw.get(st.plan) is not None}
             for field, info in params.model_fields.items():
                 shape = shape_of(field_annotation(info))
-                if shape.what == "slot" and shape.kind is not None and field in raw:
+                if shape.what == "slot" and shape.kind is not None and field in raw and field not in planned:
                     visit(raw[field], shape.kind, (*path, field), depth + 1)
             return
-        for p, comp in _components(value, ()):
+        for p, comp in _components(value, (), skip="planned"):
             for f, message, hint in contract_issues(comp, ctx):
                 full = (*path, *p, f) if f else (*path, *p)
                 issues.append(SpecIssue(full, message, doc.locate(full), hint, "contract"))
@@ -219,7 +250,10 @@ def attends_issues(
                     "(docs/plugins.md, 'What a slot takes')"
                 )
         here = f"{kind} {name!r}" if kind is not None and name is not None else parent
+        left_out = _stack_blocks(value, "planned")  # checked layer by layer, as resolved (validate.check_stack)
         for fname in cls.model_fields:
+            if fname in left_out:
+                continue
             yield from attends_issues(getattr(value, fname), registries, (*path, fname), slot_of(cls, fname), here)
     elif isinstance(value, BaseModel):
         for fname in type(value).model_fields:
@@ -248,4 +282,5 @@ components = _components
 partial_contracts = _partial_contracts
 
 __all__ = [
-    "attends_issues", "attends_of", "check_attends", "check_contracts", "check_positions_used", "components", "contract_issues", "partial_contracts"]
+    "attends_issues", "attends_of", "check_attends", "check_contracts", "check_positions_used", "components",
+    "contract_issues", "partial_contracts", "raw_context"]

@@ -29,6 +29,8 @@ def _walk(
         shape = shapes[-1]
         if shape.what == "slot":
             name = type_of(data)
+            if name is None and isinstance(data, dict) and shape.kind is not None and elem in registries[shape.kind]:
+                name = str(elem)  # a mapping without `type` that patches the field's default component
             if elem == name and shape.kind is not None:
                 reg = registries[shape.kind]
                 tp = reg.get(name).params if name in reg else Any
@@ -128,6 +130,11 @@ def _convert_at(
                 "; `blockforge plugins` lists the installed plugins")
         else:
             hint = "is the plugin that provides it installed? see `blockforge plugins`"
+        from blockforge.registry.examples import example_plugin_for, install_hint
+
+        example = example_plugin_for(here.kind.value, name) if not near else None
+        if example is not None:
+            hint = f"{install_hint(example)}; {hint}" if hint else install_hint(example)
         tpath = (*path, "type") if isinstance(raw, dict) else path
         msg = f"unknown {here.kind.value} component {name!r}"
         if len(reg) and not near:
@@ -164,7 +171,34 @@ def _convert_at(
     msg = err["msg"]
     if "input" in err and etype not in ("model_type", "dict_type"):
         msg = f"{msg}, got {_short(err['input'])}"
-    return SpecIssue(path, msg, doc.locate(path), None, etype)
+    return SpecIssue(path, msg, doc.locate(path), _type_hint(etype, err.get("input")), etype)
+
+
+def _type_hint(etype: str, value: Any) -> str | None:
+    """What to write instead of a value of the wrong type (parameter models are strict: a boolean or a
+    quoted string is not a number, a number is not a boolean, a non-finite number is refused)."""
+    if etype in ("int_type", "float_type"):
+        number = "an integer" if etype == "int_type" else "a number"
+        if isinstance(value, bool):
+            return f"write {number} (e.g. 4); {str(value).lower()} is a boolean, not a number"
+        if isinstance(value, str):
+            try:
+                float(value)
+            except ValueError:
+                return f"write {number} (e.g. 4)"
+            return f"write {value.strip()} without quotes: a quoted value is a string"
+        if etype == "int_type" and isinstance(value, float):
+            return "write a whole number, without a decimal point or exponent"
+        return f"write {number}"
+    if etype == "int_from_float":
+        return "write a whole number, without a decimal point or exponent"
+    if etype == "finite_number":
+        return "write a finite number: .inf and .nan are not accepted here"
+    if etype == "bool_type":
+        return "write true or false"
+    if etype == "string_type" and isinstance(value, (int, float)) and not isinstance(value, bool):
+        return f"write it in quotes (\"{value}\") if you mean the text"
+    return None
 
 
 def _mapped(issue: SpecIssue, loc: _Locator) -> SpecIssue:

@@ -413,7 +413,9 @@ def _yaml(text: str, source: str) -> tuple[Any, _Builder]:
         msg = " ".join(p for p in (exc.context, exc.problem) if p) or "malformed YAML"
         if "nesting depth" in msg:  # libyaml's own limit (1000), met while scanning ahead
             raise SpecError([_issue(source, mark, f"nesting deeper than {MAX_DEPTH} levels", (), "too_deep")]) from None
-        raise SpecError([_issue(source, mark, f"YAML syntax error: {msg}")]) from None
+        from blockforge.spec.yaml_errors import syntax_issue
+
+        raise SpecError([syntax_issue(exc, source, text.splitlines())]) from None
     except yaml.YAMLError as exc:
         raise SpecError([SpecIssue((), f"YAML error: {exc}", Location(source), code="syntax")]) from None
     except UnicodeError as exc:

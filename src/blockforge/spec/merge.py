@@ -4,6 +4,8 @@ One merge serves ``extends:`` (a file over its base), per-layer overrides and pa
 block over the model's block) and command-line ``--set`` overrides. The rules:
 
 - a mapping patch merges into a mapping key by key, recursively;
+- a bare name in the base is ``{type: name}``: a mapping patch merges into that expanded form (so
+  ``norm: {eps: 1.0e-6}`` over ``norm: rmsnorm`` keeps ``rmsnorm``), the same for a ``--set`` path through it;
 - a mapping patch whose ``type`` differs from the base's ``type`` *replaces* it (another component
   has other parameters), and so does a bare string (``norm: rmsnorm`` is a whole new reference);
 - ``{$patch: replace, ...}`` replaces the base mapping instead of merging into it;
@@ -111,6 +113,18 @@ def directive_issues(value: Any, at: SpecPath = ()) -> list[tuple[SpecPath, str]
     return out
 
 
+def _expands(base: Any, patch: dict[str, Any]) -> bool:
+    """Whether a mapping patch lands on a bare name it merges into (as ``{type: name}``)."""
+    return isinstance(base, str) and patch.get(PATCH) != "replace" and patch.get("type", base) == base
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "null"
+    return {dict: "a mapping", str: "a string", bool: "a boolean", int: "a number", float: "a number"}.get(
+        type(value), type(value).__name__)
+
+
 def _replaces(base: Any, patch: dict[str, Any]) -> bool:
     if not isinstance(base, dict) or patch.get(PATCH) == "replace":
         return True
@@ -136,6 +150,8 @@ def merge_into(merged: Merged, patch: Any, *, tag: Any, at: SpecPath = (), src: 
         if isinstance(p, dict):
             if p.get(PATCH) == "delete":
                 return DELETED
+            if _expands(base, p):
+                base = {"type": base}
             if _replaces(base, p):
                 roots[path] = (tag, s)
                 return strip(p)
@@ -164,7 +180,8 @@ def merge_into(merged: Merged, patch: Any, *, tag: Any, at: SpecPath = (), src: 
         head, *tail = rest
         if isinstance(head, int):
             if not isinstance(value, list):
-                raise TypeError(f"{format_path(done) or 'the root'} is not a list")
+                raise TypeError(f"{format_path(done) or 'the root'} is {_describe(value)}, not a list: "
+                                f"it has no item [{head}]")
             if not -len(value) <= head < len(value):
                 raise IndexError(f"index {head} is out of range for {format_path(done)} ({len(value)} items)")
             items = list(value)
@@ -174,10 +191,17 @@ def merge_into(merged: Merged, patch: Any, *, tag: Any, at: SpecPath = (), src: 
             else:
                 items[head] = new
             return items
-        if not isinstance(value, dict):
+        if isinstance(value, str):
+            value = {"type": value}  # a bare name: set a parameter of the component it names
+        elif not isinstance(value, dict):
             value = {}
         out = dict(value)
         if head not in out:
+            index = next((k for k, part in enumerate(tail) if isinstance(part, int)), None)
+            if index is not None:
+                missing = (*done, head, *tail[:index])
+                raise KeyError(f"{format_path(missing)} does not exist, so it has no item [{tail[index]}]; "
+                               f"set the whole list instead, e.g. {format_path(missing)}=[...]")
             roots[(*done, head)] = (tag, src)
             new = strip(_nest(tuple(tail), patch))
         else:

@@ -53,9 +53,19 @@ class Params(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         frozen=True,
+        # Strict: a number field takes a number, not a boolean (`n_layers: yes`) nor a string
+        # (`hidden: "384"`), the same from YAML, JSON and --set as in the exported JSON Schema
+        # (an int is still accepted where a float goes).
+        strict=True,
+        # Finite: `.inf` and `.nan` are refused (JSON cannot write them either); a field that takes
+        # them says so with `Field(allow_inf_nan=True)` and documents it.
+        allow_inf_nan=False,
         validate_default=True,
-        # Field docstrings are read on demand (field_docs; the schema and listings add them without touching the class): extracting them at import cost
-        # ~0.1 s of every `blockforge validate`, and only schema, listings and hints show them.
+        # Field docstrings are read on demand (field_docs; the schema and listings add them without touching
+        # the class), not by pydantic's use_attribute_docstrings: measured (issue 11 item 8), loading the
+        # built-ins takes 257 ms with it and 125 ms without (median of 8 alternating fresh processes, 2-core CI
+        # machine: `load_plugins(entry_points=False)` after `import blockforge.spec.params`), a cost every
+        # `blockforge validate` would pay while only schema, listings and hints show the docstrings.
         use_attribute_docstrings=False,
         protected_namespaces=(),
         defer_build=True,  # the bound subclasses (spec.binding) are what validates; build their schema only
@@ -72,6 +82,19 @@ class Params(BaseModel):
     """What the component attends to (``attention`` and ``block`` kinds): ``self`` (one sequence) or
     ``memory`` (an encoder's output: ``cross_mha``, the ``decoder`` block). A slot takes only components
     that declare what it takes (``Ref(kind, attends=...)``); checked at validation."""
+
+    def expands_to(self) -> dict[str, Any] | None:
+        """For an alias, the reference it stands for; None for a component in its own right.
+
+        An alias is a short name for another component with some parameters fixed (``swiglu`` is
+        ``{type: glu, activation: silu}``). Validation replaces it by its expansion, so both spellings are
+        one architecture: the same resolved spec, hash and module. The alias's own parameter model still
+        validates what the user wrote (its errors name the alias's keys).
+
+        Returns:
+            ``{type: name, ...params}`` of the same kind (it may be an alias itself), or None.
+        """
+        return None
 
     def check(self, ctx: BuildContext) -> Iterable[tuple[str, str]]:
         """Yield the shape contracts this component breaks in ``ctx``.

@@ -26,6 +26,7 @@ from blockforge.spec.contracts import (
     components,
     contract_issues,
     partial_contracts,
+    raw_context,
 )
 from blockforge.spec.issues import convert_error, sort_key
 from blockforge.spec.loader import Document
@@ -182,7 +183,9 @@ def _raw_plan_issues(doc: Document, registries: Registries) -> list[SpecIssue]:
             block = slot_adapter(registries, kind).validate_python(model.get(stack.block))
         except ValidationError:
             continue  # reported by the main pass
-        issues.extend(check_stack(doc, registries, ("model",), params, block, plan, n, None, stack)[0])
+        # the layers' contracts too: the base block's are not checked when a plan may replace it
+        ctx = raw_context(doc)
+        issues.extend(check_stack(doc, registries, ("model",), params, block, plan, n, ctx, stack)[0])
     return issues
 
 

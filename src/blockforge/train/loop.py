@@ -433,12 +433,20 @@ class Trainer:
     # ------------------------------------------------------------------------------------------ files
 
     def generation_config(self) -> Any:
-        """Generation defaults for the model directory: end-of-turn and end-of-document stop generation."""
+        """Generation defaults for the model directory: end-of-turn and end-of-document stop generation.
+
+        The chat template opens a conversation with the end-of-document token: in the packed training stream
+        every conversation follows one, so a chat prompt starts the way the model saw conversations start.
+        """
+        from blockforge.data.chat import EOS
         from blockforge.modeldir import GenerationConfig
 
         eos = [i for i in (self.tokenizer.token_to_id("<|end|>"), self.specials.get("eos")) if i is not None]
+        template = self.template
+        if template is not None and self.tokenizer.token_to_id(EOS) is not None:
+            template = template.model_copy(update={"bos": EOS})
         return GenerationConfig(eos_token_id=eos or None, pad_token_id=self.specials.get("pad"),
-                                chat_template=self.template)
+                                chat_template=template)
 
     def save_checkpoint(self) -> Path:
         """Write ``checkpoints/step-NNNNNNNN`` (model directory + ``state/``), atomically by renaming a finished
