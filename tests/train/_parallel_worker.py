@@ -45,6 +45,7 @@ def grad_ratio(env, spec: str, ids: torch.Tensor, *, sum_then_divide: bool) -> f
 
 def main(out: Path, config: dict) -> None:
     from blockforge.distributed.env import exit_launched_process, init_distributed
+    from blockforge.errors import BlockforgeError
     from blockforge.spec.parallel import Parallel
     from blockforge.train import train
     from blockforge.train.parallel import DistributedStrategy
@@ -66,6 +67,12 @@ def main(out: Path, config: dict) -> None:
     run = train(config["masked_lm"], out=out / "masked-lm", strategy=DistributedStrategy(
         env=env, parallel=Parallel(strategy="ddp")))
     result["masked-lm"] = [r["loss"] for r in run.records]
+    strategy = DistributedStrategy(env=env, parallel=Parallel(strategy="ddp"))
+    strategy.check_same("the same", what="training windows")
+    try:
+        strategy.check_same(f"rank {env.rank}", what="training windows")
+    except BlockforgeError as exc:
+        result["check_same"] = str(exc)
     if env.is_main:
         (out / "result.json").write_text(json.dumps(result), encoding="utf-8")
     exit_launched_process(0)

@@ -149,6 +149,11 @@ def test_every_rank_draws_its_own_dropout(runs) -> None:
     assert (runs["root"] / "worker" / "ddp" / "state" / "rng-rank1.safetensors").is_file()
 
 
+def test_ranks_that_read_different_data_are_stopped(runs) -> None:
+    """Each rank tokenises and packs the data itself; windows that differ between ranks are an error."""
+    assert "training windows differ between rank 0 and rank(s) 1" in runs["worker"]["check_same"]
+
+
 def test_fsdp_gradient_is_the_average_on_gloo(runs) -> None:
     """#162338 reported FSDP2's ReduceOp.AVG reduce-scatter on gloo summing instead of averaging (gradients
     world-size times too large). On torch 2.13.0 it averages (this fails if a torch brings it back); the

@@ -269,6 +269,8 @@ class Trainer:
         self.val_windows = make_windows(val_docs, self.tokenizer, **kw)
         self.shape = self._shape(len(self.train_windows))
         self.data_fingerprint = _fingerprint(self.train_windows.tokens)
+        # every rank read, tokenised and packed the data itself: their windows must be the same
+        self.strategy.check_same(self.data_fingerprint, what="training windows (data files or tokenizer)")
         self.order = Order(len(self.train_windows), seed=t.seed, shuffle=self.data.shuffle)
 
         device = self.strategy.device

@@ -63,6 +63,21 @@ class DistributedStrategy(Strategy):
         dist.all_reduce(out, op=dist.ReduceOp.SUM)
         return out
 
+    def check_same(self, value: str, *, what: str) -> None:
+        """Compare ``value`` over all ranks (``all_gather_object`` of a short string)."""
+        if not self.env.distributed:
+            return
+        values: list[Any] = [None] * self.world_size
+        dist.all_gather_object(values, value)
+        differ = [r for r, v in enumerate(values) if v != values[0]]
+        if differ:
+            from blockforge.errors import BlockforgeError
+
+            raise BlockforgeError(
+                f"the {what} differ between rank 0 and rank(s) {', '.join(map(str, differ))}: every process "
+                "must read the same files (the same paths on every node) and build the same tokenizer; pass a "
+                "tokenizer file (data.tokenizer: {type: file, path: ...}) to train it once")
+
     def clip_grad_norm(self, model: nn.Module, max_norm: float) -> Tensor:
         """The global norm (a DTensor under FSDP2, made whole) and clipping with it on every rank."""
         from blockforge.distributed.wrap import total_norm

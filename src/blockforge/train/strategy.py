@@ -8,6 +8,7 @@ when a run is distributed, so data parallelism or sharding plugs in by subclassi
 * ``clip_grad_norm(model, max_norm)``: the global gradient norm (DTensor-aware under FSDP);
 * ``save_state`` / ``load_state``: the model and optimizer state of a checkpoint (DCP shards them);
 * ``exportable(model)``: the whole model for the model directory (FSDP gathers it);
+* ``check_same(value, what)``: the ranks agree on what each computed alone (the training windows);
 * ``any_rank(flag)``: a Ctrl-C seen by one rank stops all of them at the same step;
 * ``is_main``: only rank 0 logs, shows progress, writes metrics and the model directory.
 
@@ -91,6 +92,13 @@ class Strategy:
     def any_rank(self, flag: bool) -> bool:
         """Whether ``flag`` is true on any rank (Ctrl-C reaches the ranks at different steps)."""
         return bool(self.all_reduce_sum(torch.tensor(float(flag), device=self.device)).item() > 0)
+
+    def check_same(self, value: str, *, what: str) -> None:
+        """Make sure every rank computed the same ``value`` (nothing to compare here).
+
+        Raises:
+            BlockforgeError: on several processes, when ranks differ.
+        """
 
     def exportable(self, model: nn.Module) -> nn.Module:
         """A whole model the main process can write as a model directory; every rank calls it (a sharded
