@@ -340,3 +340,45 @@ def test_yaml_1_1_booleans_are_refused_with_what_to_write(tmp_path, registries, 
     assert issue.path == ("model", "block", "attention", "causal")
     if where == "yaml":
         assert (issue.location.line, issue.location.col) == (4, 25)  # the `no` in `{causal: no}`
+
+
+MOE = """\
+blockforge: 1
+model:
+  type: lm
+  vocab_size: 97
+  d_model: 32
+  n_layers: {layers}
+  max_len: 16
+  block:
+    type: transformer
+    attention: {{type: mha, heads: 4}}
+    feedforward: {{type: moe, experts: {experts}, top_k: 2, hidden: 32{shared}}}
+  plan: {plan}
+"""
+
+
+@pytest.mark.parametrize(("layers", "experts", "shared", "plan", "total"), [
+    (1024, 1024, "", "null", 1024 * 1024),  # the issue's: each field within its bound, the product not
+    (64, 256, ", shared_hidden: 16", "null", 64 * 257),  # the shared expert counts
+    (1024, 64, "", "{variants: {dense: {feedforward: {type: mlp, hidden: 32}}}, pattern: [moe, moe, dense, dense]}",
+     512 * 64),  # counted on the resolved layers
+])
+def test_experts_over_the_model_are_bounded_at_validation(tmp_path, registries, layers, experts, shared, plan, total):
+    from blockforge.spec.params import MAX_REPLICAS
+
+    plan = plan.replace("moe, moe", "{}, {}")
+    p = tmp_path / "moe.yaml"
+    p.write_text(MOE.format(layers=layers, experts=experts, shared=shared, plan=plan))
+    error = _bounded(lambda: load_spec(p, registries=registries), seconds=5.0)
+    [issue] = [i for i in error.issues if "experts over its layers" in i.message]
+    assert issue.path == ("model", "n_layers") and issue.location.line == 6
+    assert f"{total:,} experts" in issue.message and f"{MAX_REPLICAS:,}" in issue.hint
+
+
+def test_experts_up_to_the_bound_validate(tmp_path, registries):
+    from blockforge.spec.params import MAX_REPLICAS
+
+    p = tmp_path / "moe.yaml"
+    p.write_text(MOE.format(layers=MAX_REPLICAS // 1024, experts=1024, shared="", plan="null"))
+    assert load_spec(p, registries=registries).model.n_layers == MAX_REPLICAS // 1024

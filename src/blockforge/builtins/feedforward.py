@@ -131,6 +131,10 @@ class MoEParams(Params):
     shared_gate: bool = False
     """Scale the shared expert's output per token by ``sigmoid(w . x)`` (Qwen2-MoE); needs ``shared_hidden``."""
 
+    def replicas(self) -> int:
+        """The routed experts, plus the shared one."""
+        return self.experts + (1 if self.shared_hidden is not None else 0)
+
     def check(self, ctx: BuildContext) -> Iterable[tuple[str, str]]:
         """Contracts of the router.
 

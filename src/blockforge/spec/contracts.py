@@ -148,6 +148,39 @@ def check_positions_used(spec: BaseModel, doc: Document) -> list[SpecIssue]:
                       f"layer that applies {positions} (mha)", "contract")]
 
 
+def check_replicas(spec: BaseModel, doc: Document) -> list[SpecIssue]:
+    """Bound the copies of sub-networks (experts) over the model's resolved layers by :data:`MAX_REPLICAS`.
+
+    Each field stays within its own bound (``experts <= 1024``, ``n_layers <= 1024``), but their product
+    does not: 1024 layers of 1024 experts validate, then take minutes and gigabytes to build even on the
+    meta device. The issue sits at the stack's ``n_layers``.
+
+    Args:
+        spec: a validated spec whose plans resolve.
+        doc: the document (for locations).
+
+    Returns:
+        One issue per stack past the bound, or none.
+    """
+    from blockforge.spec.params import MAX_REPLICAS
+
+    outside = [params for _, params in _components(getattr(spec, "model", None), (), skip="stacks")]
+    total = sum(params.replicas() for params in outside if params.replicas() > 1)
+    issues = []
+    for stack in spec.plan:  # type: ignore[attr-defined]
+        for block in stack.blocks():
+            total += sum(p.replicas() for _, p in _components(block, ()) if p.replicas() > 1)
+        if total > MAX_REPLICAS:
+            path = (*stack.owner, stack.n_layers_field)
+            issues.append(SpecIssue(path, f"the model builds {total:,} experts over its layers, more than "
+                                    f"{MAX_REPLICAS:,}: it would take minutes and gigabytes to build, even "
+                                    "on the meta device", doc.locate(path),
+                                    f"at most {MAX_REPLICAS:,} experts in all (fewer layers, fewer experts "
+                                    "per layer, or experts on every other layer with a plan)", "contract"))
+            break
+    return issues
+
+
 _CTX_FIELDS = ("d_model", "vocab_size", "max_len", "n_layers")
 
 

@@ -108,6 +108,15 @@ class Params(BaseModel):
         """
         return ()
 
+    def replicas(self) -> int:
+        """How many copies of a sub-network this component builds (a mixture of experts: its experts).
+
+        Validation bounds the sum over a model's resolved layers (:data:`MAX_REPLICAS`), so that every valid
+        spec builds and summarises on the meta device in seconds. Components that build one of each
+        sub-module keep the default, 1.
+        """
+        return 1
+
     def sees_future(self, ctx: BuildContext) -> str | None:
         """Whether this component lets a position see later positions of its own sequence, and why.
 
@@ -205,6 +214,10 @@ def field_docs(cls: type[BaseModel]) -> dict[str, str]:
                 continue
             docs.update(_module_field_docs(filename, st.st_mtime_ns, st.st_size).get(klass.__qualname__, {}))
     return docs
+
+
+MAX_REPLICAS = 16384
+"""Sum of :meth:`Params.replicas` over a model's layers: 16,384 experts (DeepSeek-V3: 58 x 257 = 14,906)."""
 
 
 def Ref(kind: Kind | str, *, attends: Attends = "self") -> Any:  # noqa: N802 - reads as a type in annotations

@@ -23,6 +23,7 @@ from blockforge.spec.contracts import (
     check_attends,
     check_contracts,
     check_positions_used,
+    check_replicas,
     components,
     contract_issues,
     partial_contracts,
@@ -235,6 +236,7 @@ def validate_document(doc: Document, registries: Registries) -> BaseModel:
     if not issues and not early:
         spec._plan.value = resolve(spec, locate=doc.locate, found=found)  # type: ignore[attr-defined]
         issues.extend(check_positions_used(spec, doc))
+        issues.extend(check_replicas(spec, doc))
         issues.extend(training_issues(spec, doc))
     if issues or early:
         raise report(issues)
