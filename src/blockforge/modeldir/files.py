@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from pathlib import Path
@@ -36,8 +37,6 @@ def _body(text: str) -> str:
 
 
 def _sha256(text: str) -> str:
-    import hashlib
-
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 _FORMAT = "blockforge-model/1"
 
@@ -154,6 +153,12 @@ def read_spec(path: str | Path, *, registries: Registries | None = None) -> tupl
             matches ``spec_sha256``, or, for a directory written without that line, its hash differs).
         SpecError: the spec no longer validates (e.g. a plugin it needs is missing), every problem located.
     """
+    validated, digest, _ = _read_spec(path, registries=registries)
+    return validated, digest
+
+
+def _read_spec(path: str | Path, *, registries: Registries | None) -> tuple[Any, str, str]:
+    """:func:`read_spec`, also returning the hash the directory was saved with."""
     from blockforge.spec import load_spec, spec_hash
 
     root = _dir(path, create=False)
@@ -165,21 +170,16 @@ def read_spec(path: str | Path, *, registries: Registries | None = None) -> tupl
     if match is None:
         raise ModelDirError(f"{spec_path}: no '# spec_hash: <sha256>' line; write model directories with "
                             "blockforge.save_model or `blockforge build -o`")
-    validated = load_spec(spec_path, registries=registries)
-    digest = spec_hash(validated)
     if text_match is not None and text_match.group(1) != _sha256(_body(text)):
         raise ModelDirError(f"{spec_path}: the spec was edited after the weights were saved (its text no longer "
                             f"matches the spec_sha256 line); save the model again to change its architecture")
+    validated = load_spec(spec_path, registries=registries)
+    digest = spec_hash(validated)
     if digest != match.group(1) and text_match is None:
         raise ModelDirError(f"{spec_path}: the spec's hash is {digest[:12]}… but it was saved as "
                             f"{match.group(1)[:12]}…: the spec was edited after the weights were saved (or the "
                             "directory was written by a blockforge that hashed specs differently; save it again)")
-    return validated, digest
-
-
-def _saved_hash(path: str | Path) -> str | None:
-    match = _HASH_LINE.search((Path(path) / SPEC_FILE).read_text(encoding="utf-8"))
-    return match.group(1) if match else None
+    return validated, digest, match.group(1)
 
 
 def _file_dtype(code: str) -> torch.dtype:
@@ -216,7 +216,7 @@ def load_model(
 
     from blockforge.build import build_model
 
-    validated, digest = read_spec(path, registries=registries)
+    validated, digest, saved = _read_spec(path, registries=registries)
     weights = Path(path) / WEIGHTS_FILE
     if not weights.is_file():
         raise ModelDirError(f"{Path(path)} is not a complete model directory: {WEIGHTS_FILE} is missing")
@@ -227,7 +227,7 @@ def load_model(
             codes = {k: fh.get_slice(k).get_dtype() for k in shapes}
     except (OSError, SafetensorError) as exc:
         raise ModelDirError(f"cannot read {weights}: {exc}") from None
-    if meta.get("spec_hash") not in (digest, _saved_hash(path)):
+    if meta.get("spec_hash") not in (digest, saved):
         raise ModelDirError(f"{weights} was saved for spec {str(meta.get('spec_hash'))[:12]}…, but {SPEC_FILE} "
                             f"is spec {digest[:12]}…: the directory mixes two models")
     if dtype is None:

@@ -164,12 +164,14 @@ def check_replicas(spec: BaseModel, doc: Document) -> list[SpecIssue]:
     """
     from blockforge.spec.params import MAX_REPLICAS
 
-    outside = [params for _, params in _components(getattr(spec, "model", None), (), skip="stacks")]
-    total = sum(params.replicas() for params in outside if params.replicas() > 1)
+    def experts(value: Any, skip: str = "none") -> int:
+        counts = (params.replicas() for _, params in _components(value, (), skip))
+        return sum(n for n in counts if n > 1)
+
+    total = experts(getattr(spec, "model", None), skip="stacks")  # components outside the stacks
     issues = []
     for stack in spec.plan:  # type: ignore[attr-defined]
-        for block in stack.blocks():
-            total += sum(p.replicas() for _, p in _components(block, ()) if p.replicas() > 1)
+        total += sum(experts(block) for block in stack.blocks())
         if total > MAX_REPLICAS:
             path = (*stack.owner, stack.n_layers_field)
             issues.append(SpecIssue(path, f"the model builds {total:,} experts over its layers, more than "
