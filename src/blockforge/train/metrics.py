@@ -6,6 +6,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from blockforge._io import write_text_atomic
+
 METRICS_FILE = "metrics.jsonl"
 CURVE_FILE = "loss-curve.png"
 
@@ -29,7 +31,8 @@ class MetricsLog:
                         kept.append(line)
                 except ValueError:
                     continue
-        self.path.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
+        # a resumed run drops what was logged past its checkpoint; replaced whole, never left half-written
+        write_text_atomic(self.path, "".join(line + "\n" for line in kept))
 
     def write(self, record: dict[str, Any]) -> None:
         """Append one record (flushed at once, so a crash keeps what was logged)."""
